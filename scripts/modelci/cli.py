@@ -1,0 +1,68 @@
+"""The `modelci` command: one subcommand per pipeline step, each a thin wire between the
+pure core (config, naming, rendering) and the adapters (MLflow, git, S3, GitLab).
+
+Subcommand modules are imported only when chosen, so `modelci --help` and `validate` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .errors import ModelciError
+
+# name -> (module under modelci.commands, one-line purpose)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("validate", "check mlops.yaml; exit non-zero with every problem found"),
+    "names": ("names", "print every name the product derives for a branch, as JSON"),
+    "train": ("train", "start the MLflow run with provenance tags and run the training entrypoint"),
+    "gate": ("gate", "apply the quality gate to this pipeline's runs; write a JUnit report"),
+    "resolve": ("resolve", "pick the run for this environment from MLflow tags; find its s3:// URI"),
+    "deploy-batch": ("deploy_batch", "render Airflow DAGs and commit them to the DAG bundle repo"),
+    "deploy-online": ("deploy_online", "write Helm values for charts/kserve-model to the GitOps repo"),
+    "report": ("report", "print the links (MLflow run, DAGs, model API); set the environment URL"),
+    "stop": ("stop", "tear down a branch environment: DAG files, GitOps directory, S3 scratch"),
+    "render": ("render", "dry run: print every file a pipeline would write, touching no remote"),
+    "pod-run": ("pod_run", "inside a batch pod: fetch the model repo's code archive and run a command"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelci",
+        description="Train, gate, deploy and clean up ML models per git branch.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, purpose) in SUBCOMMANDS.items():
+        sub = subparsers.add_parser(name, help=purpose, description=purpose)
+        sub.set_defaults(module_name=module_name)
+        _command_module(module_name).add_arguments(sub)
+    return parser
+
+
+def _command_module(module_name: str):
+    return importlib.import_module(f"modelci.commands.{module_name}")
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"modelci {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _command_module(args.module_name).run(args) or 0
+    except ModelciError as error:
+        print(f"modelci {args.command}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

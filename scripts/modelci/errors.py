@@ -1,0 +1,41 @@
+"""Errors a user can act on. The CLI prints them (never a traceback) and exits non-zero."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ModelciError(Exception):
+    """A failure with a message that says what went wrong and how to fix it."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a file: where it is, which field, what was found and what is expected."""
+
+    file: str
+    field: str  # dotted path, e.g. "models[0].gate.metrics[1].min"; "" for the whole file
+    message: str  # "found X, expected Y" plus the fix
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        field = f" {self.field}:" if self.field else ""
+        return f"{where}:{field} {self.message}"
+
+
+class ConfigError(ModelciError):
+    """The model config file (or another input file) is invalid. Nothing was written."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

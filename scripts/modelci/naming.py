@@ -1,0 +1,246 @@
+"""Every name the product writes, derived from (GitLab project path, branch, model).
+
+Pure: no I/O, no external system. This docstring is the naming contract; other modules, the
+README and the clean-up jobs rely on it.
+
+Building blocks
+---------------
+- ``slug(text)``: every run of characters outside ``[A-Za-z0-9]`` becomes one ``-``, the result
+  is lowercased and trimmed of ``-``. Non-ASCII letters are outside the set, so they become
+  dashes: the slug is lossy. ``"feature/Add-XGB"`` -> ``"feature-add-xgb"``.
+- ``stable_hash(text)``: hex sha256 of the exact input, UTF-8 encoded with ``surrogatepass`` so
+  that every Python ``str`` (even one holding a lone surrogate) hashes, and distinct strings
+  give distinct bytes.
+- Shortening (one rule for every name): a readable candidate is used as it is only when it is
+  exact (nothing was lost building it), fits the limit, and does not itself end like a hashed
+  name (``-`` followed by as many lowercase hex digits as the suffix has, or only those
+  digits). Otherwise the candidate is cut to leave room for the suffix, trailing ``-`` are
+  removed, and ``-`` + the first digits of ``stable_hash(key)`` are appended. A hashed name
+  therefore always ends in ``-<hex>`` and a readable one never does, so the two kinds never
+  meet; two hashed names are equal only if their keys' hashes collide.
+- A tuple key is encoded unambiguously as length-prefixed parts (``<len>:<part>`` each).
+
+Names
+-----
+- ``feature_environment(branch)``: ``"b-" + slug(branch)``, at most 30 characters, readable only
+  when ``slug(branch) == branch`` (so ``"fix-1"`` -> ``"b-fix-1"``); otherwise
+  ``"b-<slug cut>-<10 hex of sha256(branch)>"`` (``"feature/Add-XGB"`` ->
+  ``"b-feature-add-xgb-<10 hex>"``), or ``"b-<10 hex>"`` when the slug is empty (``"///"``).
+  Properties: injective over branch names (barring 40-bit hash collisions); only ``[a-z0-9-]``;
+  starts with a letter; never ends with ``-``; never contains ``--``; always starts with
+  ``b-``, which no stand name may do, so a feature environment never equals a stand.
+- Stand names (``stand=`` argument, e.g. ``"production"``): ``[a-z][a-z0-9-]{0,19}``, not ending
+  with ``-``, not starting with ``b-``; otherwise ``ValueError``. For a stand,
+  ``environment == stand`` and ``is_stand`` is true.
+- Model names: ``[a-z][a-z0-9-]{0,19}``, not ending with ``-``; otherwise ``ValueError``.
+- ``project_slug``: ``slug(project)``, at most 40 characters, same shortening rule with key
+  ``project`` (10 hex). Every ``/`` or ``.`` in a path is lossy, so a real GitLab path
+  ``"group/proj"`` gives ``"group-proj-<10 hex>"``; GitLab paths are case-insensitive but the
+  rule is strict (any change, including case, means a hash). Empty slug -> ``"p-<10 hex>"``.
+  Injective over project paths.
+- ``namespace``: ``"ml-" + project_slug``, at most 20 characters (a DNS-1123 label), same rule
+  with key ``project``.
+- ``k8s_name`` (InferenceService): ``f"{model}-{environment}"``, a DNS-1123 label starting with a
+  letter, at most ``min(40, 63 - len("-predictor-") - len(namespace))`` characters. It is readable
+  only if the model name has no ``-`` (then the first ``-`` separates model from environment and
+  the name is unambiguous), it fits and does not end like a hashed name; otherwise it is cut and
+  ``-<8 hex>`` of the key (project, environment, model) is appended. Unique per
+  (environment, model) inside the project's namespace.
+- ``app_name`` (Argo CD Application): ``f"{project_slug}-{environment}-{model}"`` cut to fit 63
+  characters, always followed by ``-<10 hex>`` of (project, environment, model): the parts
+  contain ``-`` themselves, so only the hash makes the name unique across projects.
+- ``experiment``: ``f"{project}/{model}"`` (one MLflow experiment per project and model).
+- ``registered_model``: ``f"{project_slug}.{model}"`` (safe inside ``models:/<name>@<alias>``).
+- ``dag_id(kind)``: ``f"{project_slug}__{environment}__{model}__{kind}"``. No part contains
+  ``_`` (they are ``[a-z0-9-]``; kinds are fixed words), so the id splits back into its parts and
+  is unique across projects, environments, models and kinds. Fits Airflow's
+  ``[A-Za-z0-9_.-]{1,250}``.
+- ``dag_path(kind)``: ``f"dags/{project_slug}/{environment}/{model}__{kind}.py"``.
+- ``gitops_dir``: ``f"environments/{project_slug}/{environment}/{model}"``; ``values_path`` and
+  ``app_config_path`` are ``values.yaml`` and ``config.json`` inside it.
+- ``s3_prefix``: ``f"{project_slug}/{environment}/"``.
+Every path segment is a non-empty ``[a-z0-9-]`` word (no ``.``, ``..`` or ``/``), so paths stay
+under their root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from modelci.config import DAG_KINDS
+
+FEATURE_PREFIX = "b-"
+FEATURE_ENVIRONMENT_MAX = 30
+PROJECT_SLUG_MAX = 40
+NAMESPACE_PREFIX = "ml-"
+NAMESPACE_MAX = 20
+K8S_NAME_MAX = 40
+PREDICTOR_INFIX = "-predictor-"
+DNS_LABEL_MAX = 63
+HASH_DIGITS = 10
+K8S_HASH_DIGITS = 8
+
+_NAME = r"[a-z](?:[a-z0-9-]{0,18}[a-z0-9])?"
+MODEL_NAME_PATTERN = re.compile(_NAME)
+STAND_NAME_PATTERN = re.compile(_NAME)
+_NOT_SLUG = re.compile(r"[^A-Za-z0-9]+")
+
+
+def slug(text: str) -> str:
+    """Lowercase ASCII letters and digits, every other run of characters as one dash."""
+    return _NOT_SLUG.sub("-", text).lower().strip("-")
+
+
+def stable_hash(text: str) -> str:
+    """Hex sha256 of the exact text; defined for every Python str."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _tuple_key(*parts: str) -> str:
+    return "".join(f"{len(part)}:{part}" for part in parts)
+
+
+def _looks_hashed(name: str, digits: int) -> bool:
+    return re.search(rf"(?:^|-)[0-9a-f]{{{digits}}}$", name) is not None
+
+
+def _shorten(
+    readable: str, limit: int, key: str, *, exact: bool = True, digits: int = HASH_DIGITS
+) -> str:
+    """`readable` if exact, within `limit` and not hash-like; else its cut + '-' + hash(key)."""
+    if exact and len(readable) <= limit and not _looks_hashed(readable, digits):
+        return readable
+    suffix = stable_hash(key)[:digits]
+    head = readable[: limit - digits - 1].rstrip("-")
+    return f"{head}-{suffix}" if head else suffix
+
+
+def feature_environment(branch: str) -> str:
+    """The environment name of a feature branch: `b-<slug>` or `b-<slug cut>-<10 hex>`."""
+    branch_slug = slug(branch)
+    exact = bool(branch_slug) and branch_slug == branch
+    return _shorten(FEATURE_PREFIX + branch_slug, FEATURE_ENVIRONMENT_MAX, branch, exact=exact)
+
+
+def project_slug_of(project: str) -> str:
+    """The project path as a short `[a-z0-9-]` word, hashed when anything was lost."""
+    project_slug = slug(project)
+    if not project_slug:
+        return _shorten("p", PROJECT_SLUG_MAX, project, exact=False)
+    return _shorten(project_slug, PROJECT_SLUG_MAX, project, exact=project_slug == project)
+
+
+def check_model_name(model: str) -> str:
+    """Return `model` if it is a valid model name, else raise ValueError saying why."""
+    if not MODEL_NAME_PATTERN.fullmatch(model):
+        raise ValueError(
+            f"invalid model name {model!r}: use 1-20 characters a-z, 0-9 and '-', "
+            "starting with a letter and not ending with '-'"
+        )
+    return model
+
+
+def check_stand_name(stand: str) -> str:
+    """Return `stand` if it is a valid stand name, else raise ValueError saying why."""
+    if not STAND_NAME_PATTERN.fullmatch(stand) or stand.startswith(FEATURE_PREFIX):
+        raise ValueError(
+            f"invalid stand name {stand!r}: use 1-20 characters a-z, 0-9 and '-', starting "
+            f"with a letter, not ending with '-' and not starting with {FEATURE_PREFIX!r} "
+            "(reserved for feature branches)"
+        )
+    return stand
+
+
+def _namespace(project: str, project_slug: str) -> str:
+    return _shorten(NAMESPACE_PREFIX + project_slug, NAMESPACE_MAX, project)
+
+
+def _k8s_name(project: str, environment: str, model: str, namespace: str) -> str:
+    limit = min(K8S_NAME_MAX, DNS_LABEL_MAX - len(PREDICTOR_INFIX) - len(namespace))
+    key = _tuple_key(project, environment, model)
+    readable = f"{model}-{environment}"
+    return _shorten(readable, limit, key, exact="-" not in model, digits=K8S_HASH_DIGITS)
+
+
+def _app_name(project: str, project_slug: str, environment: str, model: str) -> str:
+    key = _tuple_key(project, environment, model)
+    return _shorten(f"{project_slug}-{environment}-{model}", DNS_LABEL_MAX, key, exact=False)
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in DAG_KINDS:
+        raise ValueError(f"unknown DAG kind {kind!r}: expected one of {', '.join(DAG_KINDS)}")
+    return kind
+
+
+@dataclass(frozen=True)
+class Names:
+    """All names for one (project, environment, model); build it with `names_for`."""
+
+    project: str
+    branch: str
+    model: str
+    project_slug: str
+    environment: str
+    is_stand: bool
+    namespace: str
+    k8s_name: str
+    app_name: str
+    experiment: str
+    registered_model: str
+    gitops_dir: str
+    s3_prefix: str
+
+    @property
+    def values_path(self) -> str:
+        return f"{self.gitops_dir}/values.yaml"
+
+    @property
+    def app_config_path(self) -> str:
+        return f"{self.gitops_dir}/config.json"
+
+    def dag_id(self, kind: str) -> str:
+        _check_kind(kind)
+        return f"{self.project_slug}__{self.environment}__{self.model}__{kind}"
+
+    def dag_path(self, kind: str) -> str:
+        _check_kind(kind)
+        return f"dags/{self.project_slug}/{self.environment}/{self.model}__{kind}.py"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "values_path": self.values_path,
+            "app_config_path": self.app_config_path,
+            "dag_ids": {kind: self.dag_id(kind) for kind in DAG_KINDS},
+            "dag_paths": {kind: self.dag_path(kind) for kind in DAG_KINDS},
+        }
+
+
+def names_for(project: str, branch: str, model: str, *, stand: str | None = None) -> Names:
+    """Derive every name for `model` of `project`, built on `branch` (or promoted to `stand`)."""
+    check_model_name(model)
+    if stand is None:
+        environment = feature_environment(branch)
+    else:
+        environment = check_stand_name(stand)
+    project_slug = project_slug_of(project)
+    namespace = _namespace(project, project_slug)
+    return Names(
+        project=project,
+        branch=branch,
+        model=model,
+        project_slug=project_slug,
+        environment=environment,
+        is_stand=stand is not None,
+        namespace=namespace,
+        k8s_name=_k8s_name(project, environment, model, namespace),
+        app_name=_app_name(project, project_slug, environment, model),
+        experiment=f"{project}/{model}",
+        registered_model=f"{project_slug}.{model}",
+        gitops_dir=f"environments/{project_slug}/{environment}/{model}",
+        s3_prefix=f"{project_slug}/{environment}/",
+    )

@@ -1,0 +1,105 @@
+"""A real ``mlflow server``: sqlite backend, artifacts proxied to the SeaweedFS bucket."""
+
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.harness.ports import HOST, reserve_ports
+from tests.harness.processes import ServerProcess, start_with_retries
+from tests.harness.s3server import S3Server
+from tests.harness.tools import MLFLOW_BIN, require
+
+ARTIFACTS_DESTINATION = "s3://mlops/mlflow-artifacts"
+READY_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    tracking_uri: str
+    s3: S3Server = field(repr=False)
+    artifacts_destination: str = ARTIFACTS_DESTINATION
+    process: ServerProcess | None = field(default=None, repr=False, compare=False)
+    startup_seconds: float = field(default=0.0, compare=False)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a client process needs to track runs here (a fresh dict each time)."""
+        return {
+            "MLFLOW_TRACKING_URI": self.tracking_uri,
+            "MLFLOW_S3_ENDPOINT_URL": self.s3.endpoint_url,
+            "AWS_ACCESS_KEY_ID": self.s3.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.s3.secret_key,
+            "AWS_DEFAULT_REGION": self.s3.region,
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+        }
+
+
+def server_env(s3: S3Server) -> dict[str, str]:
+    # The caller's own MLflow and AWS settings must not leak into the test server.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
+    env.update(
+        {
+            # Without this the server forks job workers that take gigabytes of memory.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "MLFLOW_S3_ENDPOINT_URL": s3.endpoint_url,
+            "AWS_ACCESS_KEY_ID": s3.access_key,
+            "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+            "AWS_DEFAULT_REGION": s3.region,
+        }
+    )
+    return env
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_mlflow(workdir: Path, s3: S3Server) -> MlflowServer:
+    """Start ``mlflow server`` with its database under ``workdir``; return once /health answers."""
+    require(MLFLOW_BIN)
+    env = server_env(s3)
+
+    def start(attempt: int) -> MlflowServer:
+        started = time.monotonic()
+        attempt_dir = workdir / f"attempt{attempt}"
+        attempt_dir.mkdir(parents=True)
+        with reserve_ports() as ports:
+            port = ports.any()
+        argv = [
+            MLFLOW_BIN,
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{attempt_dir / 'mlflow.db'}",
+            "--artifacts-destination",
+            ARTIFACTS_DESTINATION,
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ]
+        process = ServerProcess(
+            "MLflow server", argv, attempt_dir / "mlflow.log", env=env, cwd=attempt_dir
+        )
+        tracking_uri = f"http://{HOST}:{port}"
+        try:
+            process.wait_ready(
+                lambda: _healthy(f"{tracking_uri}/health"), READY_TIMEOUT_SECONDS, "/health"
+            )
+        except BaseException:
+            process.stop()
+            raise
+        return MlflowServer(
+            tracking_uri, s3, process=process, startup_seconds=time.monotonic() - started
+        )
+
+    return start_with_retries(start)

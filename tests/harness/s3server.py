@@ -1,0 +1,131 @@
+"""SeaweedFS (``weed mini``) as the tests' S3: bound to 127.0.0.1, every port free, keys enforced."""
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tests.harness.ports import HOST, reserve_ports
+from tests.harness.processes import ServerProcess, start_with_retries
+from tests.harness.tools import WEED_BIN, require
+
+BUCKET = "mlops"
+REGION = "us-east-1"
+READY_TIMEOUT_SECONDS = 30.0
+# `weed mini`'s embedded worker dials the admin server at admin HTTP port + 10000 whatever
+# -admin.port.grpc says, so the admin gRPC port must sit exactly there.
+_ADMIN_GRPC_OFFSET = 10000
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+    region: str = REGION
+    bucket: str = BUCKET
+    process: ServerProcess | None = field(default=None, repr=False, compare=False)
+    startup_seconds: float = field(default=0.0, compare=False)
+
+    def client(self, *, access_key: str | None = None, secret_key: str | None = None) -> Any:
+        """A boto3 S3 client for this server (path-style); other keys test refusals."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=access_key or self.access_key,
+            aws_secret_access_key=secret_key or self.secret_key,
+            region_name=self.region,
+            config=Config(
+                s3={"addressing_style": "path"},
+                connect_timeout=2,
+                read_timeout=20,
+                retries={"mode": "standard", "max_attempts": 2},
+            ),
+        )
+
+
+def write_identities(path: Path, access_key: str, secret_key: str) -> None:
+    """The s3.json that makes SeaweedFS accept only this key pair."""
+    identity = {
+        "name": "admin",
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+    }
+    path.write_text(json.dumps({"identities": [identity]}))
+    path.chmod(0o600)
+
+
+def _weed_argv(workdir: Path, s3_config: Path) -> tuple[list[str], int]:
+    with reserve_ports() as ports:
+        admin_port = ports.pair(_ADMIN_GRPC_OFFSET)
+        port_flags = {
+            "master.port": ports.any(),
+            "master.port.grpc": ports.any(),
+            "volume.port": ports.any(),
+            "volume.port.grpc": ports.any(),
+            "filer.port": ports.any(),
+            "filer.port.grpc": ports.any(),
+            "s3.port": ports.any(),
+            "s3.port.grpc": ports.any(),
+            "admin.port": admin_port,
+            "admin.port.grpc": admin_port + _ADMIN_GRPC_OFFSET,
+        }
+    argv = [
+        str(WEED_BIN),
+        f"-logdir={workdir / 'logs'}",
+        "mini",
+        f"-dir={workdir / 'data'}",
+        f"-ip={HOST}",
+        f"-ip.bind={HOST}",
+        f"-s3.config={s3_config}",
+        "-master.telemetry=false",
+        "-webdav=false",
+        "-admin.ui=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-volume.preStopSeconds=0",
+        *(f"-{flag}={port}" for flag, port in port_flags.items()),
+    ]
+    return argv, port_flags["s3.port"]
+
+
+def _answers(server: S3Server) -> bool:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        server.client().list_buckets()
+    except (BotoCoreError, ClientError):
+        return False
+    return True
+
+
+def start_seaweedfs(workdir: Path) -> S3Server:
+    """Start SeaweedFS under ``workdir`` and create the ``mlops`` bucket."""
+    require(WEED_BIN)
+    workdir.mkdir(parents=True, exist_ok=True)
+    access_key = "AK" + secrets.token_hex(9).upper()
+    secret_key = secrets.token_urlsafe(30)
+    s3_config = workdir / "s3.json"
+    write_identities(s3_config, access_key, secret_key)
+
+    def start(attempt: int) -> S3Server:
+        started = time.monotonic()
+        attempt_dir = workdir / f"attempt{attempt}"
+        (attempt_dir / "logs").mkdir(parents=True)
+        argv, s3_port = _weed_argv(attempt_dir, s3_config)
+        process = ServerProcess("SeaweedFS", argv, attempt_dir / "weed.log", cwd=attempt_dir)
+        server = S3Server(f"http://{HOST}:{s3_port}", access_key, secret_key, process=process)
+        try:
+            process.wait_ready(lambda: _answers(server), READY_TIMEOUT_SECONDS, "S3")
+            server.client().create_bucket(Bucket=BUCKET)
+        except BaseException:
+            process.stop()
+            raise
+        return replace(server, startup_seconds=time.monotonic() - started)
+
+    return start_with_retries(start)
