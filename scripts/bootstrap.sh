@@ -22,11 +22,10 @@ fresh() { [ "$(cat "$1" 2>/dev/null)" != "$2" ]; }
 make_venv() {  # make_venv DIR STAMP_CONTENT PIP_ARGS...
   local dir="$1" want="$2"; shift 2
   if fresh "$dir/.stamp" "$want"; then
-    log "installing $dir (a few minutes the first time)"
-    rm -rf "$dir"
-    "$PY" -m venv "$dir"
-    "$dir/bin/pip" install --quiet --upgrade pip
-    "$dir/bin/pip" install --quiet "$@"
+    log "installing into $dir (a few minutes the first time)"
+    [ -x "$dir/bin/python" ] || "$PY" -m venv "$dir"
+    "$dir/bin/pip" install --quiet --upgrade pip 2> >(grep -v "is ignored: it is neither" >&2)
+    "$dir/bin/pip" install --quiet "$@" 2> >(grep -v "is ignored: it is neither" >&2)
     printf '%s' "$want" > "$dir/.stamp"
   fi
 }
@@ -37,7 +36,9 @@ if ! command -v rsync >/dev/null 2>&1; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq rsync >/dev/null
 fi
 
-make_venv .venv "$(sha256sum pyproject.toml | cut -c1-16)" -e ".[dev]"
+# Only the dependency lists of pyproject.toml decide whether .venv needs pip again.
+DEPS_STAMP="$("$PY" -c 'import tomllib,json;p=tomllib.load(open("pyproject.toml","rb"))["project"];print(json.dumps([p["dependencies"],p["optional-dependencies"]]))' | sha256sum | cut -c1-16)"
+make_venv .venv "$DEPS_STAMP" -e ".[dev]"
 # shellcheck disable=SC2086
 make_venv .venv-airflow "$AIRFLOW_PINS" $AIRFLOW_PINS
 # shellcheck disable=SC2086

@@ -17,15 +17,24 @@ from .errors import ModelciError
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "check mlops.yaml; exit non-zero with every problem found"),
     "names": ("names", "print every name the product derives for a branch, as JSON"),
-    "train": ("train", "start the MLflow run with provenance tags and run the training entrypoint"),
+    "train": ("train", "start a tagged MLflow run and run the training entrypoint in it"),
     "gate": ("gate", "apply the quality gate to this pipeline's runs; write a JUnit report"),
-    "resolve": ("resolve", "pick the run for this environment from MLflow tags; find its s3:// URI"),
+    "resolve": (
+        "resolve",
+        "pick the run for this environment from MLflow tags; find its s3:// URI",
+    ),
     "deploy-batch": ("deploy_batch", "render Airflow DAGs and commit them to the DAG bundle repo"),
-    "deploy-online": ("deploy_online", "write Helm values for charts/kserve-model to the GitOps repo"),
+    "deploy-online": (
+        "deploy_online",
+        "write Helm values for charts/kserve-model to the GitOps repo",
+    ),
     "report": ("report", "print the links (MLflow run, DAGs, model API); set the environment URL"),
     "stop": ("stop", "tear down a branch environment: DAG files, GitOps directory, S3 scratch"),
     "render": ("render", "dry run: print every file a pipeline would write, touching no remote"),
-    "pod-run": ("pod_run", "inside a batch pod: fetch the model repo's code archive and run a command"),
+    "pod-run": (
+        "pod_run",
+        "inside a batch pod: fetch the model repo's code archive and run a command",
+    ),
 }
 
 

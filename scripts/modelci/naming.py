@@ -220,13 +220,32 @@ class Names:
         }
 
 
+@dataclass(frozen=True)
+class EnvironmentDirs:
+    """Where one environment of one project lives, whatever its models: what a stop removes."""
+
+    environment: str
+    dag_dir: str  # dags/<project_slug>/<environment>
+    gitops_dir: str  # environments/<project_slug>/<environment>
+    s3_prefix: str  # <project_slug>/<environment>/
+
+
+def environment_dirs(project: str, branch: str, *, stand: str | None = None) -> EnvironmentDirs:
+    environment = feature_environment(branch) if stand is None else check_stand_name(stand)
+    project_slug = project_slug_of(project)
+    return EnvironmentDirs(
+        environment=environment,
+        dag_dir=f"dags/{project_slug}/{environment}",
+        gitops_dir=f"environments/{project_slug}/{environment}",
+        s3_prefix=f"{project_slug}/{environment}/",
+    )
+
+
 def names_for(project: str, branch: str, model: str, *, stand: str | None = None) -> Names:
     """Derive every name for `model` of `project`, built on `branch` (or promoted to `stand`)."""
     check_model_name(model)
-    if stand is None:
-        environment = feature_environment(branch)
-    else:
-        environment = check_stand_name(stand)
+    dirs = environment_dirs(project, branch, stand=stand)
+    environment = dirs.environment
     project_slug = project_slug_of(project)
     namespace = _namespace(project, project_slug)
     return Names(
@@ -241,6 +260,6 @@ def names_for(project: str, branch: str, model: str, *, stand: str | None = None
         app_name=_app_name(project, project_slug, environment, model),
         experiment=f"{project}/{model}",
         registered_model=f"{project_slug}.{model}",
-        gitops_dir=f"environments/{project_slug}/{environment}/{model}",
-        s3_prefix=f"{project_slug}/{environment}/",
+        gitops_dir=f"{dirs.gitops_dir}/{model}",
+        s3_prefix=dirs.s3_prefix,
     )

@@ -22,7 +22,8 @@ def _require(env: Mapping[str, str], name: str, purpose: str) -> str:
     if not value:
         raise ModelciError(
             f"CI/CD variable {name} is not set; it is needed {purpose}. "
-            f"Set it in the GitLab group's Settings > CI/CD > Variables (see README, 'Platform variables')."
+            "Set it in the GitLab group's Settings > CI/CD > Variables "
+            "(see README, 'Platform variables')."
         )
     return value
 
@@ -42,7 +43,9 @@ class Settings:
     url_scheme: str  # MODELCI_URL_SCHEME: http or https
     runtime_image: str  # MODELCI_RUNTIME_IMAGE: image batch pods run when mlops.yaml names none
     cluster_s3_endpoint: str  # MODELCI_CLUSTER_S3_ENDPOINT: S3 host:port as pods reach it
-    cluster_s3_secret: str  # MODELCI_CLUSTER_S3_SECRET: Secret with S3 keys, managed by the platform
+    cluster_s3_secret: (
+        str  # MODELCI_CLUSTER_S3_SECRET: Secret with S3 keys, managed by the platform
+    )
     s3_region: str  # AWS_DEFAULT_REGION
 
     @classmethod

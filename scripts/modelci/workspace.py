@@ -20,7 +20,9 @@ STATE_DIR = Path(".modelci")
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", default=CONFIG_FILE_NAME, help=f"the model config file (default: {CONFIG_FILE_NAME})"
+        "--config",
+        default=CONFIG_FILE_NAME,
+        help=f"the model config file (default: {CONFIG_FILE_NAME})",
     )
     parser.add_argument(
         "--model", action="append", default=[], help="only this model (repeatable; default: all)"
@@ -42,7 +44,8 @@ class Job:
         if unknown:
             known = ", ".join(m.name for m in self.config.models)
             raise ModelciError(
-                f"--model {unknown[0]!r} is not in {self.config.path}; the models there are: {known}"
+                f"--model {unknown[0]!r} is not in {self.config.path}; "
+                f"the models there are: {known}"
             )
         return [m for m in self.config.models if not selected or m.name in selected]
 
@@ -58,25 +61,61 @@ def load_job(args: argparse.Namespace, env: dict[str, str] | None = None) -> Job
     )
 
 
-def state_path(model: str) -> Path:
-    return STATE_DIR / f"{model}.json"
+# Each step writes its own file, so artifacts of jobs that run side by side never collide;
+# reading merges them in pipeline order.
+STEPS = ("train", "gate", "resolve", "deploy-batch", "deploy-online")
+
+
+def state_path(model: str, step: str) -> Path:
+    if step not in STEPS:
+        raise ValueError(f"unknown pipeline step {step!r}")
+    return STATE_DIR / model / f"{step}.json"
 
 
 def read_state(model: str) -> dict[str, Any]:
-    path = state_path(model)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    state: dict[str, Any] = {}
+    for step in STEPS:
+        path = state_path(model, step)
+        if path.exists():
+            state.update(json.loads(path.read_text(encoding="utf-8")))
+    if not state:
         raise ModelciError(
-            f"{path} is missing: this job needs the artifacts of the earlier jobs of its pipeline "
-            f"(check `needs:` in the CI template)"
-        ) from None
-
-
-def write_state(model: str, **updates: Any) -> dict[str, Any]:
-    path = state_path(model)
-    state = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    state.update(updates)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            f"{STATE_DIR / model} holds no state: this job needs the artifacts of the earlier "
+            "jobs of its pipeline (check `needs:` in the CI template)"
+        )
     return state
+
+
+def write_state(model: str, step: str, **values: Any) -> None:
+    path = state_path(model, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def shared_repo(url: str, branch: str, *, what: str, token_variable: str):
+    """The DAG bundle or GitOps repo; its token (if any) is read from `token_variable`."""
+    from .gitrepo import RemoteRepo
+
+    if not url:
+        raise ModelciError(
+            f"the {what} repository URL is not set; set {_URL_VARIABLES[what]} in the GitLab "
+            "group's CI/CD variables (see README, 'Platform variables')"
+        )
+    token_env = token_variable if os.environ.get(token_variable) else None
+    return RemoteRepo(url, branch, token_env=token_env, author=("modelci", "modelci@noreply"))
+
+
+_URL_VARIABLES = {"DAG bundle": "MODELCI_DAG_REPO_URL", "GitOps": "MODELCI_GITOPS_REPO_URL"}
+
+
+def commit_message(summary: str, pipeline: Pipeline, environment: str) -> str:
+    """Who, what and why, for every commit the pipeline makes in a shared repo."""
+    return (
+        f"{summary}\n\n"
+        f"Project: {pipeline.project}\n"
+        f"Branch: {pipeline.branch}\n"
+        f"Environment: {environment}\n"
+        f"Commit: {pipeline.commit}\n"
+        f"Pipeline: {pipeline.pipeline_url or pipeline.pipeline_id}\n"
+        f"Triggered-by: {pipeline.user}\n"
+    )

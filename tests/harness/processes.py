@@ -6,6 +6,7 @@ when pytest exits without running fixture teardown.
 """
 
 import atexit
+import contextlib
 import os
 import signal
 import subprocess
@@ -93,23 +94,20 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Terminate the whole process group, wait, then kill what is left."""
-        if self in RUNNING:
-            RUNNING.remove(self)
+        if self not in RUNNING:
+            return
+        RUNNING.remove(self)
         _signal_group(self.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self._popen.wait(timeout=STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            pass
         # Workers may outlive their leader; the group id stays valid while any member lives.
         _signal_group(self.pid, signal.SIGKILL)
         self._popen.wait()
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 RUNNING: list[ServerProcess] = []

@@ -1,6 +1,7 @@
-"""SeaweedFS (``weed mini``) as the tests' S3: bound to 127.0.0.1, every port free, keys enforced."""
+"""SeaweedFS (``weed mini``) as the tests' S3: on 127.0.0.1, every port free, keys enforced."""
 
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass, field, replace
@@ -17,13 +18,14 @@ READY_TIMEOUT_SECONDS = 30.0
 # `weed mini`'s embedded worker dials the admin server at admin HTTP port + 10000 whatever
 # -admin.port.grpc says, so the admin gRPC port must sit exactly there.
 _ADMIN_GRPC_OFFSET = 10000
+_MAX_UNIX_SOCKET_PATH = 108
 
 
 @dataclass(frozen=True)
 class S3Server:
     endpoint_url: str
     access_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)
     region: str = REGION
     bucket: str = BUCKET
     process: ServerProcess | None = field(default=None, repr=False, compare=False)
@@ -91,6 +93,10 @@ def _weed_argv(workdir: Path, s3_config: Path) -> tuple[list[str], int]:
         "-volume.preStopSeconds=0",
         *(f"-{flag}={port}" for flag, port in port_flags.items()),
     ]
+    # By default the S3 gateway leaves /tmp/seaweedfs-s3-<port>.sock behind at exit.
+    s3_socket, filer_socket = workdir / "s3.sock", workdir / "filer.sock"
+    if len(os.fsencode(s3_socket)) < _MAX_UNIX_SOCKET_PATH:
+        argv += [f"-s3.localSocket={s3_socket}", f"-filer.localSocket={filer_socket}"]
     return argv, port_flags["s3.port"]
 
 

@@ -2,6 +2,7 @@ import math
 import xml.etree.ElementTree as ET
 
 import pytest
+
 from modelci.config import Gate, MetricThreshold
 from modelci.gate import Check, GateResult, evaluate_gate, gate_junit_xml, summary
 

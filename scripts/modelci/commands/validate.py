@@ -10,7 +10,9 @@ from ..config import CONFIG_FILE_NAME, load_config
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", default=CONFIG_FILE_NAME, help=f"the model config file (default: {CONFIG_FILE_NAME})"
+        "--config",
+        default=CONFIG_FILE_NAME,
+        help=f"the model config file (default: {CONFIG_FILE_NAME})",
     )
 
 

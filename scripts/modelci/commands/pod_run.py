@@ -1,0 +1,35 @@
+"""`modelci pod-run`: what a batch pod runs. Fetches the model repo's code archive (the exact
+commit the pipeline deployed) from S3, unpacks it, and runs the command inside it."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import subprocess
+import tarfile
+import tempfile
+
+from ..errors import ModelciError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--code", required=True, help="s3:// URI of the code archive (tar.gz)")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..s3 import S3Store
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise ModelciError("pod-run needs a command after --, e.g. -- python score.py")
+    store = S3Store(
+        os.environ.get("MLFLOW_S3_ENDPOINT_URL"), os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    )
+    archive = store.get_bytes(args.code)
+    with tempfile.TemporaryDirectory(prefix="modelci-code-") as workdir:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            tar.extractall(workdir, filter="data")  # refuses absolute paths, `..` and devices
+        print(f"running {command} in the code of {args.code}", flush=True)
+        return subprocess.run(command, cwd=workdir, check=False).returncode

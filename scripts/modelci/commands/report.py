@@ -1,0 +1,95 @@
+"""`modelci report`: the links of the environment (MLflow run, Airflow DAGs, model API) in a
+collapsible section of the job log, in a dotenv that sets the GitLab environment URL, and in a
+note on the branch's open merge requests."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+from ..cilog import section, write_dotenv
+from ..workspace import STATE_DIR, Job, add_config_arguments, load_job, read_state
+
+DOTENV_PATH = STATE_DIR / "report.env"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+
+
+@dataclass(frozen=True)
+class Link:
+    model: str
+    label: str
+    url: str
+
+
+def collect_links(job: Job, models) -> list[Link]:
+    from ..values import model_api_url
+
+    links = []
+    tracking = job.settings.tracking_uri.rstrip("/")
+    airflow = job.settings.airflow_url.rstrip("/")
+    for model in models:
+        state, names = read_state(model.name), job.names(model)
+        run_url = f"{tracking}/#/experiments/{state['experiment_id']}/runs/{state['run_id']}"
+        links.append(Link(model.name, "MLflow run", run_url))
+        for kind, dag_id in sorted(state.get("dags", {}).items()):
+            url = f"{airflow}/dags/{dag_id}" if airflow else dag_id
+            links.append(Link(model.name, f"Airflow DAG ({kind})", url))
+        if model.online.enabled:
+            links.append(Link(model.name, "Model API", model_api_url(names, job.settings)))
+    return links
+
+
+def environment_url(links: list[Link]) -> str:
+    for label in ("Model API", "Airflow DAG", "MLflow run"):
+        for link in links:
+            if link.label.startswith(label) and link.url.startswith("http"):
+                return link.url
+    return ""
+
+
+def markdown(job: Job, environment: str, links: list[Link]) -> str:
+    rows = "\n".join(f"| {link.model} | {link.label} | {link.url} |" for link in links)
+    return (
+        f"**modelci** environment `{environment}` for commit {job.pipeline.commit[:12]} "
+        f"([pipeline]({job.pipeline.pipeline_url}))\n\n"
+        f"| model | what | link |\n|---|---|---|\n{rows}\n"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    job = load_job(args)
+    models = job.models(args.model)
+    environment = job.names(models[0]).environment
+    links = collect_links(job, models)
+    with section("modelci_links", f"modelci links for environment {environment}"):
+        for link in links:
+            print(f"  {link.model:<20} {link.label:<24} {link.url}")
+    write_dotenv(DOTENV_PATH, {"MODELCI_ENVIRONMENT_URL": environment_url(links)})
+    _note_on_merge_requests(job, environment, markdown(job, environment, links))
+    return 0
+
+
+def _note_on_merge_requests(job: Job, environment: str, body: str) -> None:
+    from ..gitlab_api import TOKEN_VARIABLE, upsert_merge_request_notes
+
+    token, server = os.environ.get(TOKEN_VARIABLE, ""), os.environ.get("CI_SERVER_URL", "")
+    if not token or not server:
+        print(f"{TOKEN_VARIABLE} or CI_SERVER_URL not set: no note on merge requests")
+        return
+    notes = upsert_merge_request_notes(
+        server_url=server,
+        token=token,
+        project=job.pipeline.project,
+        branch=job.pipeline.branch,
+        environment=environment,
+        body=body,
+    )
+    for note in notes:
+        verb = "added to" if note.created else "updated on"
+        print(f"links {verb} merge request !{note.merge_request_iid}")
+    if not notes:
+        print(f"no open merge request for {job.pipeline.branch}: no note")

@@ -1,0 +1,56 @@
+"""`modelci stop`: tear down a branch environment. Runs with no checkout (the branch may be
+gone), so it needs no config: everything of the environment lives under directories derived
+from the project and branch alone. Idempotent: a second stop finds nothing and commits nothing."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..naming import environment_dirs
+from ..settings import Pipeline, Settings
+from ..workspace import commit_message, shared_repo
+from .deploy_batch import TOKEN_VARIABLE as DAG_TOKEN
+from .deploy_online import TOKEN_VARIABLE as GITOPS_TOKEN
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stand", help="tear down this stand instead of the branch's feature environment"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..gitrepo import Changes
+
+    env = dict(os.environ)
+    pipeline, settings = Pipeline.from_env(env), Settings.from_env(env)
+    dirs = environment_dirs(pipeline.project, pipeline.branch, stand=args.stand)
+    message = commit_message(f"modelci: stop {dirs.environment}", pipeline, dirs.environment)
+    for url, branch, what, token, path in (
+        (settings.dag_repo_url, settings.dag_repo_branch, "DAG bundle", DAG_TOKEN, dirs.dag_dir),
+        (
+            settings.gitops_repo_url,
+            settings.gitops_repo_branch,
+            "GitOps",
+            GITOPS_TOKEN,
+            dirs.gitops_dir,
+        ),
+    ):
+        repo = shared_repo(url, branch, what=what, token_variable=token)
+        result = repo.apply([path], lambda _read, path=path: Changes(removes=[path]), message)
+        verb = f"removed in {result.sha[:12]}" if result.sha else "already absent"
+        print(f"{repo.display_url}: {path} {verb}")
+    _remove_scratch(settings, dirs.s3_prefix)
+    return 0
+
+
+def _remove_scratch(settings: Settings, prefix: str) -> None:
+    if not settings.scratch_uri:
+        print("MODELCI_SCRATCH_URI not set: no scratch objects to remove")
+        return
+    from ..s3 import S3Store
+
+    uri = f"{settings.scratch_uri.rstrip('/')}/{prefix}"
+    removed = S3Store(settings.s3_endpoint, settings.s3_region).delete_prefix(uri)
+    print(f"{uri}: {removed} scratch object(s) removed")

@@ -1,0 +1,175 @@
+"""Airflow 3 DAG code for one batch DAG of one model in one environment.
+
+Pure: builds the source text of a DAG file from data; writing it to the DAG bundle repository
+is someone else's job.
+
+Every value reaches the generated code as a Python literal made here by `pyliteral`, and every
+value in a comment goes through `comment_text`, so no config value, branch name or URL can
+change the structure of the file. The template enforces this: a `{{ }}` expression that did not
+pass through one of those two filters stops the rendering.
+
+Choices the generated DAG makes (the README should repeat them):
+- `is_paused_upon_creation=False` in every environment, feature branches included: the
+  pipeline that writes the file has gated the model, and a data scientist pushing a branch
+  expects its batch DAG to run without a trip to the Airflow UI. Scheduled runs of a feature
+  DAG last as long as the branch: the stop job deletes the file.
+- `start_date` is a fixed past date and `catchup=False`: a scheduled DAG runs once for the
+  latest interval and then on schedule, never a backfill; the same inputs give the same bytes.
+- `max_active_runs=1`: two runs of one batch job never overlap.
+- Memory limit = request, no CPU limit, GPUs as an `nvidia.com/gpu` limit.
+- Airflow renders the operator's fields (image, command, env, labels...) with Jinja at run
+  time. Branch and project names reach them only as slugs; the config's `args` are rendered on
+  purpose, so `{{ ds }}` there is the run's logical date.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .config import DAG_KINDS, Dag, Model, Resources
+from .naming import Names
+from .settings import Pipeline
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE_NAME = "dag.py.j2"
+GPU_RESOURCE = "nvidia.com/gpu"
+LABEL_PREFIX = "modelci/"
+
+
+class _Rendered(str):
+    """Text a filter made safe to paste into Python source."""
+
+
+def pyliteral(value: Any) -> _Rendered:
+    """`value` as Python source that evaluates back to it (lists for tuples).
+
+    Only str, int, float, bool, None and lists, tuples and str-keyed dicts of them are accepted;
+    strings are written with `ascii()`, so the literal is one line of printable ASCII whatever
+    the string holds (newlines, quotes, NUL, U+2028, bidi controls...).
+    """
+    return _Rendered(_literal(value))
+
+
+def _literal(value: Any) -> str:
+    if value is None or isinstance(value, bool | int):
+        return repr(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TypeError(f"cannot write the non-finite float {value!r} as a Python literal")
+        return repr(value)
+    if isinstance(value, str):
+        return ascii(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_literal(item) for item in value) + "]"
+    if isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(
+                    f"dict keys must be str to write a literal, not {type(key).__name__}"
+                )
+            items.append(f"{_literal(key)}: {_literal(item)}")
+        return "{" + ", ".join(items) + "}"
+    raise TypeError(f"cannot write a {type(value).__name__} as a Python literal")
+
+
+def comment_text(value: Any) -> _Rendered:
+    """`value` as text that stays inside one `#` comment line.
+
+    Printable characters are kept; anything else (line breaks of any kind, control and format
+    characters such as bidi overrides, NUL) is written as its backslash escape.
+    """
+    text = str(value)
+    return _Rendered("".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text))
+
+
+def _only_filtered(value: Any) -> Any:
+    if not isinstance(value, _Rendered):
+        raise TypeError(
+            f"{TEMPLATE_NAME}: every {{{{ }}}} expression must pass through |py or |comment "
+            f"(got a {type(value).__name__})"
+        )
+    return value
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # the output is Python, escaped by the filters below
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=_only_filtered,
+    )
+    env.filters["py"] = pyliteral
+    env.filters["comment"] = comment_text
+    return env
+
+
+_TEMPLATE = _environment().get_template(TEMPLATE_NAME)
+
+
+def container_resources(resources: Resources) -> tuple[dict[str, str], dict[str, str]]:
+    """Kubernetes requests and limits: memory limit = request, no CPU limit, GPUs as a limit."""
+    requests = {"cpu": resources.cpu, "memory": resources.memory}
+    limits = {"memory": resources.memory}
+    if resources.gpu > 0:
+        limits[GPU_RESOURCE] = str(resources.gpu)
+    return requests, limits
+
+
+def render_dag(
+    *,
+    names: Names,
+    model: Model,
+    dag: Dag,
+    pipeline: Pipeline,
+    image: str,
+    model_uri: str,
+    run_id: str,
+    code_uri: str,
+    s3_secret: str,
+    tracking_uri: str,
+) -> str:
+    """The Python source of the DAG file for `dag` of `model`, for the environment in `names`."""
+    if dag.kind not in DAG_KINDS:
+        raise ValueError(f"unknown DAG kind {dag.kind!r}: expected one of {', '.join(DAG_KINDS)}")
+    if model.name != names.model:
+        raise ValueError(f"names are for model {names.model!r}, not {model.name!r}")
+    requests, limits = container_resources(dag.resources)
+    return _TEMPLATE.render(
+        names=names,
+        dag=dag,
+        pipeline=pipeline,
+        project=" ".join(part for part in (names.project, pipeline.project_url) if part),
+        run_id=run_id,
+        dag_id=names.dag_id(dag.kind),
+        image=image,
+        code_uri=code_uri,
+        command=["python", dag.entrypoint, *dag.args],
+        env_vars={
+            "MODEL_URI": model_uri,
+            "MLFLOW_RUN_ID": run_id,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "MODELCI_ENVIRONMENT": names.environment,
+            "MODELCI_MODEL": names.model,
+            "MODELCI_CODE_URI": code_uri,
+        },
+        s3_secret=s3_secret,
+        requests=requests,
+        limits=limits,
+        labels={
+            f"{LABEL_PREFIX}project": names.project_slug,
+            f"{LABEL_PREFIX}environment": names.environment,
+            f"{LABEL_PREFIX}model": names.model,
+            f"{LABEL_PREFIX}dag-kind": dag.kind,
+        },
+        tags=[names.project_slug, names.environment, names.model, dag.kind],
+        pod_name=f"{names.model}-{dag.kind}",
+        description=f"{dag.kind} of {names.model} for {names.project} @ {names.branch}",
+    )

@@ -1,0 +1,481 @@
+"""The one module that writes to shared git repos (the Airflow DAG bundle repo, the GitOps repo).
+
+Every write is one commit pushed once, fast-forward only; a push that loses a race against another
+pipeline is rebuilt on the new tip and retried. Nothing is checked out: each operation makes a
+shallow, blob-less partial clone in a temporary directory, edits the index directly and fetches only
+the blobs a caller reads, so the cost does not grow with the number of files in the repo (only the
+tip's tree objects are fetched; they are small). Credentials never reach argv, a URL git stores, or
+a message: they are handed to git through GIT_ASKPASS.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import git
+
+from modelci.errors import ModelciError
+
+Reader = Callable[[str], bytes | None]
+
+FILE_MODE = "100644"
+NETWORK_TIMEOUT_SECONDS = 300
+DEFAULT_TOKEN_USERNAME = "oauth2"  # GitLab accepts any username with a personal/project token
+
+_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"@]*@")
+_RACE_REASONS = ("fetch first", "non-fast-forward", "failed to update ref", "cannot lock ref")
+_ASKPASS_SCRIPT = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$MODELCI_GIT_USERNAME" ;;
+  *) printf '%s\\n' "$MODELCI_GIT_PASSWORD" ;;
+esac
+"""
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What one commit does: removes are applied first, then writes (so a directory can be
+    replaced). Paths are repo-relative; a remove may name a directory (removed recursively)."""
+
+    writes: Mapping[str, bytes] = field(default_factory=dict)
+    removes: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    sha: str | None  # None when the tree was already as requested (idempotent re-run)
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ObjectCounts:
+    """Objects held by an operation's temporary clone: what the operation fetched and wrote."""
+
+    commits: int
+    trees: int
+    blobs: int
+
+
+def redact_url(url: str) -> str:
+    """`url` without its user-info (`user:password@`), safe to print."""
+    return _URL_USERINFO.sub(r"\1", url)
+
+
+def validate_path(path: str, *, directory: bool = False, allow_root: bool = False) -> str:
+    """A repo-relative POSIX path; ValueError when it could escape the repo or touch git's own
+    files. A `directory` may end with one '/', which is dropped; `allow_root` accepts ""."""
+    if not isinstance(path, str):
+        raise ValueError(f"repo path must be a string, got {type(path).__name__}")
+    trimmed = path[:-1] if directory and path.endswith("/") else path
+    if trimmed == "" and allow_root:
+        return ""
+    problem = _path_problem(trimmed)
+    if problem:
+        raise ValueError(f"invalid repo path {path!r}: {problem}")
+    return trimmed
+
+
+def _path_problem(path: str) -> str | None:
+    if not path:
+        return "empty; give a path relative to the repo root"
+    if path.startswith("/"):
+        return "absolute; give a path relative to the repo root"
+    if "\\" in path or any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+        return "contains a backslash or a control character"
+    for segment in path.split("/"):
+        if segment in ("", ".", ".."):
+            return "has an empty, '.' or '..' segment"
+        if segment.casefold() == ".git":
+            return "has a '.git' segment"
+    return None
+
+
+def _is_within(path: str, top: str) -> bool:
+    return top == "" or path == top or path.startswith(top + "/")
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    username: str
+    password: str
+
+
+class RemoteRepo:
+    """One branch of one remote repository."""
+
+    def __init__(
+        self,
+        url: str,
+        branch: str,
+        *,
+        token_env: str | None = None,
+        author: tuple[str, str] = ("modelci", "modelci@noreply"),
+    ) -> None:
+        if not branch or branch.startswith("-") or not _is_valid_branch(branch):
+            raise ValueError(f"invalid branch name {branch!r}")
+        self.branch = branch
+        self.author = author
+        self.display_url = redact_url(url)
+        self._url, self._credentials = _split_credentials(url, token_env)
+        # What the last operation's temporary clone held (i.e. fetched plus wrote): lets tests
+        # and logs show that an operation fetched only the tip's trees and the blobs it read.
+        self.last_local_objects: ObjectCounts | None = None
+
+    def __repr__(self) -> str:
+        return f"RemoteRepo({self.display_url!r}, {self.branch!r})"
+
+    def read(self, path: str) -> bytes | None:
+        """Content of a file at the branch tip; None if it (or the branch) does not exist."""
+        path = validate_path(path)
+        with self._session() as session:
+            tip = session.fetch_tip()
+            return session.read(tip, path) if tip else None
+
+    def list_dir(self, path: str) -> list[str]:
+        """Names directly under a directory at the branch tip ("" is the root); [] if absent."""
+        path = validate_path(path, directory=True, allow_root=True)
+        with self._session() as session:
+            tip = session.fetch_tip()
+            return session.list_dir(tip, path) if tip else []
+
+    def apply(
+        self,
+        scope: Sequence[str],
+        build: Callable[[Reader], Changes],
+        message: str,
+        *,
+        max_attempts: int = 5,
+    ) -> CommitResult:
+        """Make one commit on the branch with what `build` returns, and push it.
+
+        `build` receives a reader of the current tip and may be called again when another writer
+        pushed first. Every path it writes or removes must lie within `scope`. If the tree would
+        not change, nothing is committed and `sha` is None. Never force-pushes.
+        """
+        scope = [validate_path(item, directory=True) for item in scope]
+        if not scope:
+            raise ValueError("apply needs a non-empty scope (the paths the commit may touch)")
+        if not message.strip():
+            raise ValueError("apply needs a commit message")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        with self._session() as session:
+            for attempt in range(1, max_attempts + 1):
+                tip = session.fetch_tip()
+                changes = build(lambda path, tip=tip: session.read(tip, validate_path(path)))
+                removes, writes = _checked_changes(changes, scope)
+                commit = session.commit(tip, removes, writes, message)
+                if commit is None:
+                    return CommitResult(sha=None, attempts=attempt)
+                if session.push(commit):
+                    return CommitResult(sha=commit, attempts=attempt)
+                if attempt < max_attempts:
+                    time.sleep(random.uniform(0.05, 0.3) * attempt)
+        raise ModelciError(
+            f"could not push to {self.display_url} (branch {self.branch}): another writer pushed "
+            f"first on each of {max_attempts} attempts. Re-run the job; jobs that push to this "
+            "repo should share a resource_group so they do not race."
+        )
+
+    @contextmanager
+    def _session(self) -> Iterator[_Session]:
+        with tempfile.TemporaryDirectory(prefix="modelci-git-") as tmp:
+            session = _Session(self, Path(tmp))
+            try:
+                yield session
+            finally:
+                self.last_local_objects = session.object_counts()
+
+    def _redact(self, text: str) -> str:
+        text = redact_url(text)
+        if self._credentials:
+            for secret in (self._credentials.password, self._credentials.username):
+                if len(secret) >= 3 and secret != DEFAULT_TOKEN_USERNAME:
+                    text = text.replace(secret, "***")
+        return text
+
+
+def _removed(path: str, removes: Sequence[str]) -> bool:
+    return any(_is_within(path, removed) for removed in removes)
+
+
+def _is_valid_branch(branch: str) -> bool:
+    bad = (" ", "~", "^", ":", "?", "*", "[", "\\", "..", "@{", "//")
+    return not any(token in branch for token in bad) and not branch.endswith((".lock", "/", "."))
+
+
+def _split_credentials(url: str, token_env: str | None) -> tuple[str, _Credentials | None]:
+    """The URL without user-info, and the credentials git should get through GIT_ASKPASS."""
+    username = password = ""
+    if "://" in url:
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            userinfo, _, hostport = parts.netloc.rpartition("@")
+            user, _, pw = userinfo.partition(":")
+            username, password = unquote(user), unquote(pw)
+            url = urlunsplit(parts._replace(netloc=hostport))
+    if token_env:
+        token = os.environ.get(token_env, "")
+        if not token:
+            raise ModelciError(
+                f"environment variable {token_env} is empty or not set; it must hold an access "
+                f"token for {redact_url(url)} (set it as a masked CI/CD variable)"
+            )
+        password = token
+        username = username or DEFAULT_TOKEN_USERNAME
+    if not (username or password):
+        return url, None
+    return url, _Credentials(username, password)
+
+
+def _checked_changes(changes: Changes, scope: Sequence[str]) -> tuple[list[str], dict[str, bytes]]:
+    removes = [validate_path(path, directory=True) for path in changes.removes]
+    writes: dict[str, bytes] = {}
+    for path, content in changes.writes.items():
+        if not isinstance(content, bytes):
+            raise TypeError(f"content for {path!r} must be bytes, got {type(content).__name__}")
+        writes[validate_path(path)] = content
+    for path in [*removes, *writes]:
+        if not any(_is_within(path, top) for top in scope):
+            raise ValueError(f"path {path!r} is outside the scope of this commit: {list(scope)}")
+    return removes, writes
+
+
+class _Session:
+    """A temporary partial clone (no working tree files) of one branch."""
+
+    def __init__(self, remote: RemoteRepo, workdir: Path) -> None:
+        self._remote = remote
+        self._workdir = workdir
+        worktree = workdir / "checkout"  # stays empty: nothing is ever checked out
+        self._git_dir = worktree / ".git"
+        name, email = remote.author
+        env = {
+            "GIT_DIR": str(self._git_dir),
+            "GIT_WORK_TREE": str(worktree),
+            "GIT_INDEX_FILE": str(self._git_dir / "index"),
+            "GIT_LITERAL_PATHSPECS": "1",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_OPTIONAL_LOCKS": "0",
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+            "GIT_HTTP_LOW_SPEED_LIMIT": "1000",
+            "GIT_HTTP_LOW_SPEED_TIME": "60",
+        }
+        credentials = remote._credentials
+        if credentials:
+            env.update(
+                GIT_ASKPASS=str(self._write_askpass()),
+                MODELCI_GIT_USERNAME=credentials.username,
+                MODELCI_GIT_PASSWORD=credentials.password,
+            )
+        worktree.mkdir()
+        self._git = git.Git(str(worktree))
+        self._git.update_environment(**env)
+        self._run("init", "-q", str(worktree))
+        for key, value in (
+            ("remote.origin.url", remote._url),
+            ("credential.helper", ""),  # never store or look up credentials elsewhere
+            ("gc.auto", "0"),
+            ("maintenance.auto", "false"),
+        ):
+            self._run("config", key, value)
+
+    def _write_askpass(self) -> Path:
+        script = self._workdir / "askpass.sh"
+        script.write_text(_ASKPASS_SCRIPT)
+        script.chmod(stat.S_IRWXU)
+        return script
+
+    def fetch_tip(self) -> str | None:
+        """Fetch the branch tip (one commit, its trees, no blobs); None if the branch is absent."""
+        ref = f"refs/heads/{self._remote.branch}"
+        listing = self._run("ls-remote", "origin", ref, network=True)
+        if not any(line.split("\t")[-1] == ref for line in listing.splitlines()):
+            return None
+        self._run(
+            "fetch", "-q", "--no-tags", "--depth=1", "--filter=blob:none",
+            "origin", f"+{ref}:refs/remotes/origin/{self._remote.branch}",
+            network=True,
+        )  # fmt: skip
+        return self._run("rev-parse", f"refs/remotes/origin/{self._remote.branch}").strip()
+
+    def _entry(self, tip: str, path: str) -> tuple[str, str] | None:
+        """(type, object id) of `path` in `tip`, without fetching its content."""
+        for record in self._run("ls-tree", "-z", tip, "--", path).split("\0"):
+            info, _, name = record.partition("\t")
+            if name == path:
+                _mode, kind, oid = info.split(" ")
+                return kind, oid
+        return None
+
+    def read(self, tip: str | None, path: str) -> bytes | None:
+        entry = self._entry(tip, path) if tip else None
+        if entry is None:
+            return None
+        kind, oid = entry
+        if kind != "blob":
+            raise ValueError(f"{path!r} is a {kind}, not a file, in {self._remote.display_url}")
+        return self._run_binary("cat-file", "blob", oid)  # fetches just this blob
+
+    def list_dir(self, tip: str, path: str) -> list[str]:
+        if path:
+            entry = self._entry(tip, path)
+            if entry is None or entry[0] != "tree":
+                return []
+            tree = entry[1]
+        else:
+            tree = f"{tip}^{{tree}}"
+        names = self._run("ls-tree", "-z", "--name-only", tree).split("\0")
+        return sorted(name for name in names if name)
+
+    def commit(
+        self, tip: str | None, removes: list[str], writes: dict[str, bytes], message: str
+    ) -> str | None:
+        """A commit on `tip` with the changes, or None if the tree would not change."""
+        if tip:
+            self._run("read-tree", tip)
+        else:
+            self._run("read-tree", "--empty")
+        if tip:
+            self._check_file_dir_conflicts(tip, removes, writes)
+        removed = set(self._index_files(removes)) if removes else set()
+        records = [f"0 {'0' * 40}\t{path}" for path in sorted(removed)]
+        records += [
+            f"{FILE_MODE} {self._store_blob(data)}\t{path}" for path, data in writes.items()
+        ]
+        if records:
+            index_info = self._workdir / "index-info"
+            index_info.write_bytes(b"".join(r.encode() + b"\0" for r in records))
+            self._run("update-index", "-z", "--index-info", stdin=index_info)
+        tree = self._run("write-tree", "--missing-ok").strip()  # no lazy fetch of untouched blobs
+        if tip and tree == self._run("rev-parse", f"{tip}^{{tree}}").strip():
+            return None
+        if not tip and not records:
+            return None
+        message_file = self._workdir / "message"
+        message_file.write_text(message if message.endswith("\n") else message + "\n")
+        parents = ["-p", tip] if tip else []
+        return self._run("commit-tree", tree, *parents, "-F", str(message_file)).strip()
+
+    def _index_files(self, paths: Sequence[str]) -> list[str]:
+        return [name for name in self._run("ls-files", "-z", "--", *paths).split("\0") if name]
+
+    def _check_file_dir_conflicts(
+        self, tip: str, removes: Sequence[str], writes: Mapping[str, bytes]
+    ) -> None:
+        """A write must not silently replace a directory, or a file on its parent path."""
+        if not writes:
+            return
+        parents = {"/".join(p.split("/")[:i]) for p in writes for i in range(1, p.count("/") + 1)}
+        kinds = self._entry_kinds(tip, [*writes, *parents])
+        for path in writes:
+            below = {p for p in parents if _is_within(path, p) and p != path}
+            clash = path in parents or (kinds.get(path) == "tree" and not _removed(path, removes))
+            clash = clash or any(kinds.get(p) == "blob" and not _removed(p, removes) for p in below)
+            if clash:
+                raise ModelciError(
+                    f"cannot write {path!r} in {self._remote.display_url} (branch "
+                    f"{self._remote.branch}): a file and a directory would share a path; "
+                    "remove the old one in the same change"
+                )
+
+    def _entry_kinds(self, tip: str, paths: Sequence[str]) -> dict[str, str]:
+        """Object type of each path that exists in `tip` (its own entry, not its contents)."""
+        kinds = {}
+        for record in self._run("ls-tree", "-z", tip, "--", *paths).split("\0"):
+            info, _, name = record.partition("\t")
+            if name:
+                kinds[name] = info.split(" ")[1]
+        return kinds
+
+    def _store_blob(self, data: bytes) -> str:
+        blob = self._workdir / "blob"
+        blob.write_bytes(data)
+        return self._run("hash-object", "-w", "--no-filters", "--", str(blob)).strip()
+
+    def push(self, commit: str) -> bool:
+        """True if the branch now points at `commit`; False if another writer pushed first."""
+        status, stdout, stderr = self._execute(
+            "push", "--porcelain", "--no-thin", "origin",
+            f"{commit}:refs/heads/{self._remote.branch}",
+            network=True,
+        )  # fmt: skip
+        if status == 0:
+            return True
+        rejected = [line for line in stdout.splitlines() if line.startswith("!")]
+        if rejected and all(any(r in line for r in _RACE_REASONS) for line in rejected):
+            return False
+        raise self._error("push", stderr + stdout)
+
+    def object_counts(self) -> ObjectCounts | None:
+        if not (self._git_dir / "objects").exists():
+            return None
+        status, out, _ = self._execute(
+            "cat-file", "--batch-all-objects", "--batch-check=%(objecttype)"
+        )
+        kinds = out.split() if status == 0 else []
+        return ObjectCounts(kinds.count("commit"), kinds.count("tree"), kinds.count("blob"))
+
+    def _run(self, *args: str, network: bool = False, stdin: Path | None = None) -> str:
+        status, stdout, stderr = self._execute(*args, network=network, stdin=stdin)
+        if status != 0:
+            raise self._error(args[0], stderr)
+        return stdout
+
+    def _run_binary(self, *args: str) -> bytes:
+        """Raw stdout; may fetch a missing blob from the remote (partial clone)."""
+        status, stdout, stderr = self._execute(*args, binary=True, network=True)
+        if status != 0:
+            raise self._error(args[0], stderr)
+        return stdout
+
+    def _execute(
+        self, *args: str, binary: bool = False, network: bool = False, stdin: Path | None = None
+    ) -> tuple[int, Any, str]:
+        with stdin.open("rb") if stdin else nullcontext() as stream:
+            status, stdout, stderr = self._git.execute(
+                ["git", *args],
+                istream=stream,
+                with_extended_output=True,
+                with_exceptions=False,
+                stdout_as_string=not binary,
+                strip_newline_in_stdout=False,
+                kill_after_timeout=NETWORK_TIMEOUT_SECONDS if network else None,
+            )
+        if isinstance(stderr, bytes):
+            stderr = stderr.decode("utf-8", "replace")
+        return status, stdout, stderr
+
+    def _error(self, command: str, output: str) -> ModelciError:
+        detail = self._remote._redact(output.strip()) or "no output"
+        return ModelciError(
+            f"git {command} failed for {self._remote.display_url} (branch "
+            f"{self._remote.branch}): {detail}. Check the repository URL, that the access token "
+            "is valid and may read and write this repository."
+        )
+
+
+def archive_commit(repo_dir: Path, commit: str) -> bytes:
+    """The files of `commit` in a local clone, as the tar.gz that batch pods unpack."""
+    try:
+        archive = git.Repo(repo_dir).git.archive("--format=tar.gz", commit, stdout_as_string=False)
+    except (git.GitCommandError, git.InvalidGitRepositoryError, git.NoSuchPathError) as error:
+        raise ModelciError(
+            f"cannot archive commit {commit} of the repository at {repo_dir}: {error}. "
+            "The job needs a checkout of the model repository (GIT_STRATEGY fetch or clone)."
+        ) from None
+    return bytes(archive)

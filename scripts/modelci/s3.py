@@ -1,0 +1,274 @@
+"""The S3 adapter: the only module that talks to the object store.
+
+Credentials come from boto3's standard chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a
+profile, a role). Error messages name the endpoint, bucket and key, never a credential.
+A "prefix" here is a directory: `s3://b/envs/b-x` covers `envs/b-x/...` and not `envs/b-x-2/...`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ModelciError
+
+_DELETE_BATCH = 1000  # the most keys one DeleteObjects call accepts
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/some/key` -> ("bucket", "some/key"); the key may be empty."""
+    parts = urlsplit(uri)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ValueError(f"not an S3 URI: '{uri}'; expected s3://<bucket>/<key>")
+    if parts.query or parts.fragment:
+        raise ValueError(f"S3 URI '{uri}' must not have a query or fragment (? or #)")
+    return parts.netloc, parts.path.lstrip("/")
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def redact_url(url: str) -> str:
+    """Drop user and password from a URL so it can be printed."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def _directory_prefix(key: str) -> str:
+    key = key.strip("/")
+    return f"{key}/" if key else ""
+
+
+@dataclass(frozen=True)
+class _Target:
+    bucket: str
+    key: str
+
+
+class S3Store:
+    def __init__(
+        self,
+        endpoint_url: str | None,
+        region: str,
+        *,
+        max_attempts: int = 3,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+    ) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.endpoint_url = endpoint_url or None
+        self.region = region
+        config = Config(
+            region_name=region,
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        self._client = boto3.session.Session().client(
+            "s3", endpoint_url=self.endpoint_url, config=config
+        )
+
+    def exists(self, uri: str) -> bool:
+        """True if `uri` is an object, or a directory holding at least one object."""
+        target = self._target(uri)
+        if target.key and not target.key.endswith("/") and self._object_exists(target):
+            return True
+        return next(self._keys_under(target), None) is not None
+
+    def put_bytes(self, uri: str, data: bytes) -> None:
+        target = self._target(uri, need_key=True)
+        with self._errors(target, "write"):
+            self._client.put_object(Bucket=target.bucket, Key=target.key, Body=data)
+
+    def get_bytes(self, uri: str) -> bytes:
+        target = self._target(uri, need_key=True)
+        with self._errors(target, "read"):
+            response = self._client.get_object(Bucket=target.bucket, Key=target.key)
+            return response["Body"].read()
+
+    def download_prefix(self, uri: str, dest: Path) -> int:
+        """Copy every object under the directory `uri` into `dest`; returns how many."""
+        target = self._target(uri)
+        prefix = _directory_prefix(target.key)
+        dest = dest.resolve()
+        count = 0
+        for key in self._keys_under(target):
+            path = _local_path(dest, key[len(prefix) :], uri)
+            if path is None:
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with self._errors(_Target(target.bucket, key), "download"):
+                self._client.download_file(target.bucket, key, str(path))
+            count += 1
+        if count == 0:
+            raise ModelciError(f"nothing to download: no objects under {uri} {self._where()}")
+        return count
+
+    def delete_prefix(self, uri: str) -> int:
+        """Delete every object under the directory `uri`; returns how many were deleted."""
+        target = self._target(uri, need_key=True)
+        batch: list[str] = []
+        deleted = 0
+        for key in self._keys_under(target):
+            batch.append(key)
+            if len(batch) == _DELETE_BATCH:
+                deleted += self._delete(target, batch)
+                batch = []
+        if batch:
+            deleted += self._delete(target, batch)
+        return deleted
+
+    def list_prefixes(self, uri: str) -> list[str]:
+        """Names of the immediate sub-directories of `uri`, sorted (`s3://b/envs` -> ["b-x"])."""
+        target = self._target(uri)
+        prefix = _directory_prefix(target.key)
+        names: list[str] = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=target.bucket, Prefix=prefix, Delimiter="/")
+        with self._errors(target, "list"):
+            for page in pages:
+                for common in page.get("CommonPrefixes", []):
+                    names.append(common["Prefix"][len(prefix) :].rstrip("/"))
+        return sorted(name for name in names if name)
+
+    def _target(self, uri: str, *, need_key: bool = False) -> _Target:
+        try:
+            bucket, key = parse_s3_uri(uri)
+        except ValueError as exc:
+            raise ModelciError(str(exc)) from None
+        if need_key and not key.strip("/"):
+            raise ModelciError(f"S3 URI '{uri}' names a whole bucket; expected s3://{bucket}/<key>")
+        return _Target(bucket, key)
+
+    def _object_exists(self, target: _Target) -> bool:
+        from botocore.exceptions import ClientError
+
+        with self._errors(target, "check"):
+            try:
+                self._client.head_object(Bucket=target.bucket, Key=target.key)
+            except ClientError as exc:
+                if _status(exc) == 404:
+                    return False
+                raise
+        return True
+
+    def _keys_under(self, target: _Target) -> Iterator[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=target.bucket, Prefix=_directory_prefix(target.key))
+        with self._errors(target, "list"):
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield item["Key"]
+
+    def _delete(self, target: _Target, keys: list[str]) -> int:
+        with self._errors(target, "delete"):
+            response = self._client.delete_objects(
+                Bucket=target.bucket,
+                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+            )
+        failed = response.get("Errors", [])
+        if failed:
+            first = failed[0]
+            raise ModelciError(
+                f"could not delete {len(failed)} of {len(keys)} objects under "
+                f"s3://{target.bucket}/{target.key} {self._where()}: "
+                f"{first.get('Key')}: {first.get('Code')}"
+            )
+        return len(keys)
+
+    def _where(self) -> str:
+        if self.endpoint_url:
+            return f"(S3 endpoint {redact_url(self.endpoint_url)})"
+        return f"(AWS S3, region {self.region})"
+
+    @contextmanager
+    def _errors(self, target: _Target, action: str) -> Iterator[None]:
+        """Turn boto errors into a ModelciError that names no credential."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except (BotoCoreError, ClientError) as exc:
+            raise self._translate(exc, target, action) from None
+
+    def _translate(self, exc: BaseException, target: _Target, action: str) -> ModelciError:
+        from botocore.exceptions import (
+            ClientError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
+
+        where = f"s3://{target.bucket}/{target.key}".rstrip("/")
+        head = f"cannot {action} {where} {self._where()}"
+        if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+            reason = (
+                "no S3 credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(masked CI/CD variables) or give the runner a role"
+            )
+        elif isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+            reason = (
+                "the endpoint is unreachable; check MLFLOW_S3_ENDPOINT_URL and that the "
+                "runner can reach it"
+            )
+        elif isinstance(exc, ClientError):
+            reason = _client_error_reason(exc, target.bucket)
+        else:
+            reason = f"{type(exc).__name__}; check the endpoint URL and the network"
+        return ModelciError(f"{head}: {reason}")
+
+
+def _code(exc: Any) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: Any) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+# Only the error code and our own hint are shown: a server's message may echo request details.
+_CLIENT_ERROR_HINTS = {
+    "NoSuchBucket": "bucket '{bucket}' does not exist; create it or fix the bucket in the URI",
+    "NoSuchKey": "no such object",
+    "InvalidAccessKeyId": "the access key is not known to this endpoint; check AWS_ACCESS_KEY_ID",
+    "SignatureDoesNotMatch": "the secret key is wrong; check AWS_SECRET_ACCESS_KEY",
+    "AccessDenied": "access denied; the credentials lack permission on bucket '{bucket}'",
+    "InvalidBucketName": "'{bucket}' is not a valid bucket name",
+}
+
+
+def _client_error_reason(exc: Any, bucket: str) -> str:
+    code = _code(exc)
+    status = _status(exc)
+    if code in {"404", "NotFound"} and status == 404:
+        return f"not found (the object or bucket '{bucket}' does not exist)"
+    if code in {"403", "Forbidden"}:
+        return _CLIENT_ERROR_HINTS["AccessDenied"].format(bucket=bucket)
+    hint = _CLIENT_ERROR_HINTS.get(code)
+    if hint:
+        return f"{code}: {hint.format(bucket=bucket)}"
+    return f"{code or 'error'} (HTTP {status}) from the S3 service"
+
+
+def _local_path(dest: Path, relative_key: str, uri: str) -> Path | None:
+    """Where an object lands under `dest`; None for directory markers. Refuses `..` escapes."""
+    relative = PurePosixPath(relative_key)
+    if not relative.parts or relative_key.endswith("/"):
+        return None
+    if ".." in relative.parts or relative.is_absolute():
+        raise ModelciError(f"refusing to download object '{relative_key}' from {uri}: unsafe path")
+    return dest.joinpath(*relative.parts)

@@ -1,0 +1,609 @@
+"""The MLflow adapter: the only module that imports mlflow.
+
+`import mlflow` costs seconds, so it happens inside `Tracker`, never at module import; the
+tag names and the pure URI helpers here are free to import. Every call to the server goes
+through `Tracker._call`, which retries connection failures a bounded number of times and
+turns MLflow's exceptions into `ModelciError`s that name the server and what to check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+from .errors import ModelciError
+from .s3 import redact_url
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+
+    from .gate import GateResult
+    from .s3 import S3Store
+    from .settings import Pipeline
+
+T = TypeVar("T")
+
+# Run tags, all in the `modelci.` namespace.
+TAG_PROJECT = "modelci.project"
+TAG_BRANCH = "modelci.branch"
+TAG_COMMIT = "modelci.commit"
+TAG_PIPELINE_ID = "modelci.pipeline_id"
+TAG_PIPELINE_URL = "modelci.pipeline_url"
+TAG_ENVIRONMENT = "modelci.environment"
+TAG_MODEL = "modelci.model"
+TAG_GATE = "modelci.gate"
+TAG_GATE_REASONS = "modelci.gate_reasons"
+# Set by hand in the MLflow UI to an environment name ("b-feature-x", "staging") to choose
+# the run that environment serves, overriding the newest run that passed the gate.
+PIN_TAG = "modelci.pin"
+
+GATE_PASSED = "passed"
+GATE_FAILED = "failed"
+RUN_END_STATUSES = ("FINISHED", "FAILED", "KILLED")
+MLMODEL_FILE = "MLmodel"
+
+_MAX_TAG_VALUE = 5000  # MLflow rejects longer tag values on some backends
+_MAX_RESOLVE_DEPTH = 4  # models:/name@alias -> models:/m-id -> storage: two hops in practice
+_USERINFO_IN_URL = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+_ERRNO = re.compile(r"\[Errno -?\d+\][^'\")\]]*")
+_ERROR_RESPONSES = re.compile(r"too many \d+ error responses")
+
+
+def provenance_tags(pipeline: Pipeline, environment: str, model: str) -> dict[str, str]:
+    """Tags every training run gets: who trained it, from which commit, for which environment."""
+    return {
+        TAG_PROJECT: pipeline.project,
+        TAG_BRANCH: pipeline.branch,
+        TAG_COMMIT: pipeline.commit,
+        TAG_PIPELINE_ID: pipeline.pipeline_id,
+        TAG_PIPELINE_URL: pipeline.pipeline_url,
+        TAG_ENVIRONMENT: environment,
+        TAG_MODEL: model,
+    }
+
+
+def gate_tags(result: GateResult) -> dict[str, str]:
+    """`modelci.gate` and a readable `modelci.gate_reasons` (failed checks, or all passed)."""
+    failures = [f"{check.name}: {check.message}" for check in result.checks if not check.passed]
+    reasons = "; ".join(failures) if failures else "all checks passed"
+    if len(reasons) > _MAX_TAG_VALUE:
+        reasons = reasons[: _MAX_TAG_VALUE - 3] + "..."
+    return {TAG_GATE: GATE_PASSED if result.passed else GATE_FAILED, TAG_GATE_REASONS: reasons}
+
+
+# ---------------------------------------------------------------------------------------------
+# Model URIs (pure)
+
+
+@dataclass(frozen=True)
+class LoggedModelUri:
+    model_id: str  # models:/m-<id>
+
+
+@dataclass(frozen=True)
+class RegisteredVersionUri:
+    name: str  # models:/<name>/<version>
+    version: str
+
+
+@dataclass(frozen=True)
+class RegisteredAliasUri:
+    name: str  # models:/<name>@<alias>
+    alias: str
+
+
+@dataclass(frozen=True)
+class RunArtifactUri:
+    run_id: str  # runs:/<run_id>/<path>
+    path: str
+
+
+@dataclass(frozen=True)
+class StorageUri:
+    uri: str  # s3://... or mlflow-artifacts:/...
+
+
+ModelReference = (
+    LoggedModelUri | RegisteredVersionUri | RegisteredAliasUri | RunArtifactUri | StorageUri
+)
+
+_SUPPORTED_MODEL_URIS = (
+    "models:/m-<id>, models:/<name>/<version>, models:/<name>@<alias>, runs:/<run_id>/<path>, "
+    "mlflow-artifacts:/<path> or s3://<bucket>/<path>"
+)
+
+
+def parse_model_uri(uri: str) -> ModelReference:
+    """Classify a model URI; ModelciError for anything KServe could not be given."""
+    scheme, _, rest = uri.partition(":")
+    if scheme == "models":
+        return _parse_models_uri(uri, rest.lstrip("/"))
+    if scheme == "runs":
+        run_id, _, path = rest.lstrip("/").partition("/")
+        if run_id and path.strip("/"):
+            return RunArtifactUri(run_id, path.strip("/"))
+    elif scheme in ("s3", "mlflow-artifacts") and rest.strip("/"):
+        return StorageUri(uri)
+    raise ModelciError(f"unsupported model URI '{uri}'; expected one of {_SUPPORTED_MODEL_URIS}")
+
+
+def _parse_models_uri(uri: str, rest: str) -> ModelReference:
+    if "@" in rest:
+        name, _, alias = rest.rpartition("@")
+        if name and alias and "/" not in alias:
+            return RegisteredAliasUri(name, alias)
+    elif "/" in rest:
+        name, _, version = rest.rpartition("/")
+        if name and version.isdigit():
+            return RegisteredVersionUri(name, version)
+    elif rest.startswith("m-") and len(rest) > 2:
+        return LoggedModelUri(rest)
+    raise ModelciError(f"unsupported model URI '{uri}'; expected one of {_SUPPORTED_MODEL_URIS}")
+
+
+def map_artifact_uri(artifact_uri: str, artifacts_destination: str) -> str:
+    """The s3:// location of an artifact URI the MLflow server handed out.
+
+    A server that proxies artifacts (`mlflow server --artifacts-destination s3://B/P`) gives
+    clients `mlflow-artifacts:/X`, stored at `s3://B/P/X`; KServe needs the latter.
+    """
+    parts = urlsplit(artifact_uri)
+    if parts.scheme == "s3":
+        return artifact_uri.rstrip("/")
+    if parts.scheme != "mlflow-artifacts":
+        raise ModelciError(
+            f"model files are at '{redact_url(artifact_uri)}', which KServe cannot read; "
+            "the MLflow server must store artifacts in S3 (--artifacts-destination s3://... "
+            "or an s3:// --default-artifact-root)"
+        )
+    if not artifacts_destination.strip():
+        raise ModelciError(
+            f"'{artifact_uri}' is proxied by the MLflow server, and MODELCI_ARTIFACTS_DESTINATION "
+            "is not set; set it to the s3:// URI the server was started with "
+            "(mlflow server --artifacts-destination)"
+        )
+    if not artifacts_destination.startswith("s3://"):
+        raise ModelciError(
+            f"MODELCI_ARTIFACTS_DESTINATION is '{redact_url(artifacts_destination)}'; "
+            "expected the s3://bucket/prefix the MLflow server stores artifacts in"
+        )
+    return f"{artifacts_destination.rstrip('/')}/{parts.path.strip('/')}".rstrip("/")
+
+
+def require_model_dir(store: S3Store, storage_uri: str) -> str:
+    """Return `storage_uri` if it holds an `MLmodel` file; ModelciError naming it otherwise."""
+    if not store.exists(f"{storage_uri.rstrip('/')}/{MLMODEL_FILE}"):
+        raise ModelciError(
+            f"no {MLMODEL_FILE} file in {storage_uri}: this is not an MLflow model directory. "
+            "Check that the training script logs the model with mlflow.<flavor>.log_model and "
+            "that MODELCI_ARTIFACTS_DESTINATION matches the MLflow server's "
+            "--artifacts-destination"
+        )
+    return storage_uri
+
+
+def _redact_text(text: str) -> str:
+    return _USERINFO_IN_URL.sub(r"\1***@", text)
+
+
+def _filter_value(value: str) -> str:
+    """A quoted literal for an MLflow search filter."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise ModelciError(f"cannot search MLflow for a value with both quote characters: {value!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+
+
+@dataclass(frozen=True)
+class LoggedModelInfo:
+    """An MLflow 3 LoggedModel; `uri` is what `resolve_storage_uri` takes."""
+
+    model_id: str
+    name: str
+    artifact_location: str  # mlflow-artifacts:/... or s3://...
+    status: str  # "READY" once its files are uploaded
+    created_ms: int
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.model_id}"
+
+
+@contextlib.contextmanager
+def _bounded_mlflow_http(timeout_seconds: int) -> Iterator[None]:
+    """MLflow's own HTTP retries default to ~4 minutes; `Tracker` does the retrying instead.
+
+    Set only around our own calls, so a training process started later does not inherit it.
+    """
+    wanted = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_seconds),
+    }
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _in_chain(exc: BaseException, types: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The first exception of `types` in the cause/context chain of `exc`."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, types):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _transient_cause(exc: BaseException) -> BaseException | None:
+    """The connection failure (or exhausted 429/5xx retry) behind an MlflowException."""
+    from requests import exceptions as http
+
+    return _in_chain(exc, (http.ConnectionError, http.RetryError))
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    from requests import exceptions as http
+
+    return _in_chain(exc, (http.Timeout,)) is not None
+
+
+def _short_reason(exc: BaseException) -> str:
+    text = str(exc)
+    match = _ERRNO.search(text) or _ERROR_RESPONSES.search(text)
+    if match:
+        return match.group(0).strip()
+    return type(exc).__name__
+
+
+class Tracker:
+    def __init__(
+        self,
+        tracking_uri: str,
+        *,
+        attempts: int = 4,
+        backoff_seconds: float = 1.0,
+        request_timeout: int = 30,
+    ) -> None:
+        if not tracking_uri.strip():
+            raise ModelciError(
+                "MLFLOW_TRACKING_URI is not set; set it to the MLflow server's URL in the "
+                "GitLab group's CI/CD variables"
+            )
+        from mlflow import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self._where = f"MLflow at {redact_url(tracking_uri)}"
+        self._attempts = max(1, attempts)
+        self._backoff = backoff_seconds
+        self._timeout = max(1, int(request_timeout))
+        self._client = MlflowClient(tracking_uri=tracking_uri)
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def start_run(self, experiment: str, tags: Mapping[str, str], run_name: str) -> str:
+        """Create a RUNNING run (and the experiment if missing); return its id."""
+        experiment_id = self._ensure_experiment(experiment)
+        run = self._call(
+            f"create a run in experiment '{experiment}'",
+            self._client.create_run,
+            experiment_id,
+            tags=dict(tags),
+            run_name=run_name,
+        )
+        return run.info.run_id
+
+    def end_run(self, run_id: str, status: str) -> None:
+        if status not in RUN_END_STATUSES:
+            raise ValueError(f"run status {status!r} is not one of {RUN_END_STATUSES}")
+        self._call(f"end run {run_id}", self._client.set_terminated, run_id, status)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        run_tags = [RunTag(key, value) for key, value in tags.items()]
+        self._call(f"tag run {run_id}", self._client.log_batch, run_id, tags=run_tags)
+
+    def get_run(self, run_id: str) -> Run:
+        return self._call(f"read run {run_id}", self._client.get_run, run_id)
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        """The latest value of every metric the run logged."""
+        return dict(self.get_run(run_id).data.metrics)
+
+    def find_run(self, experiment: str, environment: str, branch: str) -> Run:
+        """The run `environment` serves: pinned by hand, else the newest that passed the gate."""
+        experiment_id = self._find_experiment(experiment)
+        pinned = f"tags.`{PIN_TAG}` = {_filter_value(environment)}"
+        passed = (
+            f"tags.`{TAG_BRANCH}` = {_filter_value(branch)} "
+            f"and tags.`{TAG_ENVIRONMENT}` = {_filter_value(environment)} "
+            f"and tags.`{TAG_GATE}` = '{GATE_PASSED}' and attributes.status = 'FINISHED'"
+        )
+        if experiment_id is not None:
+            for search in (pinned, passed):
+                run = self._newest_run(experiment_id, search)
+                if run is not None:
+                    return run
+        raise ModelciError(
+            f"no run to serve for environment '{environment}' in MLflow experiment "
+            f"'{experiment}' ({self._where}): no run has tag {PIN_TAG}={environment}, and no "
+            f"FINISHED run has tags {TAG_BRANCH}={branch}, {TAG_ENVIRONMENT}={environment}, "
+            f"{TAG_GATE}={GATE_PASSED}. Run the training pipeline on branch '{branch}' until a "
+            f"run passes the quality gate, or pin a run: open it in the MLflow UI and add the tag "
+            f"{PIN_TAG} with value {environment}."
+        )
+
+    def _newest_run(self, experiment_id: str, filter_string: str) -> Run | None:
+        runs = self._call(
+            "search runs",
+            self._client.search_runs,
+            [experiment_id],
+            filter_string=filter_string,
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return runs[0] if runs else None
+
+    def _find_experiment(self, name: str) -> str | None:
+        experiment = self._call(
+            f"look up experiment '{name}'", self._client.get_experiment_by_name, name
+        )
+        if experiment is None:
+            return None
+        if experiment.lifecycle_stage == "deleted":
+            raise ModelciError(
+                f"MLflow experiment '{name}' is deleted ({self._where}); restore it in the "
+                "MLflow UI, or remove it for good with `mlflow gc`, then rerun the job"
+            )
+        return experiment.experiment_id
+
+    def _ensure_experiment(self, name: str) -> str:
+        existing = self._find_experiment(name)
+        if existing is not None:
+            return existing
+        created = self._call(
+            f"create experiment '{name}'",
+            self._client.create_experiment,
+            name,
+            none_on=("RESOURCE_ALREADY_EXISTS",),  # another pipeline created it just now
+        )
+        if created is None:
+            created = self._find_experiment(name)
+        if created is None:
+            raise ModelciError(f"{self._where}: experiment '{name}' vanished while creating it")
+        return created
+
+    # -- models -------------------------------------------------------------------------------
+
+    def logged_models(self, run_id: str) -> list[LoggedModelInfo]:
+        """MLflow 3 LoggedModels whose source run is `run_id`, newest first."""
+        run = self.get_run(run_id)
+        found = self._call(
+            f"search the logged models of run {run_id}",
+            self._client.search_logged_models,
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run_id}'",
+        )
+        models = [
+            LoggedModelInfo(
+                model_id=model.model_id,
+                name=model.name,
+                artifact_location=model.artifact_location,
+                status=str(model.status),
+                created_ms=int(model.creation_timestamp or 0),
+            )
+            for model in found
+        ]
+        return sorted(models, key=lambda model: model.created_ms, reverse=True)
+
+    def model_uri_for_run(self, run_id: str, name: str | None = None) -> str:
+        """The model a run produced: its newest ready LoggedModel (named `name`, if given).
+
+        Falls back to a top-level run artifact directory holding an MLmodel file (a model
+        saved with `save_model` and uploaded with `log_artifacts`).
+        """
+        for model in self.logged_models(run_id):
+            if model.status == "READY" and name in (None, model.name):
+                return model.uri
+        directory = self._run_artifact_model_dir(run_id)
+        if directory is not None and name in (None, directory):
+            return f"runs:/{run_id}/{directory}"
+        named = f" named '{name}'" if name else ""
+        raise ModelciError(
+            f"run {run_id} has no logged model{named} ({self._where}); the training script "
+            "must log one, e.g. mlflow.sklearn.log_model(model, name='model')"
+        )
+
+    def _run_artifact_model_dir(self, run_id: str) -> str | None:
+        top = self._call(f"list artifacts of run {run_id}", self._client.list_artifacts, run_id)
+        for entry in top:
+            if not entry.is_dir:
+                continue
+            inside = self._call(
+                f"list artifacts of run {run_id}", self._client.list_artifacts, run_id, entry.path
+            )
+            if any(item.path.rsplit("/", 1)[-1] == MLMODEL_FILE for item in inside):
+                return entry.path
+        return None
+
+    def resolve_storage_uri(self, model_uri: str, artifacts_destination: str) -> str:
+        """The s3:// directory holding `MLmodel` for any model URI MLflow hands out."""
+        location = self._artifact_location(parse_model_uri(model_uri), depth=0)
+        return map_artifact_uri(location, artifacts_destination)
+
+    def _artifact_location(self, reference: ModelReference, depth: int) -> str:
+        if depth > _MAX_RESOLVE_DEPTH:
+            raise ModelciError(f"model URI chain too long while resolving {reference}")
+        match reference:
+            case StorageUri(uri):
+                return uri
+            case LoggedModelUri(model_id):
+                return self._logged_model(model_id).artifact_location
+            case RunArtifactUri(run_id, path):
+                return self._run_artifact_location(run_id, path)
+            case RegisteredVersionUri(name, version):
+                version_entity = self._call(
+                    f"read version {version} of registered model '{name}'",
+                    self._client.get_model_version,
+                    name,
+                    version,
+                )
+                return self._version_location(version_entity, depth)
+            case RegisteredAliasUri(name, alias):
+                version_entity = self._call(
+                    f"read alias '{alias}' of registered model '{name}'",
+                    self._client.get_model_version_by_alias,
+                    name,
+                    alias,
+                )
+                return self._version_location(version_entity, depth)
+        raise AssertionError(reference)
+
+    def _version_location(self, version: Any, depth: int) -> str:
+        model_id = getattr(version, "model_id", None)
+        source = f"models:/{model_id}" if model_id else version.source
+        return self._artifact_location(parse_model_uri(source), depth + 1)
+
+    def _logged_model(self, model_id: str) -> Any:
+        return self._call(f"read logged model {model_id}", self._client.get_logged_model, model_id)
+
+    def _run_artifact_location(self, run_id: str, path: str) -> str:
+        # MLflow 3 resolves runs:/<id>/<name> to the run's LoggedModel of that name, whose
+        # files live outside the run's artifact directory.
+        for model in self.logged_models(run_id):
+            if model.name == path:
+                return model.artifact_location
+        artifact_root = self.get_run(run_id).info.artifact_uri
+        return f"{artifact_root.rstrip('/')}/{path}"
+
+    # -- registry -----------------------------------------------------------------------------
+
+    def register_version(
+        self, registered_model: str, model_uri: str, run_id: str, tags: Mapping[str, str]
+    ) -> str:
+        """Register `model_uri` as a new version (creating the registered model); its number."""
+        self._call(
+            f"create registered model '{registered_model}'",
+            self._client.create_registered_model,
+            registered_model,
+            none_on=("RESOURCE_ALREADY_EXISTS",),
+        )
+        reference = parse_model_uri(model_uri)
+        # MLflow 3 accepts a models:/m-<id> source only together with the model's id.
+        model_id = reference.model_id if isinstance(reference, LoggedModelUri) else None
+        version = self._call(
+            f"register a version of '{registered_model}'",
+            self._client.create_model_version,
+            registered_model,
+            model_uri,
+            run_id=run_id,
+            tags=dict(tags),
+            model_id=model_id,
+        )
+        return str(version.version)
+
+    def set_alias(self, registered_model: str, alias: str, version: str) -> None:
+        self._call(
+            f"point alias '{alias}' of '{registered_model}' at version {version}",
+            self._client.set_registered_model_alias,
+            registered_model,
+            alias,
+            version,
+        )
+
+    def production_metrics(self, registered_model: str, alias: str) -> dict[str, float] | None:
+        """Metrics of the run behind models:/<name>@<alias>; None when there is no such model."""
+        model = self._call(
+            f"read registered model '{registered_model}'",
+            self._client.get_registered_model,
+            registered_model,
+            none_on=("RESOURCE_DOES_NOT_EXIST",),
+        )
+        version = (model.aliases or {}).get(alias) if model is not None else None
+        if version is None:
+            return None
+        entity = self._call(
+            f"read version {version} of registered model '{registered_model}'",
+            self._client.get_model_version,
+            registered_model,
+            str(version),
+        )
+        run_id = entity.run_id
+        if not run_id and getattr(entity, "model_id", None):
+            run_id = self._logged_model(entity.model_id).source_run_id
+        return self.run_metrics(run_id) if run_id else {}
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _call(
+        self,
+        what: str,
+        function: Callable[..., T],
+        *args: Any,
+        none_on: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> T | Any:
+        """Call MLflow, retrying connection failures; None for error codes in `none_on`."""
+        from mlflow.exceptions import MlflowException
+
+        started = time.monotonic()
+        for attempt in range(1, self._attempts + 1):
+            try:
+                with _bounded_mlflow_http(self._timeout):
+                    return function(*args, **kwargs)
+            except MlflowException as exc:
+                if exc.error_code in none_on:
+                    return None
+                transient = _transient_cause(exc)
+                if transient is None:
+                    raise self._translate(what, exc) from None
+                if attempt == self._attempts:
+                    raise self._unreachable(what, transient, started) from None
+                time.sleep(self._backoff * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    def _unreachable(self, what: str, cause: BaseException, started: float) -> ModelciError:
+        from requests import exceptions as http
+
+        elapsed = time.monotonic() - started
+        state = "keeps failing" if isinstance(cause, http.RetryError) else "is unreachable"
+        return ModelciError(
+            f"{self._where} {state}: could not {what} after {self._attempts} attempts "
+            f"in {elapsed:.1f} s ({_short_reason(cause)}). Check that MLFLOW_TRACKING_URI is "
+            f"right, that the server is up ({redact_url(self.tracking_uri)}/health answers OK) "
+            "and that this runner can reach it (proxy, firewall, network policy)."
+        )
+
+    def _translate(self, what: str, exc: Any) -> ModelciError:
+        status = exc.get_http_status_code()
+        if exc.error_code in ("UNAUTHENTICATED", "PERMISSION_DENIED") or status in (401, 403):
+            return ModelciError(
+                f"{self._where} refused to {what} (HTTP {status}): check the credentials in "
+                "MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD"
+            )
+        if _is_timeout(exc):
+            return ModelciError(
+                f"{self._where} did not answer within {self._timeout} s: could not {what}. "
+                "The server may be overloaded; rerun the job, or check the server's health."
+            )
+        return ModelciError(f"{self._where}: could not {what}: {_redact_text(exc.message)}")

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every check of the library: installs what is missing (scripts/bootstrap.sh), lints,
+# then the whole test suite, which starts the real services it needs. Extra arguments go to
+# pytest, e.g. `bash scripts/test.sh tests/unit` for the fast tests alone.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$ROOT/scripts/bootstrap.sh"
+cd "$ROOT"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/pytest "$@"

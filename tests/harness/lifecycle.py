@@ -1,0 +1,130 @@
+"""The embedded default platform and a model repository, for running the real CI templates
+with gitlab-ci-local: shared by the end-to-end tests and `scripts/demo.sh`.
+
+The model repository is `examples/churn` as a data scientist would have it: its
+`.gitlab-ci.yml` includes this library with `include: project:`. gitlab-ci-local cannot reach
+a GitLab server, so the library's `ci-templates/` are placed in gitlab-ci-local's include
+cache under that project and ref, which is where it looks for them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+from ruamel.yaml import YAML
+
+from tests.harness.mlflowserver import MlflowServer
+from tests.harness.s3server import S3Server
+from tests.harness.tools import GITLAB_CI_LOCAL, ROOT, VENV_BIN
+
+EXAMPLE_REPO = ROOT / "examples" / "churn"
+GITLAB_HOST = "gitlab.example.com"
+PLATFORM_IMAGE = "registry.example.com/platform/modelci:0.1.0"
+AUTHOR = ("Data Scientist", "ds@example.com")
+
+
+@dataclass(frozen=True)
+class LocalPlatform:
+    """Real local services standing in for what a platform team runs."""
+
+    s3: S3Server
+    mlflow: MlflowServer
+    dag_repo: Path  # bare repo the Airflow GitDagBundle tracks
+    gitops_repo: Path  # bare repo the Argo CD ApplicationSet reads
+
+    def ci_variables(self) -> dict[str, str]:
+        """The group-level CI/CD variables, as a platform team would set them."""
+        return {
+            **self.mlflow.env,
+            "MODELCI_IMAGE": PLATFORM_IMAGE,
+            "MODELCI_RUNTIME_IMAGE": PLATFORM_IMAGE,
+            "MODELCI_ARTIFACTS_DESTINATION": self.mlflow.artifacts_destination,
+            "MODELCI_SCRATCH_URI": f"s3://{self.s3.bucket}/modelci-scratch",
+            "MODELCI_DAG_REPO_URL": self.dag_repo.as_uri(),
+            "MODELCI_GITOPS_REPO_URL": self.gitops_repo.as_uri(),
+            "MODELCI_AIRFLOW_URL": "http://airflow.localhost:8080",
+            "MODELCI_INGRESS_DOMAIN": "models.localhost",
+            "MODELCI_URL_SCHEME": "http",
+            "MODELCI_CLUSTER_S3_ENDPOINT": self.s3.endpoint_url.removeprefix("http://"),
+        }
+
+
+def library_include(repo: Path) -> tuple[str, str]:
+    """(project, ref) of the library include in a model repo's .gitlab-ci.yml."""
+    document = YAML(typ="safe").load((repo / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+    include = next(item for item in document["include"] if "project" in item)
+    return include["project"], include["ref"]
+
+
+def make_model_repo(path: Path, *, project: str, branch: str) -> Path:
+    """A clone of the example model repo on `branch`, with origin at `project` on GitLab."""
+    shutil.copytree(EXAMPLE_REPO, path, ignore=shutil.ignore_patterns("__pycache__", "mlruns"))
+    (path / ".gitignore").write_text(".gitlab-ci-local/\n.modelci/\n", encoding="utf-8")
+    repo = git.Repo.init(path, initial_branch="main")
+    with repo.config_writer() as config:
+        config.set_value("user", "name", AUTHOR[0])
+        config.set_value("user", "email", AUTHOR[1])
+    repo.git.add(A=True)
+    repo.index.commit("Initial model")
+    repo.git.checkout("-b", branch)
+    repo.create_remote("origin", f"https://{GITLAB_HOST}/{project}.git")
+    for ref in {"main", branch}:
+        repo.git.update_ref(f"refs/remotes/origin/{ref}", "main" if ref == "main" else branch)
+    repo.git.symbolic_ref("refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+    seed_library_include(path)
+    return path
+
+
+def seed_library_include(repo: Path) -> None:
+    library, ref = library_include(repo)
+    cache = repo / ".gitlab-ci-local" / "includes" / GITLAB_HOST / library / ref
+    shutil.rmtree(cache, ignore_errors=True)
+    shutil.copytree(ROOT / "ci-templates", cache / "ci-templates")
+
+
+def commit_change(repo_path: Path, relative: str, text: str, message: str) -> str:
+    repo = git.Repo(repo_path)
+    (repo_path / relative).write_text(text, encoding="utf-8")
+    repo.git.add(relative)
+    sha = repo.index.commit(message).hexsha
+    branch = repo.active_branch.name
+    repo.git.update_ref(f"refs/remotes/origin/{branch}", sha)
+    return sha
+
+
+def run_pipeline(
+    repo: Path,
+    variables: Mapping[str, str],
+    *,
+    jobs: Sequence[str] = (),
+    capture: bool = True,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
+    """Run the repo's pipeline (or only `jobs`) with gitlab-ci-local's shell executor."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_", "CI_"))}
+    env.update(variables)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    command = [
+        str(GITLAB_CI_LOCAL),
+        "--force-shell-executor",
+        "--shell-isolation",
+        "--color=false",
+        "--max-job-name-padding=0",
+        *jobs,
+    ]
+    return subprocess.run(
+        command,
+        cwd=repo,
+        env=env,
+        text=True,
+        capture_output=capture,
+        timeout=timeout,
+        check=False,
+    )

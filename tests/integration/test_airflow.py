@@ -1,0 +1,211 @@
+"""Generated DAG files loaded by a real Airflow 3 (the `.venv-airflow` virtualenv).
+
+Airflow lives in its own virtualenv, so it runs as a subprocess: a small script parses a folder
+with Airflow's DagBag and prints what it found as JSON, and the `airflow` CLI serializes a
+GitDagBundle that tracks a local bare repository, the way the platform's DAG processor does.
+One AIRFLOW_HOME (sqlite) serves the whole module.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelci.config import DAG_KINDS, Batch, Dag, Model, Resources, load_config
+from modelci.dags import render_dag
+from modelci.naming import Names, names_for
+from modelci.settings import Pipeline
+from tests.harness.airflow import BUNDLE, DAGBAG_SCRIPT, AirflowHome, json_output
+from tests.harness.gitremotes import make_bare_repo
+from tests.harness.tools import AIRFLOW_BIN, AIRFLOW_PYTHON, ROOT, require
+
+PROJECT = "ml/churn"
+BRANCHES = [
+    "feature/Add-XGB",
+    "fix/ünïcode_and.dots",
+    "JIRA-42",
+    'it\'s-"quoted"-{{ ds }}',
+    "very/" + "long-branch-name-" * 6,
+]
+STAND = "production"
+IMAGE = "registry.example.com/ml/churn:1.4"
+S3_SECRET = "modelci-s3"
+TRACKING_URI = "http://mlflow.mlops.svc:5000"
+
+EXAMPLE_CONFIG = ROOT / "examples" / "churn" / "mlops.yaml"
+
+
+def example_model() -> Model:
+    """The example's model, plus a training DAG with a GPU and no schedule if it has none, so
+    that the DAGs cover every kind, no schedule, and a GPU."""
+    model = load_config(EXAMPLE_CONFIG).models[0]
+    dags = [dag for dag in model.batch.dags if dag.kind != "training"]
+    dags.append(
+        Dag(
+            kind="training",
+            entrypoint=model.train.entrypoint,
+            args=model.train.args,
+            schedule=None,
+            resources=Resources(cpu="2", memory="4Gi", gpu=1),
+        )
+    )
+    assert sorted(dag.kind for dag in dags) == sorted(DAG_KINDS), EXAMPLE_CONFIG
+    return replace(model, batch=Batch(dags=tuple(dags)))
+
+
+@dataclass(frozen=True)
+class Rendered:
+    names: Names
+    dag: Dag
+    source: str
+    code_uri: str
+    model_uri: str
+    run_id: str
+
+
+def render_all() -> list[Rendered]:
+    model = example_model()
+    rendered = []
+    targets = [names_for(PROJECT, branch, model.name) for branch in BRANCHES]
+    targets.append(names_for(PROJECT, "main", model.name, stand=STAND))
+    for number, names in enumerate(targets):
+        pipeline = Pipeline(
+            project=PROJECT,
+            project_url="https://gitlab.example.com/ml/churn",
+            branch=names.branch,
+            default_branch="main",
+            commit=f"{number:040x}",
+            pipeline_id=str(100 + number),
+            pipeline_url=f"https://gitlab.example.com/ml/churn/-/pipelines/{100 + number}",
+            job_url="",
+            user="ds",
+        )
+        code_uri = f"s3://mlops/scratch/{names.s3_prefix}code-{number:012x}.tar.gz"
+        model_uri = f"models:/m-{number:08x}"
+        run_id = f"{number:032x}"
+        for dag in model.batch.dags:
+            source = render_dag(
+                names=names,
+                model=model,
+                dag=dag,
+                pipeline=pipeline,
+                image=IMAGE,
+                model_uri=model_uri,
+                run_id=run_id,
+                code_uri=code_uri,
+                s3_secret=S3_SECRET,
+                tracking_uri=TRACKING_URI,
+            )
+            rendered.append(Rendered(names, dag, source, code_uri, model_uri, run_id))
+    return rendered
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[Rendered]:
+    return render_all()
+
+
+@pytest.fixture(scope="module")
+def bare_repo(tmp_path_factory: pytest.TempPathFactory, rendered: list[Rendered]) -> Path:
+    files = {r.names.dag_path(r.dag.kind): r.source for r in rendered}
+    return make_bare_repo(tmp_path_factory.mktemp("remote") / "dags.git", files)
+
+
+@pytest.fixture(scope="module")
+def airflow_home(
+    tmp_path_factory: pytest.TempPathFactory, bare_repo: Path
+) -> Iterator[AirflowHome]:
+    require(AIRFLOW_BIN)
+    require(AIRFLOW_PYTHON)
+    home = AirflowHome(tmp_path_factory.mktemp("airflow"), bare_repo)
+    yield home
+    home.close()
+    timings = ", ".join(f"{label}: {seconds:.1f}s" for label, seconds in home.timings.items())
+    sys.stderr.write(f"\n[test_airflow timings] {timings}\n")
+
+
+def expected_dag(r: Rendered) -> dict[str, Any]:
+    return {
+        "schedule": r.dag.schedule,
+        "catchup": False,
+        "is_paused_upon_creation": False,
+        "tags": sorted([r.names.project_slug, r.names.environment, r.names.model, r.dag.kind]),
+        "tasks": {
+            r.dag.kind: {
+                "operator": "KubernetesPodOperator",
+                "image": IMAGE,
+                "namespace": r.names.namespace,
+                "cmds": ["modelci", "pod-run", "--code", r.code_uri, "--"],
+                "arguments": ["python", r.dag.entrypoint, *r.dag.args],
+                "env_vars": {
+                    "MODEL_URI": r.model_uri,
+                    "MLFLOW_RUN_ID": r.run_id,
+                    "MLFLOW_TRACKING_URI": TRACKING_URI,
+                    "MODELCI_ENVIRONMENT": r.names.environment,
+                    "MODELCI_MODEL": r.names.model,
+                    "MODELCI_CODE_URI": r.code_uri,
+                },
+                "env_from": [S3_SECRET],
+                "requests": {"cpu": r.dag.resources.cpu, "memory": r.dag.resources.memory},
+                "limits": {"memory": r.dag.resources.memory}
+                | ({"nvidia.com/gpu": str(r.dag.resources.gpu)} if r.dag.resources.gpu else {}),
+                "retries": r.dag.retries,
+            }
+        },
+    }
+
+
+def test_dagbag_loads_every_generated_file(
+    airflow_home: AirflowHome, rendered: list[Rendered], tmp_path: Path
+) -> None:
+    for r in rendered:
+        path = tmp_path / r.names.dag_path(r.dag.kind)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(r.source, encoding="utf-8")
+    report = tmp_path / "dagbag.json"
+
+    airflow_home.run(
+        "DagBag parse",
+        [str(AIRFLOW_PYTHON), "-c", DAGBAG_SCRIPT, str(tmp_path / "dags"), str(report)],
+    )
+
+    found = json.loads(report.read_text())
+    assert found["import_errors"] == {}
+    expected_ids = {r.names.dag_id(r.dag.kind) for r in rendered}
+    assert len(expected_ids) == (len(BRANCHES) + 1) * len(DAG_KINDS)
+    assert set(found["dags"]) == expected_ids
+    for r in rendered:
+        dag = found["dags"][r.names.dag_id(r.dag.kind)]
+        assert dag.pop("fileloc") == str(tmp_path / r.names.dag_path(r.dag.kind))
+        assert dag == expected_dag(r)
+
+
+def test_git_dag_bundle_serializes_the_pushed_dags(
+    airflow_home: AirflowHome, rendered: list[Rendered], bare_repo: Path
+) -> None:
+    head = subprocess.run(
+        ["git", "-C", str(bare_repo), "rev-parse", "main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    airflow_home.wait_for_database()
+
+    airflow_home.airflow("dags", "reserialize", "-B", BUNDLE)
+    listed = json_output(airflow_home.airflow("dags", "list", "-o", "json"))
+
+    by_id = {row["dag_id"]: row for row in listed}
+    assert set(by_id) == {r.names.dag_id(r.dag.kind) for r in rendered}
+    for r in rendered:
+        row = by_id[r.names.dag_id(r.dag.kind)]
+        assert row["bundle_name"] == BUNDLE
+        assert row["bundle_version"] == head  # each DAG records the DAG repo commit it came from
+        assert row["fileloc"].endswith("/" + r.names.dag_path(r.dag.kind))
+        assert row["is_paused"] in (False, "False")  # created unpaused

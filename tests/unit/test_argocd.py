@@ -1,0 +1,309 @@
+"""argocd/: the AppProject and ApplicationSet a platform team applies once.
+
+They must validate against Argo CD's CRD schemas, their generator must find exactly the
+config.json files the pipeline writes, and the Application the template makes for one of them
+must point at the values.yaml beside it. The template is rendered the way Argo CD renders a
+goTemplate ApplicationSet: every string field on its own, by Go's text/template with sprig
+(here through Helm's Go engine), with `missingkey=error` enforced on the field chains.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import posixpath
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import jsonschema
+import pytest
+import yaml
+
+from modelci.naming import Names, names_for
+from modelci.values import build_app_config, chart_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+ARGOCD = ROOT / "argocd"
+SCHEMAS = ROOT.parent / "shared" / "schemas" / "argocd"
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+ACTION = re.compile(r"{{-?(.*?)-?}}", re.S)
+FIELD_CHAIN = re.compile(r"(?<![\w)\]$])((?:\.[A-Za-z_]\w*)+)")
+
+NAME_CASES = [
+    ("ml/churn", "feature/x", "churn", None),
+    ("ml/churn", "main", "churn", "production"),
+    (
+        "a-very-long-group-name/sub/and-a-really-long-project-name",
+        "feature/" + "x-" * 120,
+        "m",
+        None,
+    ),
+    ("Data.Science/Ünïcode", "Fix/ÜBER_weird..name--", "fraud-detector-v2x", None),
+    ("ml/churn", "123-starts-with-digit", "churn", None),
+]
+
+
+def load(name: str) -> dict[str, Any]:
+    return yaml.safe_load((ARGOCD / name).read_text(encoding="utf-8"))
+
+
+def schema(kind: str) -> dict[str, Any]:
+    return json.loads((SCHEMAS / f"{kind}-v1alpha1.strict.json").read_text(encoding="utf-8"))
+
+
+def all_names() -> Iterator[Names]:
+    for project, branch, model, stand in NAME_CASES:
+        yield names_for(project, branch, model, stand=stand)
+
+
+@pytest.fixture(scope="module")
+def appset() -> dict[str, Any]:
+    return load("applicationset.yaml")
+
+
+@pytest.fixture(scope="module")
+def project() -> dict[str, Any]:
+    return load("appproject.yaml")
+
+
+def generator(appset: dict[str, Any]) -> dict[str, Any]:
+    (only,) = appset["spec"]["generators"]
+    return only["git"]
+
+
+def test_manifests_validate_against_argocd_crd_schemas(
+    appset: dict[str, Any], project: dict[str, Any]
+) -> None:
+    jsonschema.Draft7Validator(schema("applicationset")).validate(appset)
+    jsonschema.Draft7Validator(schema("appproject")).validate(project)
+
+
+def test_safety_settings(appset: dict[str, Any]) -> None:
+    spec = appset["spec"]
+    assert spec["goTemplate"] is True
+    assert "missingkey=error" in spec["goTemplateOptions"]
+    # A removed directory must remove its Application and, through the finalizer, the model.
+    assert spec["syncPolicy"]["preserveResourcesOnDeletion"] is False
+    assert spec["syncPolicy"]["applicationsSync"] == "sync"
+    template = spec["template"]
+    assert "resources-finalizer.argocd.argoproj.io" in template["metadata"]["finalizers"]
+    assert template["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+
+
+def test_project_admits_the_sources_destinations_and_kinds_the_template_uses(
+    appset: dict[str, Any], project: dict[str, Any]
+) -> None:
+    template_spec = appset["spec"]["template"]["spec"]
+    assert template_spec["project"] == project["metadata"]["name"]
+    repos = {source["repoURL"] for source in template_spec["sources"]}
+    assert repos | {generator(appset)["repoURL"]} <= set(project["spec"]["sourceRepos"])
+    (destination,) = project["spec"]["destinations"]
+    assert destination["server"] == template_spec["destination"]["server"]
+    for names in all_names():
+        assert fnmatch.fnmatchcase(names.namespace, destination["namespace"])
+    allowed = {(k["group"], k["kind"]) for k in project["spec"]["namespaceResourceWhitelist"]}
+    allowed |= {(k["group"], k["kind"]) for k in project["spec"]["clusterResourceWhitelist"]}
+    assert rendered_chart_kinds() <= allowed
+
+
+def rendered_chart_kinds() -> set[tuple[str, str]]:
+    """(group, kind) of every object the chart renders with everything switched on."""
+    values = yaml.safe_load((chart_dir() / "ci" / "gpu-values.yaml").read_text(encoding="utf-8"))
+    assert values["namespace"]["create"] and values["serviceAccount"]["create"]
+    with helm.Chart.load(chart_dir()) as chart:
+        manifests = chart.render(values, name="m", namespace="ml-demo")
+    kinds = set()
+    for path, text in manifests.items():
+        if path.endswith(".txt"):
+            continue
+        for obj in yaml.safe_load_all(text):
+            if obj:
+                group = obj["apiVersion"].rpartition("/")[0]
+                kinds.add((group, obj["kind"]))
+    return kinds
+
+
+# --- which files the generator reads -------------------------------------------------------
+
+
+def matches_legacy(pattern: str, path: str) -> bool:
+    """Argo CD's default file globbing (`git ls-files` pathspec, fnmatch without
+    FNM_PATHNAME): `*` also matches '/'. Python's fnmatch does the same."""
+    return fnmatch.fnmatchcase(path, pattern)
+
+
+def matches_new(pattern: str, path: str) -> bool:
+    """Argo CD's optional doublestar globbing: `*` stays inside one path segment."""
+    pattern_parts, path_parts = pattern.split("/"), path.split("/")
+    return len(pattern_parts) == len(path_parts) and all(
+        fnmatch.fnmatchcase(part, glob)
+        for part, glob in zip(path_parts, pattern_parts, strict=True)
+    )
+
+
+@pytest.mark.parametrize("matches", [matches_legacy, matches_new])
+def test_generator_finds_exactly_the_config_files_the_pipeline_writes(
+    appset: dict[str, Any], matches: Any
+) -> None:
+    (file_item,) = generator(appset)["files"]
+    pattern = file_item["path"]
+    for names in all_names():
+        assert matches(pattern, names.app_config_path)
+        assert not matches(pattern, names.values_path)
+        assert not matches(pattern, names.dag_path("training"))
+    assert not matches(pattern, "README.md")
+    assert not matches(pattern, "environments/config.json")
+
+
+def test_new_globbing_ignores_config_files_below_a_model_directory(appset: dict[str, Any]) -> None:
+    (file_item,) = generator(appset)["files"]
+    nested = "environments/p/e/m/extra/config.json"
+    assert not matches_new(file_item["path"], nested)
+    assert matches_legacy(file_item["path"], nested)  # why docs/serving.md advises new globbing
+
+
+def test_generator_and_values_source_read_the_same_repo_and_branch(appset: dict[str, Any]) -> None:
+    git = generator(appset)
+    (values_source,) = [s for s in appset["spec"]["template"]["spec"]["sources"] if "ref" in s]
+    assert values_source["repoURL"] == git["repoURL"]
+    assert values_source["targetRevision"] == git["revision"]
+
+
+# --- rendering the template for one config.json ---------------------------------------------
+
+
+def generator_params(config_path: str, content: dict[str, Any]) -> dict[str, Any]:
+    """The parameters Argo CD's git files generator gives a goTemplate for one file."""
+    directory, filename = posixpath.split(config_path)
+
+    def normalized(text: str) -> str:
+        return re.sub(r"[^a-zA-Z0-9-]", "-", text)
+
+    return {
+        **content,
+        "path": {
+            "path": directory,
+            "basename": posixpath.basename(directory),
+            "filename": filename,
+            "basenameNormalized": normalized(posixpath.basename(directory)),
+            "filenameNormalized": normalized(filename),
+            "segments": directory.split("/"),
+        },
+    }
+
+
+def templated_strings(
+    node: Any, path: tuple[Any, ...] = ()
+) -> Iterator[tuple[tuple[Any, ...], str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from templated_strings(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from templated_strings(value, (*path, index))
+    elif isinstance(node, str) and "{{" in node:
+        yield path, node
+
+
+def missing_keys(text: str, params: dict[str, Any]) -> list[str]:
+    """Field chains in the template's actions that do not resolve: what missingkey=error
+    turns into an error (Helm's engine would print an empty string instead)."""
+    missing = []
+    for action in ACTION.findall(text):
+        for chain in FIELD_CHAIN.findall(action):
+            node: Any = params
+            for key in chain.strip(".").split("."):
+                if not isinstance(node, dict) or key not in node:
+                    missing.append(chain)
+                    break
+                node = node[key]
+    return missing
+
+
+def render_template(template: dict[str, Any], params: dict[str, Any], work: Path) -> dict[str, Any]:
+    """The Application Argo CD would generate: each templated string rendered separately by
+    Go's text/template (Helm's engine, with `.` set to the generator parameters)."""
+    strings = list(templated_strings(template))
+    problems = [chain for _, text in strings for chain in missing_keys(text, params)]
+    if problems:
+        raise KeyError(f"missingkey=error: {problems}")
+    chart = work / "gotemplate"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: gotemplate\nversion: 0.0.1\n")
+    for index, (_, text) in enumerate(strings):
+        (chart / "templates" / f"s{index}.txt").write_text(
+            "{{ with .Values }}" + text + "{{ end }}"
+        )
+    with helm.Chart.load(chart) as loaded:
+        output = loaded.render(params, name="x", namespace="x")
+    result = copy.deepcopy(template)
+    for index, (path, _) in enumerate(strings):
+        node = result
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = output[f"gotemplate/templates/s{index}.txt"]
+    return result
+
+
+@pytest.mark.parametrize("names", list(all_names()), ids=lambda n: n.environment)
+def test_template_makes_the_application_for_a_config_file(
+    appset: dict[str, Any], names: Names, tmp_path: Path
+) -> None:
+    content = json.loads(json.dumps(build_app_config(names)))  # as written to config.json
+    params = generator_params(names.app_config_path, content)
+    rendered = render_template(appset["spec"]["template"], params, tmp_path)
+    application = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {**rendered["metadata"], "namespace": appset["metadata"]["namespace"]},
+        "spec": rendered["spec"],
+    }
+    jsonschema.Draft7Validator(schema("application")).validate(application)
+
+    metadata, spec = application["metadata"], application["spec"]
+    assert metadata["name"] == names.app_name
+    assert DNS_LABEL.fullmatch(metadata["name"]) and len(metadata["name"]) <= 63
+    for value in metadata["labels"].values():
+        assert LABEL_VALUE.fullmatch(value) and 0 < len(value) <= 63
+    assert spec["destination"]["namespace"] == names.namespace
+
+    chart_source, values_source = spec["sources"]
+    assert chart_source["path"] == "charts/kserve-model"
+    assert values_source["ref"] == "values"
+    (values_file,) = chart_source["helm"]["valueFiles"]
+    assert values_file.startswith(f"${values_source['ref']}/")
+    beside_config = posixpath.join(posixpath.dirname(names.app_config_path), "values.yaml")
+    assert values_file == f"$values/{beside_config}" == f"$values/{names.values_path}"
+    helm.validate_release_name(chart_source["helm"]["releaseName"])
+    assert chart_source["helm"]["releaseName"] == names.model
+
+
+def test_a_config_file_without_a_key_the_template_needs_is_an_error(
+    appset: dict[str, Any], tmp_path: Path
+) -> None:
+    names = names_for("ml/churn", "feature/x", "churn")
+    content = build_app_config(names)
+    del content["namespace"]
+    with pytest.raises(KeyError, match=r"\.namespace"):
+        render_template(
+            appset["spec"]["template"], generator_params(names.app_config_path, content), tmp_path
+        )
+
+
+def test_placeholders_are_marked_for_the_platform_team() -> None:
+    for name in ("applicationset.yaml", "appproject.yaml"):
+        text = (ARGOCD / name).read_text(encoding="utf-8")
+        for line in text.splitlines():
+            if "example.com" in line and not line.lstrip().startswith("#"):
+                assert "PLACEHOLDER" in line or "PLACEHOLDER" in previous_comment(text, line)
+
+
+def previous_comment(text: str, line: str) -> str:
+    lines = text.splitlines()
+    index = lines.index(line)
+    return lines[index - 1] if index else ""
