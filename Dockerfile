@@ -6,5 +6,6 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md /src/
 COPY scripts /src/scripts
+COPY charts /src/charts
 RUN pip install --no-cache-dir /src && rm -rf /src
 ENV MLFLOW_DISABLE_TELEMETRY=true

@@ -36,8 +36,8 @@ if ! command -v rsync >/dev/null 2>&1; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq rsync >/dev/null
 fi
 
-# Only the dependency lists of pyproject.toml decide whether .venv needs pip again.
-DEPS_STAMP="$("$PY" -c 'import tomllib,json;p=tomllib.load(open("pyproject.toml","rb"))["project"];print(json.dumps([p["dependencies"],p["optional-dependencies"]]))' | sha256sum | cut -c1-16)"
+# Only the dependencies and the package layout in pyproject.toml decide whether .venv needs pip again.
+DEPS_STAMP="$("$PY" -c 'import tomllib,json;p=tomllib.load(open("pyproject.toml","rb"))["project"];t=tomllib.load(open("pyproject.toml","rb"));print(json.dumps([p["dependencies"],p["optional-dependencies"],t["tool"]["setuptools"]["package-data"]]))' | sha256sum | cut -c1-16)"
 make_venv .venv "$DEPS_STAMP" -e ".[dev]"
 # shellcheck disable=SC2086
 make_venv .venv-airflow "$AIRFLOW_PINS" $AIRFLOW_PINS

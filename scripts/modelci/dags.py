@@ -135,8 +135,11 @@ def render_dag(
     code_uri: str,
     s3_secret: str,
     tracking_uri: str,
+    s3_endpoint: str = "",
 ) -> str:
-    """The Python source of the DAG file for `dag` of `model`, for the environment in `names`."""
+    """The Python source of the DAG file for `dag` of `model`, for the environment in `names`.
+
+    `s3_endpoint` is the S3 URL pods reach (empty for AWS); the keys come from `s3_secret`."""
     if dag.kind not in DAG_KINDS:
         raise ValueError(f"unknown DAG kind {dag.kind!r}: expected one of {', '.join(DAG_KINDS)}")
     if model.name != names.model:
@@ -159,6 +162,7 @@ def render_dag(
             "MODELCI_ENVIRONMENT": names.environment,
             "MODELCI_MODEL": names.model,
             "MODELCI_CODE_URI": code_uri,
+            **({"MLFLOW_S3_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {}),
         },
         s3_secret=s3_secret,
         requests=requests,

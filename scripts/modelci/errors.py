@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"@]*@")
 
 
 class ModelciError(Exception):
@@ -39,3 +42,9 @@ class ConfigError(ModelciError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+def redact_url(text: str) -> str:
+    """`text` with the user-info (`user:password@`) of every URL in it replaced by `***@`:
+    safe to print or to put in an error message."""
+    return _URL_USERINFO.sub(r"\1***@", text)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import stat
 import tempfile
 import time
@@ -25,7 +24,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import git
 
-from modelci.errors import ModelciError
+from modelci.errors import ModelciError, redact_url
 
 Reader = Callable[[str], bytes | None]
 
@@ -33,7 +32,6 @@ FILE_MODE = "100644"
 NETWORK_TIMEOUT_SECONDS = 300
 DEFAULT_TOKEN_USERNAME = "oauth2"  # GitLab accepts any username with a personal/project token
 
-_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"@]*@")
 _RACE_REASONS = ("fetch first", "non-fast-forward", "failed to update ref", "cannot lock ref")
 _ASKPASS_SCRIPT = """#!/bin/sh
 case "$1" in
@@ -65,11 +63,6 @@ class ObjectCounts:
     commits: int
     trees: int
     blobs: int
-
-
-def redact_url(url: str) -> str:
-    """`url` without its user-info (`user:password@`), safe to print."""
-    return _URL_USERINFO.sub(r"\1", url)
 
 
 def validate_path(path: str, *, directory: bool = False, allow_root: bool = False) -> str:

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from .errors import ModelciError
+from .errors import ModelciError, redact_url
 
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects call accepts
 
@@ -31,17 +31,6 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 
 def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
-
-
-def redact_url(url: str) -> str:
-    """Drop user and password from a URL so it can be printed."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def _directory_prefix(key: str) -> str:

@@ -42,7 +42,7 @@ class Settings:
     ingress_domain: str  # MODELCI_INGRESS_DOMAIN: KServe's ingress domain
     url_scheme: str  # MODELCI_URL_SCHEME: http or https
     runtime_image: str  # MODELCI_RUNTIME_IMAGE: image batch pods run when mlops.yaml names none
-    cluster_s3_endpoint: str  # MODELCI_CLUSTER_S3_ENDPOINT: S3 host:port as pods reach it
+    cluster_s3_endpoint: str  # MODELCI_CLUSTER_S3_ENDPOINT: S3 URL as pods reach it ("": AWS)
     cluster_s3_secret: (
         str  # MODELCI_CLUSTER_S3_SECRET: Secret with S3 keys, managed by the platform
     )

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from .errors import ModelciError
-from .s3 import redact_url
+from .errors import ModelciError, redact_url
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -50,7 +49,6 @@ MLMODEL_FILE = "MLmodel"
 
 _MAX_TAG_VALUE = 5000  # MLflow rejects longer tag values on some backends
 _MAX_RESOLVE_DEPTH = 4  # models:/name@alias -> models:/m-id -> storage: two hops in practice
-_USERINFO_IN_URL = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 _ERRNO = re.compile(r"\[Errno -?\d+\][^'\")\]]*")
 _ERROR_RESPONSES = re.compile(r"too many \d+ error responses")
 
@@ -186,10 +184,6 @@ def require_model_dir(store: S3Store, storage_uri: str) -> str:
             "--artifacts-destination"
         )
     return storage_uri
-
-
-def _redact_text(text: str) -> str:
-    return _USERINFO_IN_URL.sub(r"\1***@", text)
 
 
 def _filter_value(value: str) -> str:
@@ -606,4 +600,4 @@ class Tracker:
                 f"{self._where} did not answer within {self._timeout} s: could not {what}. "
                 "The server may be overloaded; rerun the job, or check the server's health."
             )
-        return ModelciError(f"{self._where}: could not {what}: {_redact_text(exc.message)}")
+        return ModelciError(f"{self._where}: could not {what}: {redact_url(exc.message)}")

@@ -17,6 +17,7 @@ import json
 import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from .settings import Pipeline, Settings
 
 CHART_NAME = "kserve-model"
-CHART_DIR = Path(__file__).resolve().parents[2] / "charts" / CHART_NAME
 VALUES_FILE_NAME = "values.yaml"
 HEADER_PREFIX = "# modelci: "
 
@@ -44,13 +44,14 @@ SERVERLESS = "Serverless"
 
 
 def chart_dir() -> Path:
-    """The chart directory; a clear error when the package runs without its repository."""
-    if not (CHART_DIR / "Chart.yaml").is_file():
+    """charts/kserve-model, which the package carries as `modelci/chart` (a link in the repo)."""
+    directory = (Path(str(resources.files("modelci"))) / "chart").resolve()
+    if not (directory / "Chart.yaml").is_file():
         raise ModelciError(
-            f"chart {CHART_NAME} not found at {CHART_DIR}: run modelci from a checkout of its "
-            "repository (pip install -e .), as the job image does"
+            f"chart {CHART_NAME} not found at {directory}: the modelci installation is "
+            "incomplete; reinstall the package (it ships charts/kserve-model as modelci/chart)"
         )
-    return CHART_DIR
+    return directory
 
 
 @lru_cache(maxsize=1)

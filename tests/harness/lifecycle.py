@@ -51,7 +51,7 @@ class LocalPlatform:
             "MODELCI_AIRFLOW_URL": "http://airflow.localhost:8080",
             "MODELCI_INGRESS_DOMAIN": "models.localhost",
             "MODELCI_URL_SCHEME": "http",
-            "MODELCI_CLUSTER_S3_ENDPOINT": self.s3.endpoint_url.removeprefix("http://"),
+            "MODELCI_CLUSTER_S3_ENDPOINT": self.s3.endpoint_url,
         }
 
 

@@ -241,7 +241,7 @@ def test_writes_outside_scope_or_over_a_directory_are_refused(remote: Path) -> N
 
 def test_credentials_never_appear_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     url = "https://user:secret@127.0.0.1:1/x.git"
-    assert redact_url(url) == "https://127.0.0.1:1/x.git"
+    assert redact_url(url) == "https://***@127.0.0.1:1/x.git"
     repo = RemoteRepo(url, "main")
     with pytest.raises(ModelciError) as error:
         repo.apply(["a"], writes({"a": b"x"}), "msg")

@@ -6,9 +6,9 @@ import sys
 import pytest
 
 from modelci.config import Gate, MetricThreshold
-from modelci.errors import ModelciError
+from modelci.errors import ModelciError, redact_url
 from modelci.gate import evaluate_gate
-from modelci.s3 import parse_s3_uri, redact_url
+from modelci.s3 import parse_s3_uri
 from modelci.settings import Pipeline
 from modelci.tracking import (
     GATE_FAILED,

@@ -90,6 +90,7 @@ def render_files(job: Job, models, *, code_uri: str, states: dict[str, dict]) ->
                 run_id=state["run_id"],
                 code_uri=code_uri,
                 s3_secret=job.settings.cluster_s3_secret,
+                s3_endpoint=job.settings.cluster_s3_endpoint,
                 tracking_uri=job.settings.tracking_uri,
             )
             files[names.dag_path(dag.kind)] = source.encode("utf-8")
