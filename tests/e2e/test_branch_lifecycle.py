@@ -10,16 +10,18 @@ from pathlib import Path
 import git
 import pytest
 from mlflow import MlflowClient
+from ruamel.yaml import YAML
 
 from modelci.naming import names_for
 from tests.harness.airflow import AirflowHome, json_output, parse_dag_folder
+from tests.harness.argocd import generator_params, matches_legacy, render_template
 from tests.harness.gitremotes import make_bare_repo
 from tests.harness.lifecycle import (
     LocalPlatform,
     make_model_repo,
     run_pipeline,
 )
-from tests.harness.tools import GITLAB_CI_LOCAL, require
+from tests.harness.tools import GITLAB_CI_LOCAL, ROOT, require
 
 PROJECT = "ml/churn"
 BRANCH = "feature/Add-XGB"
@@ -127,10 +129,31 @@ def test_push_deploys_the_branch_environment_and_stop_removes_it(
     assert s3.client().head_object(Bucket=bucket, Key=f"{key}/MLmodel")
     assert f"name: {names.k8s_name}" in values_text
 
-    # Links in the job log.
+    # Argo CD: the ApplicationSet's generator finds exactly this config.json, and the
+    # Application it makes reads the chart of this library and the values.yaml beside it.
+    appset = YAML(typ="safe").load((ROOT / "argocd" / "applicationset.yaml").read_text())
+    (git_generator,) = [g["git"] for g in appset["spec"]["generators"]]
+    (pattern,) = [item["path"] for item in git_generator["files"]]
+    found = [path for path in gitops if matches_legacy(pattern, path)]
+    assert found == [names.app_config_path]
+    params = generator_params(found[0], config)
+    application = render_template(appset["spec"]["template"], params, tmp_path)
+    chart_source, values_source = application["spec"]["sources"]
+    (values_file,) = chart_source["helm"]["valueFiles"]
+    assert values_file.removeprefix(f"${values_source['ref']}/") in gitops
+    assert (ROOT / chart_source["path"] / "Chart.yaml").is_file()
+    assert application["spec"]["destination"]["namespace"] == names.namespace
+
+    # Links in the job log and in the dotenv that sets the GitLab environment URL; no secret.
     assert f"runs/{run.info.run_id}" in output
     assert f"http://airflow.localhost:8080/dags/{names.dag_id('inference')}" in output
-    assert f"http://{names.k8s_name}-{names.namespace}.models.localhost/v2/models/" in output
+    model_api = f"http://{names.k8s_name}-{names.namespace}.models.localhost/v2/models/"
+    assert model_api in output
+    dotenv = model_repo / ".gitlab-ci-local/artifacts/modelci-report/.modelci/report.env"
+    assert dotenv.read_text().startswith(f"MODELCI_ENVIRONMENT_URL={model_api}")
+    junit = model_repo / ".gitlab-ci-local/artifacts/modelci-gate/.modelci/gate-report.xml"
+    assert 'name="accuracy &gt;= 0.7"' in junit.read_text()
+    assert s3.secret_key not in output and s3.access_key not in output
 
     # The DAGs import in real Airflow 3 and a GitDagBundle on the bare repo lists them.
     require_airflow = AirflowHome(tmp_path / "airflow", platform.dag_repo)
