@@ -2,7 +2,8 @@
 
 This module holds the typed, validated form of the file and `load_config`, which reads it.
 It is pure: no I/O beyond reading the file itself and checking that the entry points it
-names exist; no knowledge of MLflow, git, S3 or GitLab. docs/config.md describes every field.
+names exist; no knowledge of MLflow, git, S3 or GitLab. The README ("Model config")
+describes every field.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import math
 import posixpath
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
@@ -592,6 +593,16 @@ class _Loader:
             )
         return value
 
+    def mappings(
+        self, items: CommentedSeq, path: str, allowed: tuple[str, ...], required: Iterable[str]
+    ) -> Iterator[tuple[str, CommentedMap]]:
+        """(field path, item) for each item of a list that is a mapping; others are reported."""
+        for index, _ in enumerate(items):
+            item_path = f"{path}[{index}]"
+            item = self.mapping(items, index, item_path, allowed, required)
+            if item is not None:
+                yield item_path, item
+
     def value(
         self,
         mapping: CommentedMap | None,
@@ -669,11 +680,7 @@ class _Loader:
             at_least_one="stand",
         )
         stands, seen = [], {}
-        for index, _ in enumerate(items):
-            path = f"stands[{index}]"
-            stand = self.mapping(items, index, path, _STAND_KEYS, required=("name",))
-            if stand is None:
-                continue
+        for path, stand in self.mappings(items, "stands", _STAND_KEYS, required=("name",)):
             name = self.value(stand, "name", path, _as_stand_name, None)
             self.unique(seen, name, stand, "name", path, "stand name")
             stands.append(
@@ -687,17 +694,12 @@ class _Loader:
             "models",
             "models",
             what="models",
-            example="See docs/config.md.",
+            example='See the README, section "Model config".',
             at_least_one="model",
         )
         models, seen = [], {}
-        for index, _ in enumerate(items):
-            path = f"models[{index}]"
-            model = self.mapping(
-                items, index, path, _MODEL_KEYS, required=("name", "flavor", "train", "gate")
-            )
-            if model is None:
-                continue
+        required = ("name", "flavor", "train", "gate")
+        for path, model in self.mappings(items, "models", _MODEL_KEYS, required):
             name = self.value(model, "name", path, _as_model_name, None)
             self.unique(seen, name, model, "name", path, "model name")
             train = self.train(model, path)
@@ -734,12 +736,10 @@ class _Loader:
             at_least_one="metric",
         )
         metrics, seen = [], {}
-        for index, _ in enumerate(items):
-            metric_path = f"{path}.metrics[{index}]"
-            metric = self.mapping(items, index, metric_path, _METRIC_KEYS, required=("name",))
-            if metric is not None:
-                metrics.append(self.threshold(metric, metric_path))
-                self.unique(seen, metrics[-1].name, metric, "name", metric_path, "metric name")
+        metric_items = self.mappings(items, f"{path}.metrics", _METRIC_KEYS, required=("name",))
+        for metric_path, metric in metric_items:
+            metrics.append(self.threshold(metric, metric_path))
+            self.unique(seen, metrics[-1].name, metric, "name", metric_path, "metric name")
         return Gate(
             metrics=tuple(metrics),
             compare_with_production=self.value(
@@ -777,15 +777,12 @@ class _Loader:
             "dags",
             _join(path, "dags"),
             what="DAGs",
-            example="See docs/config.md.",
+            example='See the README, section "Model config".',
         )
         dags, seen = [], {}
-        for index, _ in enumerate(items):
-            dag_path = f"{path}.dags[{index}]"
-            dag = self.mapping(items, index, dag_path, _DAG_KEYS, required=("kind",))
-            if dag is not None:
-                dags.append(self.dag(dag, dag_path, train, resources))
-                self.unique(seen, dags[-1].kind, dag, "kind", dag_path, "DAG kind")
+        for dag_path, dag in self.mappings(items, f"{path}.dags", _DAG_KEYS, required=("kind",)):
+            dags.append(self.dag(dag, dag_path, train, resources))
+            self.unique(seen, dags[-1].kind, dag, "kind", dag_path, "DAG kind")
         return Batch(dags=tuple(dags))
 
     def dag(self, dag: CommentedMap, path: str, train: Train, resources: Resources) -> Dag:

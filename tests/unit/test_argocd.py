@@ -152,7 +152,7 @@ def test_new_globbing_ignores_config_files_below_a_model_directory(appset: dict[
     (file_item,) = generator(appset)["files"]
     nested = "environments/p/e/m/extra/config.json"
     assert not matches_new(file_item["path"], nested)
-    assert matches_legacy(file_item["path"], nested)  # why docs/serving.md advises new globbing
+    assert matches_legacy(file_item["path"], nested)  # why the README advises new globbing
 
 
 def test_generator_and_values_source_read_the_same_repo_and_branch(appset: dict[str, Any]) -> None:
