@@ -100,10 +100,17 @@ def mlflow_server(
             server.process.stop()
 
 
+_announced: set[str] = set()
+
+
 @pytest.fixture
-def git_remotes(tmp_path: Path) -> GitRemotes:
+def git_remotes(tmp_path: Path, pytestconfig: pytest.Config) -> GitRemotes:
     remotes = tmp_path / "remotes"
-    return GitRemotes(
+    made = GitRemotes(
         dags=make_bare_repo(remotes / "dags.git"),
         gitops=make_bare_repo(remotes / "gitops.git"),
     )
+    if "git" not in _announced:
+        _announced.add("git")
+        _announce(pytestconfig, f"made bare git remotes {made.dags} and {made.gitops} (and more)")
+    return made
