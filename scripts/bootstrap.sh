@@ -11,7 +11,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PY="${PYTHON:-python3}"
 AIRFLOW_PINS="apache-airflow==3.3.2 apache-airflow-providers-git==1.0.1 apache-airflow-providers-cncf-kubernetes==10.25.0"
-MLSERVER_PINS="mlserver==1.7.1 mlserver-mlflow==1.7.1 mlflow==3.17.2 scikit-learn>=1.5,<2"
+# uvloop<0.22: MLServer 1.7.1's worker calls asyncio.get_event_loop(), which newer uvloop refuses.
+MLSERVER_PINS="mlserver==1.7.1 mlserver-mlflow==1.7.1 mlflow==3.17.2 scikit-learn>=1.5,<2 uvloop<0.22"
 GCL_VERSION="4.73.0"
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }

@@ -48,3 +48,8 @@ def redact_url(text: str) -> str:
     """`text` with the user-info (`user:password@`) of every URL in it replaced by `***@`:
     safe to print or to put in an error message."""
     return _URL_USERINFO.sub(r"\1***@", text)
+
+
+def strip_userinfo(url: str) -> str:
+    """`url` without user-info (`user:password@`): for URLs written where others read them."""
+    return _URL_USERINFO.sub(r"\1", url)

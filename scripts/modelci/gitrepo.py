@@ -3,8 +3,9 @@
 Every write is one commit pushed once, fast-forward only; a push that loses a race against another
 pipeline is rebuilt on the new tip and retried. Nothing is checked out: each operation makes a
 shallow, blob-less partial clone in a temporary directory, edits the index directly and fetches only
-the blobs a caller reads, so the cost does not grow with the number of files in the repo (only the
-tip's tree objects are fetched; they are small). Credentials never reach argv, a URL git stores, or
+the blobs a caller reads: no other environment's files are downloaded. The tip's tree objects are
+fetched and loaded into the index, so the cost grows slowly (linearly in directories) with the
+repo: see benchmarks/README.md. Credentials never reach argv, a URL git stores, or
 a message: they are handed to git through GIT_ASKPASS.
 """
 

@@ -86,6 +86,17 @@ def read_state(model: str) -> dict[str, Any]:
     return state
 
 
+def read_resolved_state(model: str) -> dict[str, Any]:
+    """The state a deploy step needs: what `modelci resolve` chose for `model`."""
+    state = read_state(model)
+    if "storage_uri" not in state:
+        raise ModelciError(
+            f"{STATE_DIR / model} holds no resolved model: run `modelci resolve` first (in CI "
+            "the deploy jobs need the resolve job, which fails when no run passed the gate)"
+        )
+    return state
+
+
 def write_state(model: str, step: str, **values: Any) -> None:
     path = state_path(model, step)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,13 +7,13 @@ import argparse
 from pathlib import Path
 
 from ..config import DAG_KINDS
-from ..errors import ModelciError
+from ..errors import ModelciError, strip_userinfo
 from ..workspace import (
     Job,
     add_config_arguments,
     commit_message,
     load_job,
-    read_state,
+    read_resolved_state,
     shared_repo,
     write_state,
 )
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if not models:
         print(f"no batch DAGs in {job.config.path}: nothing to deploy")
         return 0
-    states = {m.name: read_state(m.name) for m in models}
+    states = {m.name: read_resolved_state(m.name) for m in models}
     files = render_files(job, models, code_uri=upload_code(job, models), states=states)
     repo = shared_repo(
         job.settings.dag_repo_url,
@@ -91,7 +91,7 @@ def render_files(job: Job, models, *, code_uri: str, states: dict[str, dict]) ->
                 code_uri=code_uri,
                 s3_secret=job.settings.cluster_s3_secret,
                 s3_endpoint=job.settings.cluster_s3_endpoint,
-                tracking_uri=job.settings.tracking_uri,
+                tracking_uri=strip_userinfo(job.settings.tracking_uri),
             )
             files[names.dag_path(dag.kind)] = source.encode("utf-8")
     return files

@@ -11,7 +11,7 @@ from ..workspace import (
     add_config_arguments,
     commit_message,
     load_job,
-    read_state,
+    read_resolved_state,
     shared_repo,
 )
 
@@ -26,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
     job = load_job(args)
     models = job.models(args.model)
     online = {
-        m.name: checked_values(job, m, read_state(m.name)) for m in models if m.online.enabled
+        m.name: checked_values(job, m, read_resolved_state(m.name))
+        for m in models
+        if m.online.enabled
     }
     environment = job.names(models[0]).environment
     repo = shared_repo(

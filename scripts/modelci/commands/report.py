@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 
 from ..cilog import section, write_dotenv
+from ..errors import strip_userinfo
 from ..workspace import STATE_DIR, Job, add_config_arguments, load_job, read_state
 
 DOTENV_PATH = STATE_DIR / "report.env"
@@ -29,7 +30,7 @@ def collect_links(job: Job, models) -> list[Link]:
     from ..values import model_api_url
 
     links = []
-    tracking = job.settings.tracking_uri.rstrip("/")
+    tracking = strip_userinfo(job.settings.tracking_uri).rstrip("/")
     airflow = job.settings.airflow_url.rstrip("/")
     for model in models:
         state, names = read_state(model.name), job.names(model)
