@@ -15,33 +15,15 @@ from ruamel.yaml import YAML
 from modelci.naming import names_for
 from tests.harness.airflow import AirflowHome, json_output, parse_dag_folder
 from tests.harness.argocd import generator_params, matches_legacy, render_template
-from tests.harness.gitremotes import make_bare_repo
 from tests.harness.lifecycle import (
     LocalPlatform,
     make_model_repo,
     run_pipeline,
 )
-from tests.harness.tools import GITLAB_CI_LOCAL, ROOT, require
+from tests.harness.tools import ROOT
 
 PROJECT = "ml/churn"
 BRANCH = "feature/Add-XGB"
-# What other projects and environments already have in the shared repos: must survive.
-NEIGHBOURS = {
-    "dags/other-project/b-main-fix/churn__inference.py": "# another project's DAG\n",
-    "environments/other-project/b-main-fix/churn/values.yaml": "name: other\n",
-}
-
-
-@pytest.fixture
-def platform(s3, mlflow_server, tmp_path: Path) -> LocalPlatform:
-    require(GITLAB_CI_LOCAL)
-    remotes = tmp_path / "remotes"
-    return LocalPlatform(
-        s3=s3,
-        mlflow=mlflow_server,
-        dag_repo=make_bare_repo(remotes / "dags.git", NEIGHBOURS),
-        gitops_repo=make_bare_repo(remotes / "gitops.git", NEIGHBOURS),
-    )
 
 
 def tree(bare: Path) -> dict[str, str]:

@@ -17,13 +17,12 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import git
-import pytest
 from mlflow import MlflowClient
 
 from modelci.naming import Names, names_for
-from tests.harness.gitremotes import make_bare_repo
 from tests.harness.lifecycle import (
     EXAMPLE_REPO,
+    NEIGHBOURS,
     LocalPlatform,
     commit_change,
     make_model_repo,
@@ -76,17 +75,6 @@ class ModelRepo:
     @property
     def commit(self) -> str:
         return git.Repo(self.path).head.commit.hexsha
-
-
-@pytest.fixture
-def platform(s3, mlflow_server, tmp_path: Path) -> LocalPlatform:
-    remotes = tmp_path / "remotes"
-    return LocalPlatform(
-        s3=s3,
-        mlflow=mlflow_server,
-        dag_repo=make_bare_repo(remotes / "dags.git"),
-        gitops_repo=make_bare_repo(remotes / "gitops.git"),
-    )
 
 
 def model_repo(
@@ -396,15 +384,17 @@ def test_a_branch_with_odd_characters_deploys_under_valid_names(
     assert run.data.tags["modelci.environment"] == names.environment
 
     dags, gitops = git.Repo(platform.dag_repo), git.Repo(platform.gitops_repo)
-    dag_files = {b.path for b in dags.commit("main").tree.traverse() if b.type == "blob"}
+    seeded = {"README.md", *NEIGHBOURS}
+    dag_files = {b.path for b in dags.commit("main").tree.traverse() if b.type == "blob"} - seeded
     gitops_files = {b.path for b in gitops.commit("main").tree.traverse() if b.type == "blob"}
-    assert dag_files - {"README.md"} == {names.dag_path("inference"), names.dag_path("monitoring")}
-    assert gitops_files - {"README.md"} == {names.values_path, names.app_config_path}
-    for path in (dag_files | gitops_files) - {"README.md"}:
+    gitops_files -= seeded
+    assert dag_files == {names.dag_path("inference"), names.dag_path("monitoring")}
+    assert gitops_files == {names.values_path, names.app_config_path}
+    for path in dag_files | gitops_files:
         *directories, _file = path.split("/")
         assert all(SEGMENT.fullmatch(part) for part in directories), path
     assert DNS_LABEL.fullmatch(names.k8s_name) and DNS_LABEL.fullmatch(names.namespace)
-    for path in sorted(dag_files - {"README.md"}):
+    for path in sorted(dag_files):
         source = dags.git.show(f"main:{path}")
         ast.parse(source)  # the branch name in it is escaped, not pasted
         assert ODD_BRANCH in source

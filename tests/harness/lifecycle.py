@@ -27,6 +27,11 @@ EXAMPLE_REPO = ROOT / "examples" / "churn"
 GITLAB_HOST = "gitlab.example.com"
 PLATFORM_IMAGE = "registry.example.com/platform/modelci:0.1.0"
 AUTHOR = ("Data Scientist", "ds@example.com")
+# What other projects and environments already have in the shared repos: must survive.
+NEIGHBOURS = {
+    "dags/other-project/b-main-fix/churn__inference.py": "# another project's DAG\n",
+    "environments/other-project/b-main-fix/churn/values.yaml": "name: other\n",
+}
 
 
 @dataclass(frozen=True)
