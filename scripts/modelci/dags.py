@@ -18,8 +18,10 @@ Choices the generated DAG makes (the README should repeat them):
 - `max_active_runs=1`: two runs of one batch job never overlap.
 - Memory limit = request, no CPU limit, GPUs as an `nvidia.com/gpu` limit.
 - Airflow renders the operator's fields (image, command, env, labels...) with Jinja at run
-  time. Branch and project names reach them only as slugs; the config's `args` are rendered on
-  purpose, so `{{ ds }}` there is the run's logical date.
+  time, and loads a field ending in `.yaml`/`.json` as a template file. Every value in the
+  generated operator is wrapped in `airflow.sdk.literal`, so none of that happens to them; the
+  only rendered strings are `RUN_VALUES`, fixed here, which carry the allowlisted run values
+  of `macros.py` into the pod as environment variables.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 import jinja2
 
 from .config import DAG_KINDS, Dag, Model, Resources
+from .macros import env_name
 from .naming import Names
 from .settings import Pipeline
 
@@ -38,6 +41,16 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "dag.py.j2"
 GPU_RESOURCE = "nvidia.com/gpu"
 LABEL_PREFIX = "modelci/"
+# The Jinja each allowlisted macro is rendered from. Airflow leaves the date keys out of the
+# context of a run without a logical date, and its Jinja is strict: hence the defaults.
+_RUN_VALUE_TEMPLATES = {
+    "ds": "{{ ds | default('') }}",
+    "ts": "{{ ts | default('') }}",
+    "data_interval_start": "{{ (data_interval_start | default(none) | ts) or '' }}",
+    "data_interval_end": "{{ (data_interval_end | default(none) | ts) or '' }}",
+    "run_id": "{{ run_id }}",
+}
+RUN_VALUES = {env_name(macro): template for macro, template in _RUN_VALUE_TEMPLATES.items()}
 
 
 class _Rendered(str):
@@ -164,6 +177,7 @@ def render_dag(
             "MODELCI_CODE_URI": code_uri,
             **({"MLFLOW_S3_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {}),
         },
+        run_values=RUN_VALUES,
         s3_secret=s3_secret,
         requests=requests,
         limits=limits,

@@ -17,30 +17,52 @@ GIT_CONN_ID = "git_local"
 COMMAND_TIMEOUT = 180
 
 # Runs inside .venv-airflow: argv[1] is the folder to parse, argv[2] the JSON file to write.
+# Each task is rendered as a task run renders it (render_template_fields with a run context),
+# then turned into the pod Kubernetes would get (build_pod_request_obj). The context holds
+# Variables, a Connection and a template file that must never reach the pod: any of their
+# markers in the output means Airflow evaluated a string it was given.
 DAGBAG_SCRIPT = """
-import json, sys
+import json, sys, types
+import pendulum
 from airflow.dag_processing.dagbag import DagBag
 
-def env_dict(env_vars):
-    if isinstance(env_vars, dict):
-        return env_vars
-    return {var.name: var.value for var in env_vars}
-
+LEAK = "LEAKED-VIA-JINJA"
 bag = DagBag(dag_folder=sys.argv[1])
 found = {"import_errors": dict(bag.import_errors), "dags": {}}
+start = pendulum.datetime(2024, 5, 6, tz="UTC")
 for dag_id, dag in bag.dags.items():
     tasks = {}
     for task in dag.tasks:
+        context = {
+            "dag": dag,
+            "run_id": "scheduled__2024-05-07T00:00:00+00:00",
+            "ti": types.SimpleNamespace(
+                dag_id=dag_id, task_id=task.task_id, map_index=-1, try_number=1
+            ),
+            "logical_date": start.add(days=1),
+            "ds": "2024-05-07",
+            "ts": "2024-05-07T00:00:00+00:00",
+            "data_interval_start": start,
+            "data_interval_end": start.add(days=1),
+            "var": {"value": types.SimpleNamespace(secret=LEAK), "json": {}},
+            "conn": types.SimpleNamespace(x=types.SimpleNamespace(password=LEAK)),
+            "params": {},
+            "macros": types.SimpleNamespace(),
+        }
+        task.render_template_fields(context)
+        pod = task.build_pod_request_obj(context, dry_run=True)
+        container = pod.spec.containers[0]
         tasks[task.task_id] = {
             "operator": type(task).__name__,
-            "image": task.image,
-            "namespace": task.namespace,
-            "cmds": task.cmds,
-            "arguments": task.arguments,
-            "env_vars": env_dict(task.env_vars),
-            "env_from": [source.secret_ref.name for source in task.env_from],
-            "requests": task.container_resources.requests,
-            "limits": task.container_resources.limits,
+            "image": container.image,
+            "namespace": pod.metadata.namespace,
+            "cmds": container.command,
+            "arguments": container.args,
+            "env_vars": {var.name: var.value for var in container.env},
+            "env_from": [source.secret_ref.name for source in container.env_from],
+            "requests": container.resources.requests,
+            "limits": container.resources.limits,
+            "labels": {k: v for k, v in pod.metadata.labels.items() if k.startswith("modelci")},
             "retries": task.retries,
         }
     found["dags"][dag_id] = {

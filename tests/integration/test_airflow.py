@@ -20,6 +20,7 @@ import pytest
 
 from modelci.config import DAG_KINDS, Batch, Dag, Model, Resources, load_config
 from modelci.dags import render_dag
+from modelci.macros import env_name
 from modelci.naming import Names, names_for
 from modelci.settings import Pipeline
 from tests.harness.airflow import BUNDLE, DAGBAG_SCRIPT, AirflowHome, json_output
@@ -40,6 +41,26 @@ S3_SECRET = "modelci-s3"
 TRACKING_URI = "http://mlflow.mlops.svc:5000"
 
 EXAMPLE_CONFIG = ROOT / "examples" / "churn" / "mlops.yaml"
+# Strings Airflow would evaluate if they reached its Jinja: Variables, Connections, any
+# expression, and a name ending like a template file (which Airflow would try to load).
+HOSTILE = [
+    "{{ var.value.secret }}",
+    "{{ conn.x.password }}",
+    "{% for c in [1] %}{{ 7 * 7 }}{% endfor %}",
+    "{# comment #}",
+    "config.yaml",
+    "data.json",
+    "${ds}",
+]
+HOSTILE_BRANCH = "feature/{{ var.value.secret }}"
+# What the run context the harness renders with makes of the allowlisted run values.
+RUN_VALUES = {
+    env_name("ds"): "2024-05-07",
+    env_name("ts"): "2024-05-07T00:00:00+00:00",
+    env_name("data_interval_start"): "2024-05-06T00:00:00+00:00",
+    env_name("data_interval_end"): "2024-05-07T00:00:00+00:00",
+    env_name("run_id"): "scheduled__2024-05-07T00:00:00+00:00",
+}
 
 
 def example_model() -> Model:
@@ -68,6 +89,8 @@ class Rendered:
     code_uri: str
     model_uri: str
     run_id: str
+    image: str = IMAGE
+    tracking_uri: str = TRACKING_URI
 
 
 def render_all() -> list[Rendered]:
@@ -104,7 +127,49 @@ def render_all() -> list[Rendered]:
                 tracking_uri=TRACKING_URI,
             )
             rendered.append(Rendered(names, dag, source, code_uri, model_uri, run_id))
+    rendered.append(render_hostile(model))
     return rendered
+
+
+def render_hostile(model: Model) -> Rendered:
+    """One DAG in which every string that can come from outside is hostile."""
+    names = names_for(PROJECT, HOSTILE_BRANCH, model.name)
+    dag = Dag(kind="inference", entrypoint="{{ conn.x.password }}.py", args=tuple(HOSTILE))
+    hostile = " ".join(HOSTILE)
+    pipeline = Pipeline(
+        project=PROJECT,
+        project_url="https://gitlab.example.com/ml/churn",
+        branch=HOSTILE_BRANCH,
+        default_branch="main",
+        commit="f" * 40,
+        pipeline_id="{{ var.value.secret }}",
+        pipeline_url="https://gitlab.example.com/{{ var.value.secret }}",
+        job_url="",
+        user="{{ conn.x.password }}",
+    )
+    r = Rendered(
+        names=names,
+        dag=dag,
+        source="",
+        code_uri=f"s3://mlops/{hostile}/code.tar.gz",
+        model_uri=f"s3://mlops/{hostile}/model",
+        run_id="{{ var.value.secret }}",
+        image="{{ var.value.secret }}/config.yaml",
+        tracking_uri=f"http://mlflow/{hostile}",
+    )
+    source = render_dag(
+        names=names,
+        model=replace(model, batch=Batch(dags=(dag,))),
+        dag=dag,
+        pipeline=pipeline,
+        image=r.image,
+        model_uri=r.model_uri,
+        run_id=r.run_id,
+        code_uri=r.code_uri,
+        s3_secret=S3_SECRET,
+        tracking_uri=r.tracking_uri,
+    )
+    return replace(r, source=source)
 
 
 @pytest.fixture(scope="module")
@@ -140,22 +205,29 @@ def expected_dag(r: Rendered) -> dict[str, Any]:
         "tasks": {
             r.dag.kind: {
                 "operator": "KubernetesPodOperator",
-                "image": IMAGE,
+                "image": r.image,
                 "namespace": r.names.namespace,
                 "cmds": ["modelci", "pod-run", "--code", r.code_uri, "--"],
                 "arguments": ["python", r.dag.entrypoint, *r.dag.args],
                 "env_vars": {
                     "MODEL_URI": r.model_uri,
                     "MLFLOW_RUN_ID": r.run_id,
-                    "MLFLOW_TRACKING_URI": TRACKING_URI,
+                    "MLFLOW_TRACKING_URI": r.tracking_uri,
                     "MODELCI_ENVIRONMENT": r.names.environment,
                     "MODELCI_MODEL": r.names.model,
                     "MODELCI_CODE_URI": r.code_uri,
+                    **RUN_VALUES,
                 },
                 "env_from": [S3_SECRET],
                 "requests": {"cpu": r.dag.resources.cpu, "memory": r.dag.resources.memory},
                 "limits": {"memory": r.dag.resources.memory}
                 | ({"nvidia.com/gpu": str(r.dag.resources.gpu)} if r.dag.resources.gpu else {}),
+                "labels": {
+                    "modelci/project": r.names.project_slug,
+                    "modelci/environment": r.names.environment,
+                    "modelci/model": r.names.model,
+                    "modelci/dag-kind": r.dag.kind,
+                },
                 "retries": r.dag.retries,
             }
         },
@@ -176,10 +248,12 @@ def test_dagbag_loads_every_generated_file(
         [str(AIRFLOW_PYTHON), "-c", DAGBAG_SCRIPT, str(tmp_path / "dags"), str(report)],
     )
 
-    found = json.loads(report.read_text())
+    text = report.read_text()
+    assert "LEAKED-VIA-JINJA" not in text  # no Variable or Connection reached a pod
+    found = json.loads(text)
     assert found["import_errors"] == {}
     expected_ids = {r.names.dag_id(r.dag.kind) for r in rendered}
-    assert len(expected_ids) == (len(BRANCHES) + 1) * len(DAG_KINDS)
+    assert len(expected_ids) == (len(BRANCHES) + 1) * len(DAG_KINDS) + 1
     assert set(found["dags"]) == expected_ids
     for r in rendered:
         dag = found["dags"][r.names.dag_id(r.dag.kind)]

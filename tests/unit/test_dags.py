@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelci.config import DAG_KINDS, Dag, Gate, Model, Resources, Train
-from modelci.dags import comment_text, pyliteral, render_dag
+from modelci.dags import RUN_VALUES, comment_text, pyliteral, render_dag
+from modelci.macros import MACROS, env_name
 from modelci.naming import Names, names_for
 from modelci.settings import Pipeline
 
@@ -26,7 +27,7 @@ BRANCH = "feature/Add-XGB"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 PIPELINE_URL = "https://gitlab.example.com/ml/churn/-/pipelines/42"
 
-TOP_LEVEL_KINDS = ["ImportFrom"] * 4 + ["Assign"] * 7 + ["With"]
+TOP_LEVEL_KINDS = ["ImportFrom"] * 4 + ["Assign"] * 8 + ["With"]
 ALLOWED_CALLS = {
     "DAG",
     "datetime",
@@ -34,7 +35,11 @@ ALLOWED_CALLS = {
     "k8s.V1EnvFromSource",
     "k8s.V1SecretEnvSource",
     "k8s.V1ResourceRequirements",
+    "literal",
+    "ENV_VARS.items",
 }
+# Every operator value is wrapped in literal() except env_vars, which adds the run values.
+ENV_VARS_EXPRESSION = "{**{name: literal(value) for name, value in ENV_VARS.items()}, **RUN_VALUES}"
 
 HOSTILE = [
     "'",
@@ -148,10 +153,19 @@ def operator_call(tree: ast.Module) -> ast.Call:
 
 
 def value_of(node: ast.expr, names: dict[str, Any]) -> Any:
-    """A keyword's value: a literal, or a top-level constant it names."""
+    """A keyword's value: a literal, or a top-level constant it names, maybe inside literal()."""
+    if isinstance(node, ast.Call) and ast.unparse(node.func) == "literal":
+        (inner,) = node.args
+        return value_of(inner, names)
     if isinstance(node, ast.Name):
         return names[node.id]
+    if isinstance(node, ast.Dict) and ast.unparse(node) == ENV_VARS_EXPRESSION:
+        return {**names["ENV_VARS"], **names["RUN_VALUES"]}
     return ast.literal_eval(node)
+
+
+def is_literal_call(node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and ast.unparse(node.func) == "literal"
 
 
 def shape(source: str) -> str:
@@ -191,11 +205,11 @@ def read(source: str) -> dict[str, Any]:
         },
         "cmds": [
             value_of(item, names)
-            for item in op_kwargs["cmds"].elts  # type: ignore[attr-defined]
+            for item in op_kwargs["cmds"].args[0].elts  # type: ignore[attr-defined]
         ],
         "secret": value_of(keywords(secret_ref)["name"], names),  # type: ignore[arg-type]
-        "requests": ast.literal_eval(res_kwargs["requests"]),
-        "limits": ast.literal_eval(res_kwargs["limits"]),
+        "requests": value_of(res_kwargs["requests"], names),
+        "limits": value_of(res_kwargs["limits"], names),
     }
 
 
@@ -218,6 +232,7 @@ def test_output_compiles_with_the_expected_statements() -> None:
         ("datetime", "timezone", None),
         ("airflow.providers.cncf.kubernetes.operators.pod", "KubernetesPodOperator", None),
         ("airflow.sdk", "DAG", None),
+        ("airflow.sdk", "literal", None),
         ("kubernetes.client", "models", "k8s"),
     }
     calls = {ast.unparse(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
@@ -254,6 +269,7 @@ def test_literals_are_the_inputs() -> None:
         "MODELCI_ENVIRONMENT": names.environment,
         "MODELCI_MODEL": "churn",
         "MODELCI_CODE_URI": kwargs["code_uri"],
+        **RUN_VALUES,
     }
     assert operator["labels"] == {
         "modelci/project": names.project_slug,
@@ -264,6 +280,18 @@ def test_literals_are_the_inputs() -> None:
     assert got["secret"] == "modelci-s3"
     assert got["requests"] == {"cpu": "500m", "memory": "1Gi"}
     assert got["limits"] == {"memory": "1Gi"}
+
+
+def test_airflow_renders_no_operator_value_but_the_run_values() -> None:
+    """Every templated operator argument is literal(...); env_vars adds only RUN_VALUES."""
+    tree = ast.parse(render_dag(**render_kwargs()))
+    op_kwargs = keywords(operator_call(tree))
+    templated = ("name", "namespace", "image", "cmds", "arguments", "labels")
+    assert all(is_literal_call(op_kwargs[key]) for key in templated)
+    assert ast.unparse(op_kwargs["env_vars"]) == ENV_VARS_EXPRESSION
+    resources = keywords(op_kwargs["container_resources"])  # type: ignore[arg-type]
+    assert is_literal_call(resources["requests"]) and is_literal_call(resources["limits"])
+    assert set(constants(tree)["RUN_VALUES"]) == {env_name(macro) for macro in MACROS}
 
 
 def test_no_secret_value_is_written() -> None:

@@ -1,5 +1,6 @@
 """`modelci pod-run`: what a batch pod runs. Fetches the model repo's code archive (the exact
-commit the pipeline deployed) from S3, unpacks it, and runs the command inside it."""
+commit the pipeline deployed) from S3, unpacks it, and runs the command inside it, with the
+run values it names (`${ds}`, ...; see `macros.py`) taken from the pod's environment."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import os
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Mapping
 
 from ..errors import ModelciError
+from ..macros import MACROS, env_name, expand
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise ModelciError("pod-run needs a command after --, e.g. -- python score.py")
+    command = with_run_values(command, os.environ)
     store = S3Store(
         os.environ.get("MLFLOW_S3_ENDPOINT_URL"), os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     )
@@ -33,3 +37,12 @@ def run(args: argparse.Namespace) -> int:
             tar.extractall(workdir, filter="data")  # refuses absolute paths, `..` and devices
         print(f"running {command} in the code of {args.code}", flush=True)
         return subprocess.run(command, cwd=workdir, check=False).returncode
+
+
+def with_run_values(command: list[str], env: Mapping[str, str]) -> list[str]:
+    """`command` with each `${macro}` replaced by the value the DAG put in the environment."""
+    values = {macro: env.get(env_name(macro), "") for macro in MACROS}
+    try:
+        return [expand(part, values) for part in command]
+    except ValueError as error:
+        raise ModelciError(f"pod-run: {error} (write $${{ for a literal ${{)") from None
