@@ -2,15 +2,14 @@
 
 This module holds the typed, validated form of the file and `load_config`, which reads it.
 It is pure: no I/O beyond reading the file itself and checking that the entry points it
-names exist; no knowledge of MLflow, git, S3 or GitLab. The README ("Model config")
+names exist; no knowledge of MLflow, git, S3 or GitLab. The checks of single values, with
+the limits of the systems downstream, are in `config_checks.py`. The README ("Model config")
 describes every field.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
-import math
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +19,33 @@ from typing import Any, TypeVar
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from .config_checks import (
+    MAX_RETRIES,
+    Invalid,
+    advice,
+    as_arg,
+    as_bool,
+    as_cpu,
+    as_flavor,
+    as_gpu,
+    as_image,
+    as_int_between,
+    as_max_replicas,
+    as_memory,
+    as_metric_name,
+    as_min_replicas,
+    as_model_name,
+    as_non_negative_number,
+    as_one_of,
+    as_optional_number,
+    as_python,
+    as_schedule,
+    as_stand_name,
+    as_text,
+    as_version,
+    describe,
+    wrong,
+)
 from .errors import ConfigError, Problem
 from .yamlio import node_position, problem_at, read_yaml, value_position
 
@@ -112,57 +138,9 @@ class Config:
 
 # --- what the loader accepts and fills in -------------------------------------------------------
 
-SUPPORTED_VERSION = 1
 DEFAULT_PYTHON = "3.11"
 DEFAULT_RESOURCES = Resources(cpu="1", memory="2Gi")
 DEFAULT_STANDS = (Stand(name="production", manual=False),)
-SCHEDULE_PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly")
-RESERVED_STAND_PREFIX = "b-"  # feature-branch environments are named b-<branch>
-MAX_NAME_LENGTH = 20
-MAX_RETRIES = 10
-# MLflow flavors whose models load with mlflow.pyfunc (what batch pods and KServe use).
-FLAVORS = (
-    "sklearn",
-    "xgboost",
-    "lightgbm",
-    "catboost",
-    "statsmodels",
-    "prophet",
-    "pmdarima",
-    "pytorch",
-    "tensorflow",
-    "keras",
-    "onnx",
-    "spark",
-    "h2o",
-    "spacy",
-    "transformers",
-    "sentence_transformers",
-    "paddle",
-    "pyfunc",
-)
-
-_NAME = re.compile(rf"[a-z](?:[a-z0-9-]{{0,{MAX_NAME_LENGTH - 2}}}[a-z0-9])?")
-_PYTHON = re.compile(r"3\.(9|1[0-3])")
-_METRIC_KEY = re.compile(r"[A-Za-z0-9_\-. /]+")  # what MLflow accepts as a metric key
-_CPU = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(m?)")
-_MEMORY = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?")
-_MEMORY_UNITS = {
-    "": 1,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
-_MIN_MEMORY_BYTES = 10**6
 
 _TOP_KEYS = ("version", "python", "image", "stands", "models")
 _STAND_KEYS = ("name", "manual")
@@ -188,6 +166,8 @@ _EXAMPLES = {  # shown when a required key is missing
 
 T = TypeVar("T")
 
+_as_dag_kind = as_one_of(DAG_KINDS)
+
 
 def load_config(path: Path, repo_root: Path | None = None) -> Config:
     """Read and validate a model config file.
@@ -202,297 +182,6 @@ def load_config(path: Path, repo_root: Path | None = None) -> Config:
     if loader.problems:
         raise ConfigError(sorted(loader.problems, key=lambda p: (p.line or 0, p.column or 0)))
     return config
-
-
-# --- value checks: each returns the normalised value or raises _Invalid with the message ---------
-
-
-class _Invalid(Exception):
-    """A value is wrong; the message says what was found, what is expected and the fix."""
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        shown = value if len(value) <= 60 else value[:57] + "..."
-        return f"the string {json.dumps(shown)}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"{type(value).__name__} {value}"
-
-
-def _looks_like_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _wrong(value: Any, expected: str, fix: str = "") -> _Invalid:
-    if not fix:
-        if value is None:
-            fix = "Give it a value or remove the key."
-        elif isinstance(value, str) and _looks_like_number(value) and "number" in expected:
-            fix = "Remove the quotes."
-        elif isinstance(value, str) and "true or false" in expected:
-            fix = "Write true or false without quotes (yes/no/on/off are text in YAML 1.2)."
-        elif isinstance(value, int | float | bool) and "string" in expected:
-            fix = "Put it in quotes."
-    return _Invalid(f"found {_describe(value)}; expected {expected}." + (f" {fix}" if fix else ""))
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _as_text(value: Any, example: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _wrong(value, f'a non-empty string, e.g. "{example}"')
-    return value.strip()
-
-
-def _as_bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _wrong(value, "true or false")
-    return value
-
-
-def _as_int_between(low: int, high: int | None) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        expected = (
-            f"a whole number from {low} to {high}"
-            if high is not None
-            else (f"a whole number >= {low}")
-        )
-        if not _is_int(value) or value < low or (high is not None and value > high):
-            raise _wrong(value, expected)
-        return int(value)
-
-    return check
-
-
-def _as_number(value: Any, *, minimum: float | None = None) -> float:
-    expected = "a number" if minimum is None else f"a number >= {minimum:g}"
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        raise _wrong(value, expected)
-    if minimum is not None and value < minimum:
-        raise _wrong(value, expected)
-    return float(value)
-
-
-def _as_optional_number(value: Any) -> float | None:
-    return None if value is None else _as_number(value)
-
-
-def _as_non_negative_number(value: Any) -> float:
-    return _as_number(value, minimum=0)
-
-
-def _suggest_name(text: str) -> str:
-    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    name = re.sub(r"^[^a-z]+", "", name)[:MAX_NAME_LENGTH].rstrip("-")
-    return name
-
-
-def _as_name(kind: str, example: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        rule = (
-            f"a {kind} name of lowercase letters, digits and dashes that starts with a letter, "
-            f"does not end with a dash and has at most {MAX_NAME_LENGTH} characters"
-        )
-        if not isinstance(value, str):
-            raise _wrong(value, f'{rule}, e.g. "{example}"')
-        if _NAME.fullmatch(value):
-            return value
-        detail = f" (it has {len(value)} characters)" if len(value) > MAX_NAME_LENGTH else ""
-        suggestion = _suggest_name(value)
-        fix = f'Try "{suggestion}".' if suggestion and suggestion != value else ""
-        raise _wrong(value, rule + detail, fix or f'For example "{example}".')
-
-    return check
-
-
-_as_model_name = _as_name("model", "churn")
-
-
-def _as_stand_name(value: Any) -> str:
-    name = _as_name("stand", "staging")(value)
-    if name.startswith(RESERVED_STAND_PREFIX):
-        raise _Invalid(
-            f'found "{name}"; stand names must not start with "{RESERVED_STAND_PREFIX}" '
-            "(that prefix is reserved for feature-branch environments). Rename the stand."
-        )
-    return name
-
-
-def _as_version(value: Any) -> int:
-    if not _is_int(value) or value != SUPPORTED_VERSION:
-        fix = "" if not _is_int(value) else "Write version: 1 (or use a modelci that reads it)."
-        raise _wrong(value, f"the number {SUPPORTED_VERSION} (the config format version)", fix)
-    return int(value)
-
-
-def _as_python(value: Any) -> str:
-    expected = 'a Python version "3.9" to "3.13" as a string, e.g. "3.11"'
-    if isinstance(value, float):
-        raise _wrong(
-            value, expected, 'Put it in quotes: python: "3.11" (YAML reads 3.10 as the number 3.1).'
-        )
-    if not isinstance(value, str) or not _PYTHON.fullmatch(value.strip()):
-        raise _wrong(value, expected)
-    return value.strip()
-
-
-def _as_image(value: Any) -> str | None:
-    return None if value is None else _as_text(value, "registry.example.com/ml/churn:1.0")
-
-
-def _as_flavor(value: Any) -> str:
-    if isinstance(value, str) and value in FLAVORS:
-        return value
-    close = difflib.get_close_matches(str(value), FLAVORS, n=1)
-    fix = (
-        f'Did you mean "{close[0]}"?' if close else "Use the flavor your training script logs with."
-    )
-    raise _wrong(value, "an MLflow flavor: " + ", ".join(FLAVORS), fix)
-
-
-def _as_metric_name(value: Any) -> str:
-    if not isinstance(value, str) or not _METRIC_KEY.fullmatch(value):
-        raise _wrong(
-            value,
-            'the name of a metric the training run logs (letters, digits, "_-. /"), '
-            'e.g. "accuracy"',
-        )
-    return value
-
-
-def _as_dag_kind(value: Any) -> str:
-    if isinstance(value, str) and value in DAG_KINDS:
-        return value
-    close = difflib.get_close_matches(str(value), DAG_KINDS, n=1)
-    raise _wrong(
-        value, "one of " + ", ".join(DAG_KINDS), f'Did you mean "{close[0]}"?' if close else ""
-    )
-
-
-def _as_cpu(value: Any) -> str:
-    expected = 'a CPU amount: a whole number of cores (1, 2) or a string like "500m" or "1.5"'
-    if _is_int(value) and value > 0:
-        return str(value)
-    if isinstance(value, float) and math.isfinite(value) and value > 0:
-        # Kubernetes reads cpu: 0.5 as 500m; keep that meaning, written as a string.
-        millicores = value * 1000
-        if abs(millicores - round(millicores)) < 1e-6:
-            whole = round(millicores)
-            return str(whole // 1000) if whole % 1000 == 0 else f"{whole}m"
-        raise _wrong(value, expected, "Kubernetes cannot divide a core finer than 1m.")
-    if isinstance(value, str):
-        match = _CPU.fullmatch(value.strip())
-        if match and float(match.group(1)) > 0:
-            return value.strip()
-    raise _wrong(value, expected)
-
-
-def _as_memory(value: Any) -> str:
-    expected = 'a memory size: a string like "512Mi" or "2Gi" (or "2G" for 10^9 bytes)'
-    if _is_int(value):
-        if value >= _MIN_MEMORY_BYTES:
-            return str(value)
-        raise _wrong(value, expected, f'A bare number counts bytes; did you mean "{value}Gi"?')
-    if isinstance(value, str):
-        text = value.strip()
-        match = _MEMORY.fullmatch(text)
-        if match:
-            amount = float(match.group(1)) * _MEMORY_UNITS[match.group(2) or ""]
-            if amount >= _MIN_MEMORY_BYTES:
-                return text
-            raise _wrong(value, expected + ", at least 1M")
-        if text.endswith("m") and _MEMORY.fullmatch(text[:-1]):
-            raise _wrong(
-                value, expected, f'"m" means thousandths of a byte; did you mean "{text[:-1]}Mi"?'
-            )
-    raise _wrong(value, expected)
-
-
-def _as_gpu(value: Any) -> int:
-    return _as_int_between(0, None)(value)
-
-
-def _as_schedule(value: Any) -> str | None:
-    if value is None:
-        return None
-    expected = (
-        'a cron expression with 5 fields like "0 6 * * *", one of '
-        + ", ".join(SCHEDULE_PRESETS)
-        + ", or null for a DAG started by hand"
-    )
-    if not isinstance(value, str):
-        raise _wrong(value, expected)
-    text = " ".join(value.split())
-    if text.startswith("@"):
-        if text in SCHEDULE_PRESETS:
-            return text
-        close = difflib.get_close_matches(text, SCHEDULE_PRESETS, n=1)
-        raise _wrong(value, expected, f'Did you mean "{close[0]}"?' if close else "")
-    problem = _cron_problem(text)
-    if problem:
-        raise _wrong(value, expected, problem)
-    return text
-
-
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_CRON_FIELDS = (  # label, lowest, highest, names (numbered from lowest)
-    ("minute", 0, 59, ()),
-    ("hour", 0, 23, ()),
-    ("day of month", 1, 31, ()),
-    ("month", 1, 12, _MONTHS),
-    ("day of week", 0, 7, _WEEKDAYS),
-)
-_CRON_PART = re.compile(r"(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/([0-9]+))?")
-
-
-def _cron_problem(expression: str) -> str:
-    """Why a 5-field cron expression is invalid, or "" when it is valid."""
-    fields = expression.split(" ")
-    if len(fields) != 5:
-        return (
-            f"It has {len(fields)} fields; cron needs 5: minute hour day-of-month month "
-            "day-of-week (no seconds)."
-        )
-    for text, (label, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
-        for part in text.lower().split(","):
-            match = _CRON_PART.fullmatch(part)
-            if not match:
-                return f'The {label} field "{text}" is not valid cron.'
-            span, step = match.groups()
-            if step is not None and int(step) == 0:
-                return f'The {label} field "{text}" has a step of 0.'
-            if span == "*":
-                continue
-            bounds = [_cron_number(bound, low, names) for bound in span.split("-")]
-            if any(bound is None or not low <= bound <= high for bound in bounds):
-                return f'The {label} field "{text}" is outside {low}-{high}.'
-            if len(bounds) == 2 and bounds[0] > bounds[1]:
-                return f'The {label} field "{text}" is a range that runs backwards.'
-    return ""
-
-
-def _cron_number(text: str, low: int, names: tuple[str, ...]) -> int | None:
-    if text.isdigit():
-        return int(text)
-    if text in names:
-        return names.index(text) + low
-    return None
 
 
 def _join(parent: str, key: Any) -> str:
@@ -553,13 +242,20 @@ class _Loader:
         path: str,
         allowed: tuple[str, ...],
         required: Iterable[str] = (),
+        *,
+        is_required: bool = False,
     ) -> CommentedMap | None:
+        """`container[key]` as a mapping (its keys checked), or None when absent or invalid.
+
+        `required` are the keys it must hold; `is_required` says whether it may be left out.
+        """
         if container is None or (isinstance(container, dict) and key not in container):
             return None
         value = container[key]
         if not isinstance(value, CommentedMap):
-            keys = ", ".join(allowed)
-            self.report(container, key, path, str(_wrong(value, f"a mapping with keys {keys}")))
+            expected = f"a mapping with keys {', '.join(allowed)}"
+            fix = _none_fix(key, is_required) if value is None else ""
+            self.report(container, key, path, str(wrong(value, expected, fix)))
             return None
         self.check_keys(value, path, allowed, required)
         return value
@@ -582,7 +278,7 @@ class _Loader:
             return CommentedSeq()
         value = container[key]
         if not isinstance(value, CommentedSeq):
-            self.report(container, key, path, str(_wrong(value, f"a list of {what}", example)))
+            self.report(container, key, path, str(wrong(value, f"a list of {what}", example)))
             return CommentedSeq()
         if at_least_one and not value:
             self.report(
@@ -610,16 +306,29 @@ class _Loader:
         path: str,
         check: Callable[[Any], T],
         default: T,
+        *,
+        required: bool = False,
     ) -> T | None:
+        """`check(mapping[key])`, `default` when the key is absent, None (reported) if invalid."""
         if mapping is None or key not in mapping:
             return default
+        return self.checked(mapping, key, _join(path, key), check, _none_fix(key, required))
+
+    def checked(
+        self, container: Any, key: Any, field: str, check: Callable[[Any], T], none_fix: str
+    ) -> T | None:
+        """`check(container[key])`, or None after reporting why it is invalid."""
+        value = container[key]
         try:
-            return check(mapping[key])
-        except _Invalid as invalid:
-            self.report(mapping, key, _join(path, key), str(invalid))
+            return check(value)
+        except Invalid as invalid:
+            message = str(invalid)
+            fix = "" if invalid.has_fix else advice(value, check, none_fix)
+            self.report(container, key, field, message + (f" {fix}" if fix else ""))
             return None
 
     def strings(self, mapping: CommentedMap | None, key: str, path: str) -> tuple[str, ...]:
+        """A list of command-line arguments; each `${...}` in them must be an offered macro."""
         items = self.sequence(
             mapping,
             key,
@@ -628,13 +337,11 @@ class _Loader:
             example='For example: args: ["--seed", "7"]',
         )
         strings = []
-        for index, item in enumerate(items):
-            if isinstance(item, str):
+        for index, _ in enumerate(items):
+            field = f"{_join(path, key)}[{index}]"
+            item = self.checked(items, index, field, as_arg, _none_fix(index, False))
+            if item is not None:
                 strings.append(item)
-            else:
-                self.report(
-                    items, index, f"{_join(path, key)}[{index}]", str(_wrong(item, "a string"))
-                )
         return tuple(strings)
 
     def unique(
@@ -661,9 +368,9 @@ class _Loader:
         self.check_keys(document, "", _TOP_KEYS, required=("version", "models"))
         return Config(
             path=self.file,
-            version=self.value(document, "version", "", _as_version, None),
-            python=self.value(document, "python", "", _as_python, DEFAULT_PYTHON),
-            image=self.value(document, "image", "", _as_image, None),
+            version=self.value(document, "version", "", as_version, None, required=True),
+            python=self.value(document, "python", "", as_python, DEFAULT_PYTHON),
+            image=self.value(document, "image", "", as_image, None),
             models=self.models(document),
             stands=self.stands(document),
         )
@@ -681,10 +388,10 @@ class _Loader:
         )
         stands, seen = [], {}
         for path, stand in self.mappings(items, "stands", _STAND_KEYS, required=("name",)):
-            name = self.value(stand, "name", path, _as_stand_name, None)
+            name = self.value(stand, "name", path, as_stand_name, None, required=True)
             self.unique(seen, name, stand, "name", path, "stand name")
             stands.append(
-                Stand(name=name, manual=self.value(stand, "manual", path, _as_bool, False))
+                Stand(name=name, manual=self.value(stand, "manual", path, as_bool, False))
             )
         return tuple(stands)
 
@@ -700,13 +407,13 @@ class _Loader:
         models, seen = [], {}
         required = ("name", "flavor", "train", "gate")
         for path, model in self.mappings(items, "models", _MODEL_KEYS, required):
-            name = self.value(model, "name", path, _as_model_name, None)
+            name = self.value(model, "name", path, as_model_name, None, required=True)
             self.unique(seen, name, model, "name", path, "model name")
             train = self.train(model, path)
             models.append(
                 Model(
                     name=name,
-                    flavor=self.value(model, "flavor", path, _as_flavor, None),
+                    flavor=self.value(model, "flavor", path, as_flavor, None, required=True),
                     train=train,
                     gate=self.gate(model, path),
                     batch=self.batch(model, path, train),
@@ -717,16 +424,20 @@ class _Loader:
 
     def train(self, model: CommentedMap, path: str) -> Train:
         path = _join(path, "train")
-        train = self.mapping(model, "train", path, _TRAIN_KEYS, required=("entrypoint",))
+        train = self.mapping(
+            model, "train", path, _TRAIN_KEYS, required=("entrypoint",), is_required=True
+        )
         return Train(
-            entrypoint=self.value(train, "entrypoint", path, self.entrypoint, None),
+            entrypoint=self.value(train, "entrypoint", path, self.entrypoint, None, required=True),
             args=self.strings(train, "args", path),
             resources=self.resources(train, path, DEFAULT_RESOURCES),
         )
 
     def gate(self, model: CommentedMap, path: str) -> Gate:
         path = _join(path, "gate")
-        gate = self.mapping(model, "gate", path, _GATE_KEYS, required=("metrics",))
+        gate = self.mapping(
+            model, "gate", path, _GATE_KEYS, required=("metrics",), is_required=True
+        )
         items = self.sequence(
             gate,
             "metrics",
@@ -743,15 +454,15 @@ class _Loader:
         return Gate(
             metrics=tuple(metrics),
             compare_with_production=self.value(
-                gate, "compare_with_production", path, _as_bool, True
+                gate, "compare_with_production", path, as_bool, True
             ),
-            tolerance=self.value(gate, "tolerance", path, _as_non_negative_number, 0.0),
+            tolerance=self.value(gate, "tolerance", path, as_non_negative_number, 0.0),
         )
 
     def threshold(self, metric: CommentedMap, path: str) -> MetricThreshold:
-        name = self.value(metric, "name", path, _as_metric_name, None)
-        low = self.value(metric, "min", path, _as_optional_number, None)
-        high = self.value(metric, "max", path, _as_optional_number, None)
+        name = self.value(metric, "name", path, as_metric_name, None, required=True)
+        low = self.value(metric, "min", path, as_optional_number, None)
+        high = self.value(metric, "max", path, as_optional_number, None)
         if metric.get("min") is None and metric.get("max") is None:
             self.report_at_node(
                 metric,
@@ -786,11 +497,14 @@ class _Loader:
         return Batch(dags=tuple(dags))
 
     def dag(self, dag: CommentedMap, path: str, train: Train, resources: Resources) -> Dag:
-        kind = self.value(dag, "kind", path, _as_dag_kind, None)
+        kind = self.value(dag, "kind", path, _as_dag_kind, None, required=True)
         entrypoint: str | None = None
         args: tuple[str, ...] = self.strings(dag, "args", path)
         if "entrypoint" in dag:
-            entrypoint = self.value(dag, "entrypoint", path, self.entrypoint, None)
+            required = kind != "training"  # only a training DAG falls back to train's
+            entrypoint = self.value(
+                dag, "entrypoint", path, self.entrypoint, None, required=required
+            )
         elif kind == "training":
             entrypoint = train.entrypoint
             args = args if "args" in dag else train.args
@@ -805,16 +519,16 @@ class _Loader:
             kind=kind,
             entrypoint=entrypoint,
             args=args,
-            schedule=self.value(dag, "schedule", path, _as_schedule, None),
-            retries=self.value(dag, "retries", path, _as_int_between(0, MAX_RETRIES), 1),
+            schedule=self.value(dag, "schedule", path, as_schedule, None),
+            retries=self.value(dag, "retries", path, as_int_between(0, MAX_RETRIES), 1),
             resources=self.resources(dag, path, resources),
         )
 
     def online(self, model: CommentedMap, path: str) -> Online:
         path = _join(path, "online")
         online = self.mapping(model, "online", path, _ONLINE_KEYS)
-        low = self.value(online, "min_replicas", path, _as_int_between(0, None), 1)
-        high = self.value(online, "max_replicas", path, _as_int_between(1, None), None)
+        low = self.value(online, "min_replicas", path, as_min_replicas, 1)
+        high = self.value(online, "max_replicas", path, as_max_replicas, None)
         if online is None or "max_replicas" not in online:
             high = max(1, low or 0)  # an omitted max follows min
         elif low is not None and high is not None and high < low:
@@ -826,7 +540,7 @@ class _Loader:
                 "Raise max_replicas or lower min_replicas.",
             )
         return Online(
-            enabled=self.value(online, "enabled", path, _as_bool, False),
+            enabled=self.value(online, "enabled", path, as_bool, False),
             min_replicas=low,
             max_replicas=high,
             resources=self.resources(online, path, DEFAULT_RESOURCES),
@@ -839,38 +553,57 @@ class _Loader:
         if resources is None:
             return default
         return Resources(
-            cpu=self.value(resources, "cpu", path, _as_cpu, default.cpu),
-            memory=self.value(resources, "memory", path, _as_memory, default.memory),
-            gpu=self.value(resources, "gpu", path, _as_gpu, default.gpu),
+            cpu=self.value(resources, "cpu", path, as_cpu, default.cpu),
+            memory=self.value(resources, "memory", path, as_memory, default.memory),
+            gpu=self.value(resources, "gpu", path, as_gpu, default.gpu),
         )
 
     def entrypoint(self, value: Any) -> str:
         """A file path relative to the repository root that exists inside it."""
-        text = _as_text(value, "train.py")
-        root = self.repo_root.absolute()  # messages name the full path looked at
+        text = as_text(value, "train.py")
+        root = self.repo_root.absolute()
         if (
             PurePosixPath(text).is_absolute()
             or text.startswith("~")
             or re.match(r"[A-Za-z]:", text)
         ):
-            raise _Invalid(
+            raise Invalid(
                 f'found the absolute path "{text}"; expected a path relative to the repository '
                 f'root ({root}), e.g. "train.py".'
             )
         normal = posixpath.normpath(text)
+        try:
+            return self.repository_file(text, normal, root)
+        except OSError as error:  # a name too long, a loop of symlinks...
+            raise Invalid(
+                f"found {describe(text)}, a path that cannot be looked at ({error.strerror}); "
+                "expected the path of a file in the repository."
+            ) from None
+
+    @staticmethod
+    def repository_file(text: str, normal: str, root: Path) -> str:
+        """`normal` if it names a file inside `root`; else Invalid saying why."""
         target = root / normal
         if normal == ".." or normal.startswith("../") or not _inside(target, root):
-            raise _Invalid(
+            raise Invalid(
                 f'found "{text}", which points outside the repository root ({root}); '
                 "expected a path inside it."
             )
         if not target.is_file():
+            # Named relative to the root: the absolute path is the CI runner's, not the user's.
             state = "is a directory" if target.is_dir() else "does not exist"
-            raise _Invalid(
-                f'found "{text}", but {target} {state}; expected a file in the repository. '
+            raise Invalid(
+                f'found "{text}", but {normal} {state} in the repository; expected a file. '
                 "Fix the path (relative to the repository root) or add the file."
             )
         return normal
+
+
+def _none_fix(key: Any, required: bool) -> str:
+    """The advice for a null where a value is needed."""
+    if isinstance(key, int):
+        return "Write the item or remove it."
+    return "Give it a value." if required else "Give it a value or remove the key."
 
 
 def _inside(target: Path, root: Path) -> bool:

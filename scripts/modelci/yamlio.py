@@ -4,19 +4,24 @@
 errors, duplicate keys, anchors/aliases, tags, huge or deeply nested documents) into one
 `ConfigError` naming the file, never a traceback and never a hang. Files are parsed with
 ruamel.yaml's round-trip loader, so `value_position` / `key_position` can point a user at
-the exact line of anything they wrote.
+the exact line of anything they wrote. A plain scalar that YAML resolves to a number or a date
+it cannot build (an integer longer than `MAX_INT_DIGITS`, a date like 2024-02-30) becomes an
+`UnreadableScalar` in place, so the reader of the document reports it at its line.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedBase, CommentedMap
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     AliasEvent,
@@ -34,6 +39,8 @@ from .errors import ConfigError, Problem
 
 MAX_BYTES = 1024 * 1024  # hand-written config files are a few KiB; refuse anything absurd
 MAX_DEPTH = 32  # nesting levels of mappings and lists
+# No field needs a longer integer; Python refuses to convert ints over 4300 digits to text.
+MAX_INT_DIGITS = 100
 
 _UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -66,6 +73,33 @@ def parse_yaml(text: str, file: str) -> CommentedMap:
     return data
 
 
+@dataclass(frozen=True)
+class UnreadableScalar:
+    """A plain scalar YAML resolves to a number or date that cannot be built, kept as written."""
+
+    text: str  # as written in the file
+    description: str  # what it is, for "found ...": "the number 1111... (5000 digits, ...)"
+
+    def __str__(self) -> str:
+        return _shorten(self.text)
+
+
+def plain_scalar(text: str) -> Any:
+    """What YAML reads `text` as when it is written unquoted (a number, a boolean, text...).
+
+    Raises ValueError for text that cannot stand unquoted as one simple word.
+    """
+    if not _SIMPLE_WORD.fullmatch(text):
+        raise ValueError(f"not a simple word: {text!r}")
+    try:
+        value = _round_trip_loader().load(f"value: {text}\n")["value"]
+    except YAMLError as error:
+        raise ValueError(str(error)) from None
+    if isinstance(value, CommentedBase):
+        raise ValueError(f"not a scalar: {text!r}")
+    return value
+
+
 def value_position(container: Any, key: Any) -> tuple[int | None, int | None]:
     """1-based (line, column) of `container[key]` (a mapping key or a list index)."""
     return _position(container, key, of_key=False)
@@ -96,7 +130,10 @@ def _position(container: Any, key: Any, *, of_key: bool) -> tuple[int | None, in
         return None, None
     try:
         if isinstance(container, CommentedMap):
-            line, column = container.lc.key(key) if of_key else container.lc.value(key)
+            # A null (often `key:` with nothing after it) is placed at its key: the mark of an
+            # empty value is wherever the next token starts, often on a later line.
+            at_key = of_key or container[key] is None
+            line, column = container.lc.key(key) if at_key else container.lc.value(key)
         else:
             line, column = container.lc.item(key)
     except (KeyError, IndexError, TypeError):
@@ -106,8 +143,48 @@ def _position(container: Any, key: Any, *, of_key: bool) -> tuple[int | None, in
 
 def _round_trip_loader() -> YAML:
     yaml = YAML(typ="rt")
+    yaml.Constructor = _Constructor
     yaml.allow_duplicate_keys = False
     return yaml
+
+
+_SIMPLE_WORD = re.compile(r"[A-Za-z0-9_.+-]+")
+_INT_PREFIX = re.compile(r"[+-]?(?:0[xob])?")
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _Constructor(RoundTripConstructor):
+    """The round-trip constructor, but a number or date it cannot build is kept as written."""
+
+    def construct_yaml_int(self, node: Any) -> Any:
+        text = node.value
+        digits = len(text.replace("_", "")) - len(_INT_PREFIX.match(text.replace("_", ""))[0])
+        if digits > MAX_INT_DIGITS:
+            return UnreadableScalar(
+                text,
+                f"the number {_shorten(text, 23)} ({digits} digits; "
+                f"at most {MAX_INT_DIGITS} are read)",
+            )
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node, values)
+        except ValueError as error:  # 2024-02-30, 2024-13-01, 24:61
+            return UnreadableScalar(
+                node.value,
+                f"{_shorten(node.value)}, which YAML reads as a date that does not exist ({error})",
+            )
+
+
+for _tag, _method in (
+    ("tag:yaml.org,2002:int", _Constructor.construct_yaml_int),
+    ("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp),
+):
+    _Constructor.add_constructor(_tag, _method)
 
 
 # --- reading bytes -------------------------------------------------------------------------

@@ -1,0 +1,669 @@
+"""The value checks of `mlops.yaml`: each takes what YAML read and returns the normalised value
+or raises `Invalid` saying what was found, what is expected and, when it is known, the fix.
+
+The rules are those of the systems downstream, so a value they would refuse is refused here, at
+its line: Kubernetes quantities within what a node can have, OCI image references, MLflow
+metric keys, cron expressions that can fire, and the `${...}` placeholders of `macros.py`.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import json
+import math
+import posixpath
+import re
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from .macros import MACROS, unknown_placeholders
+from .naming import FEATURE_PREFIX, MAX_NAME_LENGTH, MODEL_NAME_PATTERN, STAND_NAME_PATTERN
+from .yamlio import UnreadableScalar, plain_scalar
+
+SUPPORTED_VERSION = 1
+SCHEDULE_PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly")
+MAX_RETRIES = 10
+# Upper bounds on what a pod may ask for: more than any node offers, so a larger value is a
+# typo that would leave the pod pending forever.
+MAX_CPU_CORES = 512
+MAX_MEMORY = "4Ti"
+MAX_MEMORY_BYTES = 4 * 2**40
+MAX_GPUS = 16
+MAX_REPLICAS = 1000  # serving pods per model and environment
+MIN_MEMORY_BYTES = 10**6
+MAX_METRIC_NAME_LENGTH = 250  # MLflow's limit on a metric key
+MAX_IMAGE_LENGTH = 255
+IMAGE_EXAMPLE = "registry.example.com/ml/churn:1.0"
+# MLflow flavors whose models load with mlflow.pyfunc (what batch pods and KServe use).
+FLAVORS = (
+    "sklearn",
+    "xgboost",
+    "lightgbm",
+    "catboost",
+    "statsmodels",
+    "prophet",
+    "pmdarima",
+    "pytorch",
+    "tensorflow",
+    "keras",
+    "onnx",
+    "spark",
+    "h2o",
+    "spacy",
+    "transformers",
+    "sentence_transformers",
+    "paddle",
+    "pyfunc",
+)
+
+_PYTHON = re.compile(r"3\.(9|1[0-3])")
+_METRIC_KEY = re.compile(r"[A-Za-z0-9_\-. /]+")  # the characters MLflow accepts in a metric key
+_CPU = re.compile(r"(-?)(\d+(?:\.\d+)?|\.\d+)(m?)")
+_MEMORY = re.compile(r"(-?)(\d+(?:\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?")
+_MEMORY_UNITS = {
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
+_CPU_EXPECTED = 'a CPU amount: a whole number of cores (1, 2) or a string like "500m" or "1.5"'
+_MEMORY_EXPECTED = 'a memory size: a string like "512Mi" or "2Gi" (or "2G" for 10^9 bytes)'
+_TOO_LITTLE_MEMORY = 'Memory must be at least 1M, e.g. "512Mi".'
+_MAX_SHOWN_DIGITS = 40  # a longer whole number is shown cut, with its digit count
+_MAX_STR_BITS = 10_000  # about 3000 digits: well inside what str() of an int allows
+
+
+class Invalid(Exception):
+    """A value is wrong; the message says what was found, what is expected and maybe the fix."""
+
+    def __init__(self, message: str, *, has_fix: bool = True) -> None:
+        super().__init__(message)
+        self.has_fix = has_fix
+
+
+def wrong(value: Any, expected: str, fix: str = "") -> Invalid:
+    """`found <value>; expected <expected>. <fix>`; without a fix the loader may add advice."""
+    message = f"found {describe(value)}; expected {expected}."
+    return Invalid(message + (f" {fix}" if fix else ""), has_fix=bool(fix))
+
+
+def describe(value: Any) -> str:
+    """The value as a message shows it; never fails, whatever YAML read."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return _describe_whole_number(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "the number .nan (not a number)"
+        if math.isinf(value):
+            return f"the number {value} (infinite: .inf, or beyond the largest number, ~1.8e308)"
+        return f"the number {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return f"the string {json.dumps(shown)}"
+    if isinstance(value, UnreadableScalar):
+        return value.description
+    if isinstance(value, datetime.date):
+        kind = "date and time" if isinstance(value, datetime.datetime) else "date"
+        return f"the {kind} {value.isoformat()} (YAML reads an unquoted date as a date, not text)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {str(value)[:40]}"
+
+
+def _describe_whole_number(value: int) -> str:
+    if value.bit_length() > _MAX_STR_BITS:  # str() refuses ints over 4300 digits
+        digits = math.floor(value.bit_length() * math.log10(2)) + 1
+        return f"a whole number with about {digits} digits"
+    text = str(value)
+    digits = len(text.lstrip("-"))
+    shown = text if digits <= _MAX_SHOWN_DIGITS else f"{text[:20]}... ({digits} digits)"
+    return f"the number {shown}"
+
+
+def written_text(value: Any) -> str | None:
+    """The text of a scalar as it was most likely written, to test it quoted; None if unknown."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value) if value.bit_length() <= _MAX_STR_BITS else None
+    if isinstance(value, float):
+        return written_float(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, UnreadableScalar):
+        return value.text
+    return None
+
+
+def written_float(value: float) -> str:
+    """The float with the trailing zeros it was written with (ruamel keeps the width): 3.10."""
+    width, precision = getattr(value, "_width", None), getattr(value, "_prec", None)
+    exact = getattr(value, "_exp", None) is None and math.isfinite(value)
+    if exact and isinstance(width, int) and isinstance(precision, int) and 0 <= precision < width:
+        return f"{value:.{width - precision - 1}f}"
+    return repr(float(value))
+
+
+def accepts(check: Callable[[Any], Any], value: Any) -> bool:
+    try:
+        check(value)
+    except Invalid:
+        return False
+    return True
+
+
+def advice(value: Any, check: Callable[[Any], Any], none_fix: str) -> str:
+    """General advice for a value `check` refused, given only when following it gives a value
+    `check` accepts."""
+    if value is None:
+        return none_fix
+    if isinstance(value, str):
+        try:
+            unquoted = plain_scalar(value)
+        except ValueError:
+            unquoted = value
+        if not isinstance(unquoted, str) and accepts(check, unquoted):
+            return "Remove the quotes."
+        if accepts(check, True):  # a boolean field
+            return "Write true or false without quotes (yes/no/on/off are text in YAML 1.2)."
+        return ""
+    text = written_text(value)
+    if text is not None and accepts(check, text):
+        return "Put it in quotes."
+    return ""
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def as_text(value: Any, example: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise wrong(value, f'a non-empty string, e.g. "{example}"')
+    return value.strip()
+
+
+def as_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise wrong(value, "true or false")
+    return value
+
+
+def as_int_between(low: int, high: int) -> Callable[[Any], int]:
+    """A whole number from low to high, e.g. retries."""
+
+    def check(value: Any) -> int:
+        if not is_int(value) or not low <= value <= high:
+            raise wrong(value, f"a whole number from {low} to {high}")
+        return int(value)
+
+    return check
+
+
+def as_count(low: int, high: int, why: str) -> Callable[[Any], int]:
+    """A whole number >= low whose upper bound `high` is a sanity limit `why` explains."""
+
+    def check(value: Any) -> int:
+        expected = f"a whole number >= {low}, at most {high}"
+        if not is_int(value) or value < low:
+            raise wrong(value, expected)
+        if value > high:
+            raise wrong(value, expected, why)
+        return int(value)
+
+    return check
+
+
+def as_number(value: Any, *, minimum: float | None = None) -> float:
+    expected = "a number" if minimum is None else f"a number >= {minimum:g}"
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise wrong(value, expected)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the largest float
+        raise wrong(value, expected, "It is too large to be a number here.") from None
+    if not math.isfinite(number):
+        raise wrong(value, expected, "Write a finite number.")
+    if minimum is not None and number < minimum:
+        raise wrong(value, expected)
+    return number
+
+
+def as_optional_number(value: Any) -> float | None:
+    return None if value is None else as_number(value)
+
+
+def as_non_negative_number(value: Any) -> float:
+    return as_number(value, minimum=0)
+
+
+def as_version(value: Any) -> int:
+    if not is_int(value) or value != SUPPORTED_VERSION:
+        fix = "" if not is_int(value) else "Write version: 1 (or use a modelci that reads it)."
+        raise wrong(value, f"the number {SUPPORTED_VERSION} (the config format version)", fix)
+    return int(value)
+
+
+def as_python(value: Any) -> str:
+    expected = 'a Python version "3.9" to "3.13" as a string, e.g. "3.11"'
+    if isinstance(value, float):
+        if _PYTHON.fullmatch(written_float(value)):
+            fix = 'Put it in quotes: python: "3.11" (YAML reads 3.10 as the number 3.1).'
+        else:
+            fix = 'Write a supported version in quotes, e.g. python: "3.11".'
+        raise wrong(value, expected, fix)
+    if not isinstance(value, str) or not _PYTHON.fullmatch(value.strip()):
+        raise wrong(value, expected)
+    return value.strip()
+
+
+# --- names: the rules are naming.py's --------------------------------------------------------
+
+
+def _suggest_name(text: str) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return re.sub(r"^[^a-z]+", "", name)[:MAX_NAME_LENGTH].rstrip("-")
+
+
+def _name_check(kind: str, example: str, is_valid: Callable[[str], bool]) -> Callable[[Any], str]:
+    rule = (
+        f"a {kind} name of lowercase letters, digits and dashes that starts with a letter, "
+        f"does not end with a dash and has at most {MAX_NAME_LENGTH} characters"
+    )
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise wrong(value, f'{rule}, e.g. "{example}"')
+        if is_valid(value):
+            return value
+        detail = f" (it has {len(value)} characters)" if len(value) > MAX_NAME_LENGTH else ""
+        suggestion = _suggest_name(value)
+        if suggestion and suggestion != value and is_valid(suggestion):
+            raise wrong(value, rule + detail, f'Try "{suggestion}".')
+        raise wrong(value, rule + detail, f'For example "{example}".')
+
+    return check
+
+
+def _is_stand_name(name: str) -> bool:
+    return bool(STAND_NAME_PATTERN.fullmatch(name)) and not name.startswith(FEATURE_PREFIX)
+
+
+as_model_name = _name_check("model", "churn", lambda name: bool(MODEL_NAME_PATTERN.fullmatch(name)))
+_as_any_stand_name = _name_check("stand", "staging", _is_stand_name)
+
+
+def as_stand_name(value: Any) -> str:
+    if (
+        isinstance(value, str)
+        and STAND_NAME_PATTERN.fullmatch(value)
+        and value.startswith(FEATURE_PREFIX)
+    ):
+        raise Invalid(
+            f'found "{value}"; stand names must not start with "{FEATURE_PREFIX}" '
+            "(that prefix is reserved for feature-branch environments). Rename the stand."
+        )
+    return _as_any_stand_name(value)
+
+
+# --- choices ----------------------------------------------------------------------------------
+
+
+def _close_match(value: Any, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
+    return f'Did you mean "{close[0]}"?' if close else ""
+
+
+def as_flavor(value: Any) -> str:
+    if isinstance(value, str) and value in FLAVORS:
+        return value
+    fix = _close_match(value, FLAVORS) or "Use the flavor your training script logs with."
+    raise wrong(value, "an MLflow flavor: " + ", ".join(FLAVORS), fix)
+
+
+def as_one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if isinstance(value, str) and value in choices:
+            return value
+        raise wrong(value, "one of " + ", ".join(choices), _close_match(value, choices))
+
+    return check
+
+
+# --- MLflow metric keys -------------------------------------------------------------------------
+
+
+def as_metric_name(value: Any) -> str:
+    expected = (
+        'the name of a metric the training run logs (letters, digits, "_-. /"), e.g. "accuracy"'
+    )
+    if not isinstance(value, str) or not _METRIC_KEY.fullmatch(value):
+        raise wrong(value, expected)
+    problem = _metric_name_problem(value)
+    if problem:
+        raise wrong(value, expected, problem)
+    return value
+
+
+def _metric_name_problem(name: str) -> str:
+    """Why MLflow would refuse `name` as a metric key (it treats keys as file paths), or ""."""
+    if not name.strip():
+        return "It is blank; write the metric's name."
+    if len(name) > MAX_METRIC_NAME_LENGTH:
+        return (
+            f"It has {len(name)} characters; MLflow allows at most {MAX_METRIC_NAME_LENGTH}. "
+            "Use a shorter name."
+        )
+    if name.startswith("/"):
+        return "MLflow refuses a name that starts with / (an absolute path); remove the /."
+    if ".." in name.split("/"):
+        return 'MLflow refuses ".." path segments in a name; rename it.'
+    normal = posixpath.normpath(name)
+    if normal != name:
+        fix = f' Write "{normal}".' if not _metric_name_problem(normal) else ""
+        return (
+            "MLflow refuses a name that is not a normalised path (no //, no ./ segments, "
+            f"no / at the end).{fix}"
+        )
+    return ""
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def as_arg(value: Any) -> str:
+    """One command-line argument: a string whose `${...}` placeholders are allowlisted macros."""
+    if not isinstance(value, str):
+        raise wrong(value, "a string")
+    unknown = unknown_placeholders(value)
+    if unknown:
+        offered = ", ".join(f"${{{macro}}}" for macro in MACROS)
+        raise Invalid(
+            f"found {describe(value)} with the unknown placeholder {', '.join(unknown)}; "
+            f"expected only the placeholders {offered}. Use one of those, or write $${{ for a "
+            "literal ${."
+        )
+    return value
+
+
+# --- Kubernetes resources -----------------------------------------------------------------------
+
+
+def as_cpu(value: Any) -> str:
+    cores = _cpu_cores(value)
+    if cores is None:
+        raise wrong(value, _CPU_EXPECTED)
+    if cores <= 0:
+        raise wrong(value, _CPU_EXPECTED, 'The amount must be positive, e.g. "500m" or 1.')
+    if cores > MAX_CPU_CORES:
+        raise wrong(
+            value,
+            _CPU_EXPECTED,
+            f"At most {MAX_CPU_CORES} cores: no node has more. Ask for fewer.",
+        )
+    if isinstance(value, str):
+        return value.strip()
+    if is_int(value):
+        return str(value)
+    # Kubernetes reads cpu: 0.5 as 500m; keep that meaning, written as a string.
+    millicores = cores * 1000
+    if millicores != millicores.to_integral_value():
+        raise wrong(value, _CPU_EXPECTED, "Kubernetes cannot divide a core finer than 1m.")
+    whole = int(millicores)
+    return str(whole // 1000) if whole % 1000 == 0 else f"{whole}m"
+
+
+def _cpu_cores(value: Any) -> Decimal | None:
+    """The number of cores `value` asks for, or None when it is not a CPU amount."""
+    if is_int(value):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if isinstance(value, str):
+        match = _CPU.fullmatch(value.strip())
+        if match:
+            sign, amount, milli = match.groups()
+            cores = Decimal(sign + amount)
+            return cores / 1000 if milli else cores
+    return None
+
+
+def as_memory(value: Any) -> str:
+    if is_int(value):
+        return _memory_bytes(value)
+    if isinstance(value, str):
+        text = value.strip()
+        match = _MEMORY.fullmatch(text)
+        if match:
+            sign, amount, unit = match.groups()
+            size = Decimal(sign + amount) * _MEMORY_UNITS[unit or ""]
+            _check_memory_size(value, size)
+            return text
+        if text.endswith("m") and _MEMORY.fullmatch(text[:-1]):
+            fix = '"m" means thousandths of a byte'
+            if accepts(as_memory, text[:-1] + "Mi"):
+                fix += f'; did you mean "{text[:-1]}Mi"?'
+            raise wrong(value, _MEMORY_EXPECTED, fix + ".")
+    raise wrong(value, _MEMORY_EXPECTED)
+
+
+def _memory_bytes(value: int) -> str:
+    """A bare whole number of bytes."""
+    if 0 < value < MIN_MEMORY_BYTES:
+        if value * _MEMORY_UNITS["Gi"] <= MAX_MEMORY_BYTES:
+            raise wrong(
+                value, _MEMORY_EXPECTED, f'A bare number counts bytes; did you mean "{value}Gi"?'
+            )
+        raise wrong(value, _MEMORY_EXPECTED, f"A bare number counts bytes. {_TOO_LITTLE_MEMORY}")
+    _check_memory_size(value, Decimal(value))
+    return str(value)
+
+
+def _check_memory_size(value: Any, size: Decimal) -> None:
+    if size < MIN_MEMORY_BYTES:
+        raise wrong(value, _MEMORY_EXPECTED, _TOO_LITTLE_MEMORY)
+    if size > MAX_MEMORY_BYTES:
+        raise wrong(
+            value,
+            _MEMORY_EXPECTED,
+            f"At most {MAX_MEMORY}: no node has more memory. Ask for less.",
+        )
+
+
+as_gpu = as_count(0, MAX_GPUS, f"At most {MAX_GPUS} GPUs: no node has more. Ask for fewer.")
+as_min_replicas = as_count(
+    0, MAX_REPLICAS, f"At most {MAX_REPLICAS} serving pods per model; ask for fewer."
+)
+as_max_replicas = as_count(
+    1, MAX_REPLICAS, f"At most {MAX_REPLICAS} serving pods per model; ask for fewer."
+)
+
+
+# --- OCI image references -----------------------------------------------------------------------
+
+_DOMAIN_PART = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_REGISTRY = re.compile(rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?")
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def as_image(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = as_text(value, IMAGE_EXAMPLE)
+    problem = image_problem(text)
+    if problem:
+        raise wrong(
+            value,
+            "an OCI image reference [registry[:port]/]path[:tag][@sha256:digest], "
+            f'e.g. "{IMAGE_EXAMPLE}"',
+            problem,
+        )
+    return text
+
+
+def image_problem(reference: str) -> str:
+    """Why `reference` is not an OCI image reference a registry accepts, or ""."""
+    if len(reference) > MAX_IMAGE_LENGTH:
+        return f"It has {len(reference)} characters; at most {MAX_IMAGE_LENGTH}."
+    if re.search(r"\s", reference):
+        return "It contains whitespace; an image reference is one word."
+    if re.search(r"[;$`|&<>(){}'\"\\]", reference):
+        return "It contains shell characters; an image reference is not a command."
+    name, _, digest = reference.partition("@")
+    if digest and not _DIGEST.fullmatch(digest):
+        return "The digest after @ must be sha256: followed by 64 lowercase hex digits."
+    name, tag = _split_tag(name)
+    if tag == "":
+        return "The tag after : is empty; write one (e.g. :1.0) or leave out the :."
+    if tag is not None and not _TAG.fullmatch(tag):
+        return (
+            f'The tag "{tag}" may hold letters, digits, _ . and - (not first), '
+            "at most 128 characters."
+        )
+    return _name_problem(name)
+
+
+def _split_tag(name: str) -> tuple[str, str | None]:
+    """(name, tag); tag None when there is none. A : before the last / is a registry port."""
+    head, colon, tag = name.rpartition(":")
+    if not colon or "/" in tag:
+        return name, None
+    return head, tag
+
+
+def _name_problem(name: str) -> str:
+    components = name.split("/")
+    first = components[0]
+    if len(components) > 1 and ("." in first or ":" in first or first == "localhost"):
+        if not _REGISTRY.fullmatch(first):
+            return f'The registry "{first}" is not a host name with an optional :port.'
+        components = components[1:]
+    if any(not component for component in components):
+        return "The path has an empty part (// or a / at the start or end)."
+    for component in components:
+        if _PATH_COMPONENT.fullmatch(component):
+            continue
+        if _PATH_COMPONENT.fullmatch(component.lower()):
+            return f'The repository path must be lowercase: "{component}" has capitals.'
+        return (
+            f'The path part "{component}" may hold only lowercase letters and digits, '
+            'joined by ".", "_", "__" or dashes.'
+        )
+    return ""
+
+
+# --- schedules ---------------------------------------------------------------------------------
+
+
+def as_schedule(value: Any) -> str | None:
+    if value is None:
+        return None
+    expected = (
+        'a cron expression with 5 fields like "0 6 * * *", one of '
+        + ", ".join(SCHEDULE_PRESETS)
+        + ", or null for a DAG started by hand"
+    )
+    if not isinstance(value, str):
+        raise wrong(value, expected)
+    text = " ".join(value.split())
+    if text.startswith("@"):
+        if text in SCHEDULE_PRESETS:
+            return text
+        raise wrong(value, expected, _close_match(text, SCHEDULE_PRESETS))
+    problem = cron_problem(text)
+    if problem:
+        raise wrong(value, expected, problem)
+    return text
+
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February 29 in leap years
+_CRON_FIELDS = (  # label, lowest, highest, names (numbered from lowest)
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, _MONTHS),
+    ("day of week", 0, 7, _WEEKDAYS),
+)
+_CRON_PART = re.compile(r"(\*|[0-9a-z]{1,9}(?:-[0-9a-z]{1,9})?)(?:/([0-9]{1,9}))?")
+
+
+def cron_problem(expression: str) -> str:
+    """Why a 5-field cron expression is invalid or never fires, or "" when it is fine."""
+    fields = expression.split(" ")
+    if len(fields) != 5:
+        return (
+            f"It has {len(fields)} fields; cron needs 5: minute hour day-of-month month "
+            "day-of-week (no seconds)."
+        )
+    expanded: list[set[int]] = []
+    for text, (label, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        values: set[int] = set()
+        for part in text.lower().split(","):
+            match = _CRON_PART.fullmatch(part)
+            if not match:
+                return f'The {label} field "{text}" is not valid cron.'
+            span, step = match.groups()
+            if step is not None and int(step) == 0:
+                return f'The {label} field "{text}" has a step of 0.'
+            if span == "*":
+                values.update(range(low, high + 1, int(step or 1)))
+                continue
+            bounds = [_cron_number(bound, low, names) for bound in span.split("-")]
+            if any(bound is None or not low <= bound <= high for bound in bounds):
+                return f'The {label} field "{text}" is outside {low}-{high}.'
+            if len(bounds) == 2 and bounds[0] > bounds[1]:
+                return f'The {label} field "{text}" is a range that runs backwards.'
+            # "5/15" runs from 5 to the highest value, as in croniter (what Airflow uses).
+            last = bounds[-1] if len(bounds) == 2 or step is None else high
+            values.update(range(bounds[0], last + 1, int(step or 1)))
+        expanded.append(values)
+    return _never_fires(fields, days=expanded[2], months=expanded[3])
+
+
+def _never_fires(fields: list[str], *, days: set[int], months: set[int]) -> str:
+    """Why the expression never fires, or "".
+
+    With both day fields restricted, cron fires when either matches, so only an unrestricted
+    day of week makes the day of month decide alone.
+    """
+    if fields[4] != "*":
+        return ""
+    longest = max(_MONTH_DAYS[month - 1] for month in months)
+    if min(days) <= longest:
+        return ""
+    example_day = 28 if longest == 29 else longest  # the 29th of February is only leap years
+    example = " ".join([*fields[:2], str(example_day), *fields[3:]])
+    return (
+        f'It never fires: no month in "{fields[3]}" has a day "{fields[2]}" (at most '
+        f'{longest} days). Pick a day that exists, e.g. "{example}".'
+    )
+
+
+def _cron_number(text: str, low: int, names: tuple[str, ...]) -> int | None:
+    if text.isdigit():
+        return int(text)
+    if text in names:
+        return names.index(text) + low
+    return None
