@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -427,6 +428,29 @@ class Tracker:
             f"run {run_id} has no logged model{named} ({self._where}); the training script "
             "must log one, e.g. mlflow.sklearn.log_model(model, name='model')"
         )
+
+    def model_flavors(self, model_uri: str) -> list[str]:
+        """The flavors in a logged model's MLmodel file (downloads that one file).
+
+        Read as plain YAML: loading it with MLflow's `Model` class needs numpy, which the
+        client-only `mlflow-skinny` that modelci runs with does not have."""
+        import tempfile
+
+        from mlflow.artifacts import download_artifacts
+        from ruamel.yaml import YAML
+
+        location = self._artifact_location(parse_model_uri(model_uri), depth=0)
+        with tempfile.TemporaryDirectory(prefix="modelci-mlmodel-") as tmp:
+            path = self._call(
+                f"read the MLmodel file of {model_uri}",
+                download_artifacts,
+                artifact_uri=f"{location.rstrip('/')}/{MLMODEL_FILE}",
+                dst_path=tmp,
+                tracking_uri=self.tracking_uri,
+            )
+            document = YAML(typ="safe").load(Path(path).read_text(encoding="utf-8"))
+        flavors = document.get("flavors") if isinstance(document, dict) else None
+        return sorted(flavors) if isinstance(flavors, dict) else []
 
     def _run_artifact_model_dir(self, run_id: str) -> str | None:
         top = self._call(f"list artifacts of run {run_id}", self._client.list_artifacts, run_id)

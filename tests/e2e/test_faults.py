@@ -23,6 +23,7 @@ from modelci.naming import Names, names_for
 from tests.harness.lifecycle import (
     EXAMPLE_REPO,
     NEIGHBOURS,
+    PUSH_JOBS,
     LocalPlatform,
     commit_change,
     make_model_repo,
@@ -35,15 +36,6 @@ MODEL = "churn"
 BRANCH = "feature/faults"
 # Git refuses `..` in a ref, so this is as odd as a real branch name gets.
 ODD_BRANCH = "feat/ÜBER_model.v2#1'x"
-CI_JOBS = (
-    "modelci-validate",
-    "modelci-train",
-    "modelci-gate",
-    "modelci-resolve",
-    "modelci-deploy-batch",
-    "modelci-deploy-online",
-    "modelci-report",
-)
 # A training script that logs metrics but forgets the model.
 NO_MODEL_TRAIN = """\
 import mlflow
@@ -278,6 +270,28 @@ def test_a_crashing_training_script_fails_train_with_its_exit_code(
     assert_nothing_deployed(platform, repo, before)
 
 
+def test_a_model_logged_with_another_flavor_than_the_config_names_fails_train(
+    platform: LocalPlatform, tmp_path: Path
+) -> None:
+    repo = model_repo(
+        tmp_path, "faults/flavor", config_edits={"flavor: sklearn": "flavor: xgboost"}
+    )
+    before = shared_state(platform)
+
+    result = modelci(platform, repo, "train")
+
+    assert result.returncode == 1
+    (run,) = runs_of(platform, repo)
+    assert run.info.status == "FAILED"
+    assert (
+        "modelci train: error: mlops.yaml: models[churn].flavor is 'xgboost', but train.py "
+        "logged a model with flavor(s) sklearn"
+    ) in result.stderr
+    assert "Set flavor: sklearn in mlops.yaml" in result.stderr
+    assert modelci(platform, repo, "resolve").returncode == 1  # nothing a deploy could pick
+    assert_nothing_deployed(platform, repo, before)
+
+
 def test_an_unreachable_mlflow_fails_train_quickly_naming_it(
     platform: LocalPlatform, tmp_path: Path
 ) -> None:
@@ -296,7 +310,7 @@ def test_an_unreachable_mlflow_fails_train_quickly_naming_it(
     )
     assert "Check that MLFLOW_TRACKING_URI is right" in result.stderr
     assert f"{tracking_uri}/health" in result.stderr
-    assert result.stdout == ""  # the training script never started
+    assert "MLflow run" not in result.stdout  # no run started, so no training either
     assert not (repo.path / ".modelci").exists()
     assert shared_state(platform) == before
 
@@ -318,7 +332,7 @@ def test_a_gate_metric_the_run_never_logged_stops_the_pipeline_at_gate(
     assert code != 0
     assert states.get("modelci-train") == "PASS", output[-4000:]
     assert states.get("modelci-gate") == "FAIL", output[-4000:]
-    assert not set(states) & set(CI_JOBS[3:]), f"jobs after the gate ran: {states}"
+    assert not set(states) & set(PUSH_JOBS[3:]), f"jobs after the gate ran: {states}"
     assert "metric 'auc' was not logged by the training run" in output
     assert "metrics it logged: accuracy, f1" in output
     assert "quality gate failed for churn; nothing will be deployed" in output
@@ -378,7 +392,7 @@ def test_a_branch_with_odd_characters_deploys_under_valid_names(
     code, output = pipeline(platform, repo)
 
     assert code == 0, output[-6000:]
-    assert all(job_states(output).get(job) == "PASS" for job in CI_JOBS), job_states(output)
+    assert all(job_states(output).get(job) == "PASS" for job in PUSH_JOBS), job_states(output)
     (run,) = runs_of(platform, repo)
     assert run.data.tags["modelci.branch"] == ODD_BRANCH
     assert run.data.tags["modelci.environment"] == names.environment

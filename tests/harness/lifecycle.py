@@ -27,6 +27,16 @@ EXAMPLE_REPO = ROOT / "examples" / "churn"
 GITLAB_HOST = "gitlab.example.com"
 PLATFORM_IMAGE = "registry.example.com/platform/modelci:0.1.0"
 AUTHOR = ("Data Scientist", "ds@example.com")
+# The jobs a push to a feature branch runs (full.yml with the default job prefix), in order.
+PUSH_JOBS = (
+    "modelci-validate",
+    "modelci-train",
+    "modelci-gate",
+    "modelci-resolve",
+    "modelci-deploy-batch",
+    "modelci-deploy-online",
+    "modelci-report",
+)
 # What other projects and environments already have in the shared repos: must survive.
 NEIGHBOURS = {
     "dags/other-project/b-main-fix/churn__inference.py": "# another project's DAG\n",
@@ -42,6 +52,7 @@ class LocalPlatform:
     mlflow: MlflowServer
     dag_repo: Path  # bare repo the Airflow GitDagBundle tracks
     gitops_repo: Path  # bare repo the Argo CD ApplicationSet reads
+    env_cache: Path = ROOT / ".cache" / "model-envs"  # model environments, built once per key
 
     def ci_variables(self) -> dict[str, str]:
         """The group-level CI/CD variables, as a platform team would set them."""
@@ -57,6 +68,7 @@ class LocalPlatform:
             "MODELCI_INGRESS_DOMAIN": "models.localhost",
             "MODELCI_URL_SCHEME": "http",
             "MODELCI_CLUSTER_S3_ENDPOINT": self.s3.endpoint_url,
+            "MODELCI_ENV_CACHE": str(self.env_cache),
         }
 
 

@@ -1,35 +1,67 @@
 """`modelci train`: create the MLflow run with provenance tags, then run the training entrypoint
-so that a plain `mlflow.start_run()` in it attaches to that run."""
+so that a plain `mlflow.start_run()` in it attaches to that run.
+
+The entrypoint runs with the Python of the model's own environment (built from the model
+repository's requirements, see `modelenv.py`), never with the Python that runs `modelci`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
-import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..config import Model
 from ..errors import ModelciError
+from ..macros import expand
+from ..modelenv import ModelEnvironment, default_cache_dir, ensure_environment
 from ..workspace import Job, add_config_arguments, load_job, write_state
+
+DEFAULT_REQUIREMENTS = "requirements.txt"
+# Set by the job runner or a user's shell; the model's Python must not see modelci's paths.
+_LEAKING_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
+    parser.add_argument(
+        "--requirements",
+        default=DEFAULT_REQUIREMENTS,
+        help="the model's pip requirements file, relative to the repository root "
+        f"(default: {DEFAULT_REQUIREMENTS})",
+    )
+    parser.add_argument(
+        "--env-cache",
+        type=Path,
+        help="where built model environments are kept (default: $MODELCI_ENV_CACHE, else "
+        "~/.cache/modelci/envs)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from ..tracking import Tracker
 
     job = load_job(args)
+    models = job.models(args.model)
+    environment = _model_environment(job, args)
     tracker = Tracker(job.settings.tracking_uri)
-    for model in job.models(args.model):
-        _train(job, tracker, model)
+    for model in models:
+        _train(job, tracker, model, environment)
     return 0
 
 
-def _train(job: Job, tracker, model: Model) -> None:
+def _model_environment(job: Job, args: argparse.Namespace) -> ModelEnvironment:
+    repo_root = Path(job.config.path).resolve().parent
+    cache = args.env_cache or default_cache_dir()
+    environment = ensure_environment(job.config.python, repo_root / args.requirements, cache)
+    verb = "built" if environment.built else "reused"
+    print(f"model environment {environment.key} {verb} ({environment.path})", flush=True)
+    return environment
+
+
+def _train(job: Job, tracker, model: Model, environment: ModelEnvironment) -> None:
     from ..tracking import provenance_tags
 
     names = job.names(model)
@@ -47,7 +79,7 @@ def _train(job: Job, tracker, model: Model) -> None:
     )
     print(f"{model.name}: MLflow run {run_id} in experiment '{names.experiment}'", flush=True)
 
-    code = _run_entrypoint(job, model, run_id, experiment_id, names.environment)
+    code = _run_entrypoint(job, model, environment, run_id, experiment_id, names.environment)
     if code != 0:
         tracker.end_run(run_id, "FAILED")
         raise ModelciError(
@@ -55,30 +87,62 @@ def _train(job: Job, tracker, model: Model) -> None:
             "(its output is above)"
         )
     try:
-        tracker.model_uri_for_run(run_id)  # the same lookup `resolve` makes later
+        model_uri = tracker.model_uri_for_run(run_id)  # the same lookup `resolve` makes later
     except ModelciError:
         tracker.end_run(run_id, "FAILED")
         raise ModelciError(
             f"{model.train.entrypoint} logged no model to run {run_id}; log one inside "
             f"`with mlflow.start_run():`, e.g. mlflow.{model.flavor}.log_model(model, name='model')"
         ) from None
+    try:
+        _check_flavor(job, model, run_id, model_uri, tracker.model_flavors(model_uri))
+    except ModelciError:
+        tracker.end_run(run_id, "FAILED")
+        raise
     if tracker.get_run(run_id).info.status == "RUNNING":
         tracker.end_run(run_id, "FINISHED")
 
 
+def _check_flavor(job: Job, model: Model, run_id: str, model_uri: str, flavors: list[str]) -> None:
+    """The model must carry the flavor mlops.yaml names: it decides how the model is served."""
+    if model.flavor in flavors:
+        return
+    logged = [flavor for flavor in flavors if flavor != "python_function"] or flavors
+    raise ModelciError(
+        f"{job.config.path}: models[{model.name}].flavor is {model.flavor!r}, but "
+        f"{model.train.entrypoint} logged a model with flavor(s) {', '.join(logged)} "
+        f"({model_uri}); run {run_id} is marked FAILED. Set flavor: {logged[0]} in "
+        f"{job.config.path}, or log the model with mlflow.{model.flavor}.log_model"
+    )
+
+
+def ci_run_values(pipeline_id: str, now: datetime | None = None) -> dict[str, str]:
+    """What `${ds}`, `${ts}`, `${run_id}` mean in a CI training job: the job's own start."""
+    now = now or datetime.now(UTC)
+    return {"ds": now.strftime("%Y-%m-%d"), "ts": now.isoformat(), "run_id": f"ci-{pipeline_id}"}
+
+
 def _run_entrypoint(
-    job: Job, model: Model, run_id: str, experiment_id: str, environment: str
+    job: Job,
+    model: Model,
+    environment: ModelEnvironment,
+    run_id: str,
+    experiment_id: str,
+    environment_name: str,
 ) -> int:
     repo_root = Path(job.config.path).resolve().parent
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in _LEAKING_VARIABLES}
     env.update(
+        VIRTUAL_ENV=str(environment.path),
+        PATH=f"{environment.bin_dir}{os.pathsep}{env.get('PATH', '')}",
         MLFLOW_TRACKING_URI=job.settings.tracking_uri,
         MLFLOW_EXPERIMENT_ID=experiment_id,
         MLFLOW_RUN_ID=run_id,
         MODELCI_MODEL=model.name,
-        MODELCI_ENVIRONMENT=environment,
+        MODELCI_ENVIRONMENT=environment_name,
     )
     env.pop("MLFLOW_EXPERIMENT_NAME", None)  # the id above wins; a stale name would conflict
-    python = shutil.which("python", path=env.get("PATH")) or sys.executable
-    command = [python, model.train.entrypoint, *model.train.args]
+    values = ci_run_values(job.pipeline.pipeline_id)
+    args = [expand(arg, values) for arg in model.train.args]
+    command = [str(environment.python), model.train.entrypoint, *args]
     return subprocess.run(command, cwd=repo_root, env=env, check=False).returncode
