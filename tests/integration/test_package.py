@@ -1,31 +1,92 @@
-"""What the job image installs: the built wheel carries the CLI, the DAG template and the
-chart, and works outside this repository."""
+"""The package as the job image installs it, run the way a pipeline runs it.
+
+The wheel built from this checkout is installed with its runtime dependencies from PyPI (not
+the dev extra) into a fresh virtualenv, next to the uv the Dockerfile pins; then every `modelci`
+subcommand runs from that virtualenv's `bin/modelci`, with a PATH that has none of this
+checkout's tools, against real services: SeaweedFS S3, an MLflow server and bare git remotes,
+with the CI variables GitLab and the platform team would set. A module the product imports but
+does not declare fails here, not in a user's first pipeline.
+
+No Docker engine runs here, so the image itself is not built: the Dockerfile is checked
+statically instead. The files it copies must build the very wheel tested here, it must install
+that wheel without the dev extra, and it must install git (the DAG bundle and GitOps commits)
+and the uv that `modelci train` builds the model's environment with (the same pin the clean
+virtualenv gets).
+
+The virtualenv is cached under .cache/package-venv/ by the wheel's content (see
+tests/harness/package.py): the first run installs from PyPI, a re-run reuses it.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import secrets
+import shutil
 import subprocess
+import tomllib
+import urllib.request
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.harness.tools import ROOT, VENV_PYTHON
+import git
+import pytest
 
-CHECK = """
-import sys
-sys.path.insert(0, sys.argv[1])
-import modelci, modelci.values as values
-assert modelci.__file__.startswith(sys.argv[1]), modelci.__file__
-schema = values.values_schema()
-print(values.chart_dir(), sorted(schema["required"]))
-"""
+from modelci.cli import SUBCOMMANDS
+from modelci.naming import environment_dirs, names_for
+from tests.harness.gitremotes import GitRemotes
+from tests.harness.lifecycle import GITLAB_HOST, LocalPlatform, make_model_repo
+from tests.harness.mlflowserver import MlflowServer
+from tests.harness.package import (
+    DOCKERFILE,
+    build_wheel,
+    clean_env,
+    copy_repository,
+    dockerfile_uv_version,
+    installed_distributions,
+    normalize,
+    product_venv,
+    wheel_digest,
+)
+from tests.harness.s3server import S3Server
+from tests.harness.tools import ROOT
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+PROJECT = "ml/churn"
+MODEL = "churn"
+COMMAND_TIMEOUT_SECONDS = 900  # train builds the model's environment on its first run
 
 
-def test_wheel_carries_chart_and_templates_and_works_without_the_repo(tmp_path: Path) -> None:
-    subprocess.run(
-        [str(VENV_PYTHON), "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", tmp_path],
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = tmp_path.glob("modelci-*.whl")
+def requirement_name(requirement: str) -> str:
+    return normalize(re.split(r"[\s<>=!~;\[(]", requirement.strip(), maxsplit=1)[0])
+
+
+RUNTIME = {requirement_name(r) for r in PYPROJECT["project"]["dependencies"]}
+DEV_ONLY = {
+    requirement_name(r) for r in PYPROJECT["project"]["optional-dependencies"]["dev"]
+} - RUNTIME
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout's files as a clone has them, frozen for the module: the wheel and the
+    Dockerfile's build context both come from here, whatever changes in the work tree."""
+    return copy_repository(tmp_path_factory.mktemp("checkout") / "modelci")
+
+
+@pytest.fixture(scope="module")
+def wheel(checkout: Path) -> Path:
+    return build_wheel(checkout, checkout.parent / "wheel")
+
+
+@pytest.fixture(scope="module")
+def product(checkout: Path, wheel: Path) -> Path:
+    """The clean virtualenv: this wheel, its runtime dependencies and uv, nothing else."""
+    return product_venv(wheel, checkout / DOCKERFILE.name)
+
+
+def test_wheel_carries_chart_and_templates(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {
         "modelci/cli.py",
@@ -35,17 +96,215 @@ def test_wheel_carries_chart_and_templates_and_works_without_the_repo(tmp_path: 
         "modelci/chart/values.schema.json",
         "modelci/chart/templates/inferenceservice.yaml",
     } <= names
-    installed = tmp_path / "site"
-    zipfile.ZipFile(wheel).extractall(installed)
 
-    result = subprocess.run(
-        [str(VENV_PYTHON), "-c", CHECK, str(installed)],
-        cwd=tmp_path,
+
+def test_clean_install_has_the_runtime_dependencies_only(product: Path) -> None:
+    installed = installed_distributions(product)
+
+    assert "modelci" in installed
+    assert not RUNTIME - set(installed), f"missing: {sorted(RUNTIME - set(installed))}"
+    assert {"jsonschema", "mlflow-skinny", "uv"} <= set(installed)
+    # The dev extra (MLflow's server, pytest, the Helm SDK, ...) is not in the image.
+    assert "mlflow" in DEV_ONLY and "pytest" in DEV_ONLY
+    assert not DEV_ONLY & set(installed), f"dev-only: {sorted(DEV_ONLY & set(installed))}"
+    env = clean_env(product)
+    check = subprocess.run(
+        [str(product / "bin" / "python"), "-m", "pip", "check"],
+        env=env,
         capture_output=True,
         text=True,
         check=False,
     )
+    assert check.returncode == 0, check.stdout + check.stderr
+    where = subprocess.run(
+        [
+            str(product / "bin" / "python"),
+            "-c",
+            "import modelci.values as v; print(v.__file__); print(v.chart_dir())",
+        ],
+        cwd=product,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert all(Path(p).is_relative_to(product) for p in where), where
 
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(str(installed / "modelci" / "chart"))
-    assert "storageUri" in result.stdout
+
+def test_dockerfile_installs_this_wheel_with_git_and_uv(
+    checkout: Path, wheel: Path, product: Path, tmp_path: Path
+) -> None:
+    """Static, as no Docker engine runs here: the image's base Python satisfies
+    requires-python, it installs git and the uv the clean virtualenv got, and the files it
+    copies build the same wheel as this checkout, installed with its dependencies."""
+    text = (checkout / DOCKERFILE.name).read_text(encoding="utf-8")
+    instructions = [
+        line.strip()
+        for line in text.replace("\\\n", " ").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    base = re.fullmatch(r"FROM python:(\d+)\.(\d+)[-\w.]*", instructions[0])
+    assert base, instructions[0]
+    wanted = re.fullmatch(r">=(\d+)\.(\d+)", PYPROJECT["project"]["requires-python"])
+    assert wanted
+    assert tuple(map(int, base.groups())) >= tuple(map(int, wanted.groups()))
+    runs = [i for i in instructions if i.startswith("RUN ")]
+    assert any(re.search(r"apt-get install\b.*\sgit(\s|$)", r) for r in runs), runs
+    assert installed_distributions(product)["uv"] == dockerfile_uv_version(checkout / "Dockerfile")
+
+    context = tmp_path / "context"
+    for instruction in instructions:
+        if instruction.startswith("COPY "):
+            *sources, destination = instruction.split()[1:]
+            assert not destination.startswith("--"), instruction
+            for source in sources:
+                target = context / destination.lstrip("/")
+                if destination.endswith("/"):
+                    target = target / Path(source).name
+                copy_tree(checkout / source, target)
+    installs = [m for r in runs for m in re.finditer(r"\bpip install\b[^&]*?\s(/\S+)", r)]
+    (install,) = installs
+    assert not re.search(r"--no-deps|\[|\s-e\s", install.group(0)), install.group(0)
+    rebuilt = build_wheel(context / install.group(1).lstrip("/"), tmp_path / "image-wheel")
+    assert wheel_digest(rebuilt) == wheel_digest(wheel)
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    """Copy as Docker's COPY does: a directory's contents, symlinks kept."""
+    if source.is_dir() and not source.is_symlink():
+        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target, follow_symlinks=False)
+
+
+@dataclass
+class Modelci:
+    """Runs `bin/modelci` of the clean virtualenv in a model repo, as a CI job would."""
+
+    venv: Path
+    cwd: Path
+    env: dict[str, str]
+    ran: list[str] = field(default_factory=list)
+
+    def __call__(self, *args: str) -> str:
+        command = [str(self.venv / "bin" / "modelci"), *args]
+        result = subprocess.run(
+            command,
+            cwd=self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_SECONDS,
+            check=False,
+        )
+        self.ran.append(args[0])
+        shown = f"modelci {' '.join(args)} exited {result.returncode}\n"
+        shown += f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        assert result.returncode == 0, shown
+        assert "Traceback" not in result.stderr, shown
+        return result.stdout
+
+
+@pytest.fixture
+def pipeline(
+    product: Path, s3: S3Server, mlflow_server: MlflowServer, git_remotes: GitRemotes, tmp_path
+) -> tuple[Modelci, LocalPlatform, str]:
+    branch = f"feature/package-{secrets.token_hex(3)}"  # its own runs on the session's server
+    repo = make_model_repo(tmp_path / "churn", project=PROJECT, branch=branch)
+    sha = git.Repo(repo).head.commit.hexsha
+    platform = LocalPlatform(s3, mlflow_server, git_remotes.dags, git_remotes.gitops)
+    server = f"https://{GITLAB_HOST}"
+    gitlab = {  # what GitLab sets in every job of a push pipeline
+        "CI": "true",
+        "GITLAB_CI": "true",
+        "CI_SERVER_URL": server,
+        "CI_PROJECT_PATH": PROJECT,
+        "CI_PROJECT_URL": f"{server}/{PROJECT}",
+        "CI_DEFAULT_BRANCH": "main",
+        "CI_COMMIT_REF_NAME": branch,
+        "CI_COMMIT_BRANCH": branch,
+        "CI_COMMIT_SHA": sha,
+        "CI_PIPELINE_SOURCE": "push",
+        "CI_PIPELINE_ID": "4242",
+        "CI_PIPELINE_URL": f"{server}/{PROJECT}/-/pipelines/4242",
+        "CI_JOB_URL": f"{server}/{PROJECT}/-/jobs/777",
+        "GITLAB_USER_LOGIN": "data-scientist",
+        "MODELCI_CONFIG": "mlops.yaml",
+        "MODELCI_REQUIREMENTS": "requirements.txt",
+    }
+    env = clean_env(product, {**platform.ci_variables(), **gitlab})
+    return Modelci(product, repo, env), platform, branch
+
+
+def remote_files(bare: Path, prefix: str) -> set[str]:
+    listing = git.Repo(bare).git.ls_tree("-r", "--name-only", "main", "--", prefix)
+    return set(listing.split())
+
+
+def scratch_keys(platform: LocalPlatform, prefix: str) -> list[str]:
+    response = platform.s3.client().list_objects_v2(Bucket=platform.s3.bucket, Prefix=prefix)
+    return [item["Key"] for item in response.get("Contents", [])]
+
+
+def test_every_subcommand_from_the_clean_install(
+    pipeline: tuple[Modelci, LocalPlatform, str],
+) -> None:
+    modelci, platform, branch = pipeline
+    names = names_for(PROJECT, branch, MODEL)
+    dirs = environment_dirs(PROJECT, branch)
+
+    usage = modelci("--help")
+    assert set(SUBCOMMANDS) <= set(re.findall(r"^\s{4}([a-z-]+)\s", usage, re.MULTILINE))
+    assert "valid (1 model(s): churn)" in modelci("validate", "--config", "mlops.yaml")
+    derived = json.loads(modelci("names", "--model", MODEL))
+    assert derived["environment"] == names.environment
+    assert derived["values_path"] == names.values_path
+    dry_run = modelci("render", "--config", "mlops.yaml")
+    assert f"==> {names.values_path} <==" in dry_run
+
+    # The entrypoint runs in the model's own environment (its requirements.txt, built with
+    # uv): the product's virtualenv has neither scikit-learn nor MLflow's full package.
+    modelci("train", "--config", "mlops.yaml")
+    state = json.loads((modelci.cwd / ".modelci" / MODEL / "train.json").read_text())
+    run = _get_json(f"{platform.mlflow.tracking_uri}/api/2.0/mlflow/runs/get", state["run_id"])
+    assert run["info"]["status"] == "FINISHED", run["info"]
+    assert "accuracy" in {metric["key"] for metric in run["data"].get("metrics", [])}
+
+    modelci("gate", "--config", "mlops.yaml")
+    assert (modelci.cwd / ".modelci" / "gate-report.xml").exists()
+    assert state["run_id"] in modelci("resolve", "--config", "mlops.yaml")
+
+    deployed = modelci("deploy-batch", "--config", "mlops.yaml")
+    (code_uri,) = re.findall(r"^code of \w+ at (s3://\S+)$", deployed, re.MULTILINE)
+    dags = remote_files(platform.dag_repo, dirs.dag_dir)
+    assert dags and dags <= set(derived["dag_paths"].values()), dags
+
+    modelci("deploy-online", "--config", "mlops.yaml")
+    assert remote_files(platform.gitops_repo, dirs.gitops_dir) == {
+        names.values_path,
+        names.app_config_path,
+    }
+
+    modelci("report", "--config", "mlops.yaml")
+    report = (modelci.cwd / ".modelci" / "report.env").read_text(encoding="utf-8")
+    assert report.startswith("MODELCI_ENVIRONMENT_URL=http"), report
+
+    # What a batch pod runs: the code archive deploy-batch uploaded, a trivial command in it.
+    listed = modelci("pod-run", "--code", code_uri, "--", "ls")
+    assert {"mlops.yaml", "train.py", "score.py"} <= set(listed.split())
+
+    code_key = code_uri.removeprefix(f"s3://{platform.s3.bucket}/")
+    assert scratch_keys(platform, code_key) == [code_key]
+    modelci("stop")
+    assert not remote_files(platform.dag_repo, dirs.dag_dir)
+    assert not remote_files(platform.gitops_repo, dirs.gitops_dir)
+    assert scratch_keys(platform, code_key) == []
+    assert "already absent" in modelci("stop")
+
+    assert set(modelci.ran) == {"--help", *SUBCOMMANDS}
+
+
+def _get_json(url: str, run_id: str) -> dict:
+    with urllib.request.urlopen(f"{url}?run_id={run_id}", timeout=30) as response:
+        return json.loads(response.read())["run"]

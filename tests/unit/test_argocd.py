@@ -33,7 +33,7 @@ from tests.harness.argocd import (
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGOCD = ROOT / "argocd"
-SCHEMAS = ROOT.parent / "shared" / "schemas" / "argocd"
+SCHEMAS = ROOT / "tests" / "schemas" / "argocd"  # see tests/schemas/README.md
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
 

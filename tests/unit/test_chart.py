@@ -26,7 +26,7 @@ from modelci.values import build_values, chart_dir, model_api_url, validate_valu
 CHART = chart_dir()
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ROOT.parent / "shared" / "schemas"  # the shared schema set, beside the repo
+SCHEMAS = ROOT / "tests" / "schemas"  # upstream schemas kept in the repo: see its README.md
 ISVC_SCHEMA = json.loads((SCHEMAS / "kserve/inferenceservice-v1beta1.strict.json").read_text())
 KUBE_VERSION = kubernetes_validate.latest_version()
 NAMESPACE = "ml-demo"
