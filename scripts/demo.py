@@ -3,14 +3,20 @@ repository, run by the real CI templates (gitlab-ci-local, shell executor) again
 MLflow server, a local S3 (SeaweedFS) and local git remotes for the DAG bundle and GitOps repos.
 
 Run it through scripts/demo.sh, which installs what it needs first. Everything it makes lives
-under .demo/ in the repository (removed at the next run).
+under .demo/ in the repository (removed at the next run). With --keep the local services stay
+up after the lifecycle, with their addresses printed, until Ctrl-C (or SIGTERM) stops them.
 """
 
 from __future__ import annotations
 
+import argparse
+import shlex
 import shutil
+import signal
 import sys
+import time
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -23,6 +29,7 @@ from tests.harness.s3server import start_seaweedfs  # noqa: E402
 PROJECT = "ml/churn"
 BRANCH = "feature/better-churn"
 WORKDIR = ROOT / ".demo"
+KEEP_POLL_SECONDS = 1.0
 
 
 def step(title: str) -> None:
@@ -43,13 +50,76 @@ def run(repo: Path, platform: LocalPlatform, jobs: list[str], what: str) -> None
         raise SystemExit(f"demo: {what} failed (exit {result.returncode}); see the log above")
 
 
-def main() -> int:
+def show_repos(platform: LocalPlatform) -> None:
+    print("\nDAG bundle repo now holds:", *list_files(platform.dag_repo), sep="\n  ", flush=True)
+    print("GitOps repo now holds:", *list_files(platform.gitops_repo), sep="\n  ", flush=True)
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def write_platform_env(platform: LocalPlatform) -> Path:
+    """The variables a shell needs to use the local MLflow and S3 (private to the user)."""
+    path = WORKDIR / "platform.env"
+    path.touch(mode=0o600)
+    variables = {**platform.mlflow.env, "AWS_ENDPOINT_URL": platform.s3.endpoint_url}
+    path.write_text(
+        "".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items()),
+        encoding="utf-8",
+    )
+    return path
+
+
+def keep_running(platform: LocalPlatform, repo: Path) -> None:
+    """Print where everything is, then wait until Ctrl-C or until a service exits."""
+    s3, mlflow = platform.s3, platform.mlflow
+    env_file = write_platform_env(platform)
+    python = ROOT / ".venv" / "bin" / "python"
+    step("The local platform stays up (--keep): Ctrl-C stops it")
+    print(
+        f"MLflow UI        {mlflow.tracking_uri}  (experiment {PROJECT}/churn holds the runs)\n"
+        f"S3 endpoint      {s3.endpoint_url}  (bucket {s3.bucket}, path-style)\n"
+        f"DAG bundle repo  {platform.dag_repo}\n"
+        f"                 git -C {platform.dag_repo} log --stat main\n"
+        f"GitOps repo      {platform.gitops_repo}\n"
+        f"                 git -C {platform.gitops_repo} log --stat main\n"
+        f"Model repo       {repo}\n"
+        f"Keys and URLs for a shell (made for this run only): source {env_file}\n"
+        f"  then, e.g.: {python} -c \"import boto3; print([o['Key'] for o in "
+        f"boto3.client('s3').list_objects_v2(Bucket='{s3.bucket}').get('Contents', [])])\"",
+        flush=True,
+    )
+    processes = [p for p in (s3.process, mlflow.process) if p is not None]
+    print("\nThe services are up; press Ctrl-C to stop them.", flush=True)
+    while True:
+        for process in processes:
+            if process.exited():
+                raise SystemExit(f"demo: {process.name} exited; see {process.log_path}")
+        time.sleep(KEEP_POLL_SECONDS)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="after the lifecycle, keep MLflow, S3 and the git remotes up until Ctrl-C",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    started = time.monotonic()
     shutil.rmtree(WORKDIR, ignore_errors=True)
     WORKDIR.mkdir()
     step("Starting the embedded platform: SeaweedFS S3, MLflow server, git remotes")
-    s3 = start_seaweedfs(WORKDIR / "s3")
-    mlflow = None
+    s3 = mlflow = None
+    done = False
     try:
+        s3 = start_seaweedfs(WORKDIR / "s3")
         mlflow = start_mlflow(WORKDIR / "mlflow", s3)
         platform = LocalPlatform(
             s3=s3,
@@ -63,20 +133,29 @@ def main() -> int:
 
         step(f"Push to {BRANCH}: validate, train, gate, resolve, deploy, report")
         run(repo, platform, [], "the push pipeline")
-        print("\nDAG bundle repo now holds:", *list_files(platform.dag_repo), sep="\n  ")
-        print("GitOps repo now holds:", *list_files(platform.gitops_repo), sep="\n  ")
+        show_repos(platform)
 
         step(f"Branch {BRANCH} merged or deleted: GitLab runs the environment's stop job")
         run(repo, platform, ["modelci-stop"], "the stop job")
-        print("\nDAG bundle repo now holds:", *list_files(platform.dag_repo), sep="\n  ")
-        print("GitOps repo now holds:", *list_files(platform.gitops_repo), sep="\n  ")
-        step("Done: the branch environment was deployed, reported and torn down")
+        show_repos(platform)
+        elapsed = time.monotonic() - started
+        step(
+            f"Done in {elapsed:.0f} s: the branch environment was deployed, reported and torn down"
+        )
+        done = True
+        if args.keep:
+            keep_running(platform, repo)
         return 0
+    except KeyboardInterrupt:
+        print("\nStopping the local services.", flush=True)
+        return 0 if done else 130
     finally:
         if mlflow is not None and mlflow.process is not None:
             mlflow.process.stop()
-        if s3.process is not None:
+        if s3 is not None and s3.process is not None:
             s3.process.stop()
+        if args.keep and done:
+            print(f"Stopped. Everything the demo made stays under {WORKDIR}.", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import json
 import posixpath
 import re
 import string
+import subprocess
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,10 +16,12 @@ from hypothesis import strategies as st
 
 from modelci.config import DAG_KINDS
 from modelci.naming import (
+    MAX_NAME_LENGTH,
     Names,
     environment_dirs,
     feature_environment,
     names_for,
+    namespace_of,
     project_slug_of,
     slug,
 )
@@ -36,11 +40,30 @@ def sha(text: str, digits: int = 10) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:digits]
 
 
+def _k8s_key(project: str, environment: str, model: str) -> str:
+    return "".join(f"{len(part)}:{part}" for part in (project, environment, model))
+
+
 # --- strategies -------------------------------------------------------------------------------
 
 any_unicode = st.text(alphabet=st.characters(exclude_categories=()), max_size=255)
 GIT_TOKENS = (
-    *("..", "/", "-", "--", "_", ".", " ", "feature", "Fix", "0", "9x", "deadbeef12", "b-"),
+    *(
+        "..",
+        "/",
+        "-",
+        "--",
+        "_",
+        ".",
+        " ",
+        "feature",
+        "Fix",
+        "0",
+        "9x",
+        "deadbeef12",
+        "c0ffee",
+        "b-",
+    ),
     *("0123456789abcdef", "main", "production", "\u00fc", "\u00df", "\u212a", "\u0130"),
     *(string.ascii_letters + string.digits + "-_./"),
 )
@@ -92,7 +115,7 @@ def assert_valid(names: Names) -> None:
     assert SEGMENT.fullmatch(env) and not env.endswith("-") and len(env) <= 30
     assert SEGMENT.fullmatch(names.project_slug) and not names.project_slug.endswith("-")
     assert len(names.project_slug) <= 40
-    assert KSERVE_NAME.fullmatch(ns) and len(ns) <= 20
+    assert KSERVE_NAME.fullmatch(ns) and len(ns) <= 30
     assert KSERVE_NAME.fullmatch(names.k8s_name)
     assert len(names.k8s_name) <= 40
     assert len(f"{names.k8s_name}-predictor-{ns}") <= 63
@@ -145,23 +168,69 @@ def test_lossy_empty_and_hash_like_branches_are_hashed() -> None:
 
 def test_project_slug() -> None:
     assert project_slug_of("churn") == "churn"
+    # Lossy but kept whole: a short hash is enough to tell same-slug paths apart.
+    assert project_slug_of("ml/churn") == "ml-churn-" + sha("ml/churn", 6)
     assert project_slug_of("Group/Sub/churn.model") == "group-sub-churn-model-" + sha(
-        "Group/Sub/churn.model"
+        "Group/Sub/churn.model", 6
     )
     assert project_slug_of("a-b/c") != project_slug_of("a/b-c")
     assert project_slug_of("///") == "p-" + sha("///")
+    # Cut: the long hash.
     long_path = "platform/" + "x" * 60
     assert project_slug_of(long_path) == "platform-" + "x" * 20 + "-" + sha(long_path)
+    whole = "g/" + "x" * 31  # slug of 33 characters: the longest kept whole
+    assert project_slug_of(whole) == slug(whole) + "-" + sha(whole, 6)
+    cut = "g/" + "x" * 32
+    assert project_slug_of(cut) == slug(cut)[:29] + "-" + sha(cut)
+
+
+def test_hash_like_project_paths_cannot_take_a_hashed_name() -> None:
+    # A path spelled like another path's hashed slug is hashed itself, so the two differ.
+    taken = project_slug_of("ml/churn")
+    assert project_slug_of(taken) == f"{taken}-{sha(taken, 6)}"
+    assert project_slug_of("abcdef") == "abcdef-" + sha("abcdef", 6)
+    assert project_slug_of("x-0123456789") == "x-0123456789-" + sha("x-0123456789", 6)
+    assert project_slug_of("x-abcde") == "x-abcde"  # 5 hex digits: no hashed name looks so
+    family = ["ml/churn", "ml-churn", "ML/churn", "ml.churn", "ml//churn", taken, "ml-churn-"]
+    assert len({project_slug_of(p) for p in family}) == len(family)
+    assert len({namespace_of(p) for p in family}) == len(family)
+
+
+def test_namespaces_are_readable_where_they_fit() -> None:
+    assert namespace_of("ml/churn") == "ml-ml-churn-" + sha("ml/churn", 6)
+    assert namespace_of("churn") == "ml-churn"
+    assert namespace_of("///") == "ml-p-" + sha("///")
+    fits = "group/" + "x" * 14  # slug of 20: "ml-" + slug + 6 hex is 30 characters
+    assert namespace_of(fits) == "ml-" + slug(fits) + "-" + sha(fits, 6)
+    too_long = "group/" + "x" * 15
+    assert namespace_of(too_long) == "ml-" + slug(too_long)[:16] + "-" + sha(too_long)
+    assert len(namespace_of(too_long)) == 30
+    for project in ("ml/churn", "churn", "///", fits, "a" * 27):
+        assert namespace_of(project) == "ml-" + project_slug_of(project)
+
+
+def test_names_of_a_typical_project() -> None:
+    names = names_for("ml/churn", "feature/better-churn", "churn")
+    assert names.namespace == "ml-ml-churn-" + sha("ml/churn", 6)
+    assert names.project_slug == "ml-churn-" + sha("ml/churn", 6)
+    env = "b-feature-better-ch-" + sha("feature/better-churn")
+    assert names.environment == env
+    # 63 - len("-predictor-") - 18 = 34 characters for the InferenceService name.
+    assert len(names.k8s_name) == 34 and names.k8s_name.startswith("churn-b-feature-better-ch-")
+    assert_valid(names)
+    short = names_for("ml/churn", "fix-1", "churn")
+    assert short.k8s_name == "churn-b-fix-1"
 
 
 def test_feature_branch_names() -> None:
     names = names_for(PROJECT, "feature/Add-XGB", "churn")
     env = "b-feature-add-xgb-" + sha("feature/Add-XGB")
-    slug_ = "data-science-churn-" + sha(PROJECT)
+    slug_ = "data-science-churn-" + sha(PROJECT, 6)
     assert names.project_slug == slug_
     assert names.environment == env and not names.is_stand
-    assert names.namespace == "ml-data-s-" + sha(PROJECT)
-    assert names.k8s_name.startswith("churn-b-feature-add-xgb")
+    assert names.namespace == "ml-" + slug_
+    # The namespace (28) and the InferenceService name share 63 - len("-predictor-") = 52.
+    assert names.k8s_name == "churn-b-feature-" + sha(_k8s_key(PROJECT, env, "churn"), 8)
     assert names.app_name.startswith(f"{slug_}-b-feature")
     assert names.experiment == "data-science/churn/churn"
     assert names.registered_model == f"{slug_}.churn"
@@ -203,17 +272,19 @@ def test_app_name_is_unique_across_projects() -> None:
 
 def test_as_dict_is_json_ready_and_complete() -> None:
     names = names_for(PROJECT, "feature/x", "churn")
-    data = json.loads(json.dumps(names.as_dict()))
+    data = json.loads(json.dumps(names.as_dict(DAG_KINDS)))
     assert data["environment"] == names.environment
     assert data["values_path"] == names.values_path
     assert data["app_config_path"] == names.app_config_path
     assert data["dag_ids"] == {kind: names.dag_id(kind) for kind in DAG_KINDS}
     assert data["dag_paths"] == {kind: names.dag_path(kind) for kind in DAG_KINDS}
     assert data["is_stand"] is False
+    assert names.as_dict(["training"])["dag_ids"] == {"training": names.dag_id("training")}
+    assert names.as_dict(())["dag_paths"] == {}
 
 
 @pytest.mark.parametrize(
-    "model", ["", "A", "Churn", "1abc", "-a", "a-", "a_b", "a.b", "ü", "a" * 21]
+    "model", ["", "A", "Churn", "1abc", "-a", "a-", "a_b", "a.b", "ü", "a" * (MAX_NAME_LENGTH + 1)]
 )
 def test_bad_model_name(model: str) -> None:
     with pytest.raises(ValueError, match="invalid model name"):
@@ -234,18 +305,29 @@ def test_good_stand_name(stand: str) -> None:
 
 
 def test_edge_model_names_are_accepted() -> None:
-    assert_valid(names_for(PROJECT, "main", "m" * 20))
+    assert MAX_NAME_LENGTH == 20
+    assert_valid(names_for(PROJECT, "main", "m" * MAX_NAME_LENGTH))
     assert_valid(names_for(PROJECT, "main", "a--b"))
     assert_valid(names_for(PROJECT, "main", "m"))
 
 
-def test_unknown_dag_kind() -> None:
+def test_dag_kind_is_any_lowercase_word() -> None:
     names = names_for(PROJECT, "main", "churn")
-    for bad in ("", "train", "training__x", "TRAINING"):
-        with pytest.raises(ValueError, match="unknown DAG kind"):
+    assert names.dag_id("retraining").endswith("__churn__retraining")
+    assert names.dag_path("x").endswith("/churn__x.py")
+    for bad in ("", "training__x", "TRAINING", "train-1", "a.b", "../x", "ü", "training\n"):
+        with pytest.raises(ValueError, match="invalid DAG kind"):
             names.dag_id(bad)
-        with pytest.raises(ValueError, match="unknown DAG kind"):
+        with pytest.raises(ValueError, match="invalid DAG kind"):
             names.dag_path(bad)
+
+
+def test_naming_does_not_import_the_config_module() -> None:
+    # modelci.config takes its name rules from modelci.naming: the other way round is a cycle.
+    code = "import sys, modelci.naming; print('modelci.config' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
 
 
 # --- properties -------------------------------------------------------------------------------
@@ -331,6 +413,10 @@ def test_distinct_projects_get_distinct_slugs_and_namespaces(projects: set[str])
     assert len({project_slug_of(project) for project in projects}) == len(projects)
     namespaces = {names_for(project, "main", "m").namespace for project in projects}
     assert len(namespaces) == len(projects)
+    for project in projects:
+        candidate = "ml-" + project_slug_of(project)
+        if len(candidate) <= 30:
+            assert namespace_of(project) == candidate
 
 
 @given(branch=st.text(max_size=80), model=st.sampled_from(["churn", "m", "a-b"]))

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 
+from ..config import DAG_KINDS
 from ..errors import ModelciError
 from ..naming import names_for
 
@@ -23,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
     if not project or not branch:
         raise ModelciError("give --project and --branch (or run inside GitLab CI, which sets them)")
     try:
-        result = [names_for(project, branch, m, stand=args.stand).as_dict() for m in args.model]
+        result = [
+            names_for(project, branch, m, stand=args.stand).as_dict(DAG_KINDS) for m in args.model
+        ]
     except ValueError as error:
         raise ModelciError(str(error)) from None
     print(json.dumps(result if len(result) > 1 else result[0], indent=2, ensure_ascii=False))

@@ -1,0 +1,55 @@
+"""`bash scripts/demo.sh`, the README's first command, run as a user runs it: end to end,
+through bootstrap (demo mode), the push pipeline and the stop job."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+from modelci.naming import names_for
+from tests.harness.lifecycle import PUSH_JOBS
+from tests.harness.tools import ROOT
+
+DEMO = ROOT / "scripts" / "demo.sh"
+PROJECT = "ml/churn"
+BRANCH = "feature/better-churn"
+TIMEOUT_SECONDS = 1800  # the first run installs the demo's environments
+
+
+def test_demo_runs_a_branch_lifecycle_and_tears_it_down() -> None:
+    # A user's shell, not a CI job's: none of GitLab's or the platform's variables.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CI", "MLFLOW_", "AWS_"))}
+    started = time.monotonic()
+    result = subprocess.run(
+        ["bash", str(DEMO)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-8000:]
+    print(f"demo took {seconds:.0f} s")  # shown with -s or -rP
+
+    assert output.startswith("[demo] The first run installs about"), output[:500]
+    push, _, stop = output.partition(f"=== Branch {BRANCH} merged or deleted")
+    assert stop, output[-8000:]
+    for job in PUSH_JOBS:
+        assert f"PASS  {job}" in push, push[-8000:]
+    assert "PASS  modelci-stop" in stop, stop[-8000:]
+
+    names = names_for(PROJECT, BRANCH, "churn")
+    deployed = [names.dag_path("inference"), names.dag_path("monitoring"), names.values_path]
+    after_push = push.rpartition("DAG bundle repo now holds:")[2]
+    after_stop = stop.rpartition("DAG bundle repo now holds:")[2]
+    for path in deployed:
+        assert f"\n  {path}\n" in after_push, after_push
+        assert path not in after_stop, after_stop
+    assert f"/{names.environment}/" not in after_stop
+    assert "Done in" in stop and "deployed, reported and torn down" in stop
+    assert "The local platform stays up" not in output  # only with --keep
