@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .config import Gate, MetricThreshold
@@ -128,9 +128,21 @@ def _production_check(
 
 def gate_junit_xml(result: GateResult, suite_name: str) -> str:
     """A JUnit report with one test case per check, for GitLab's `artifacts:reports:junit`."""
-    suites = ET.Element("testsuites")
+    return gate_junit_report([(suite_name, result)])
+
+
+def gate_junit_report(suites: Sequence[tuple[str, GateResult]]) -> str:
+    """One JUnit report holding a <testsuite> per (name, result): one per model."""
+    root = ET.Element("testsuites")
+    for suite_name, result in suites:
+        _add_suite(root, suite_name, result)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _add_suite(root: ET.Element, suite_name: str, result: GateResult) -> None:
     suite = ET.SubElement(
-        suites,
+        root,
         "testsuite",
         {
             "name": _xml_text(suite_name),
@@ -153,8 +165,6 @@ def gate_junit_xml(result: GateResult, suite_name: str) -> str:
                 case, "failure", {"message": _xml_text(check.message), "type": "QualityGate"}
             )
             failure.text = _xml_text(check.message)
-    ET.indent(suites)
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def summary(result: GateResult) -> str:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from .config import CONFIG_FILE_NAME, Config, Model, load_config
 from .errors import ModelciError
-from .naming import Names, names_for
+from .naming import EnvironmentDirs, Names, environment_dirs, names_for
 from .settings import Pipeline, Settings
 
 STATE_DIR = Path(".modelci")
@@ -35,6 +35,11 @@ class Job:
     pipeline: Pipeline
     settings: Settings
     stand: str | None  # set when the pipeline runs for a stand rather than a feature branch
+
+    @property
+    def dirs(self) -> EnvironmentDirs:
+        """The environment this job deploys, whatever the model: name, repo dirs, S3 prefix."""
+        return environment_dirs(self.pipeline.project, self.pipeline.branch, stand=self.stand)
 
     def names(self, model: Model) -> Names:
         return names_for(self.pipeline.project, self.pipeline.branch, model.name, stand=self.stand)
@@ -86,7 +91,21 @@ def read_state(model: str) -> dict[str, Any]:
     return state
 
 
-def read_resolved_state(model: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What `modelci resolve` chose for a model: what every deploy step writes."""
+
+    run_id: str
+    experiment_id: str
+    model_uri: str  # models:/m-<id> or runs:/<id>/<path>, as MLflow names it
+    storage_uri: str  # the s3:// directory holding MLmodel: what KServe and pods read
+    model_version: str | None = None  # the registered version, once promoted to a stand
+
+    def as_state(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+def read_resolved_state(model: str) -> ResolvedModel:
     """The state a deploy step needs: what `modelci resolve` chose for `model`."""
     state = read_state(model)
     if "storage_uri" not in state:
@@ -94,7 +113,10 @@ def read_resolved_state(model: str) -> dict[str, Any]:
             f"{STATE_DIR / model} holds no resolved model: run `modelci resolve` first (in CI "
             "the deploy jobs need the resolve job, which fails when no run passed the gate)"
         )
-    return state
+    return ResolvedModel(**{name: state.get(name) for name in _RESOLVED_FIELDS})
+
+
+_RESOLVED_FIELDS = tuple(field.name for field in fields(ResolvedModel))
 
 
 def write_state(model: str, step: str, **values: Any) -> None:
@@ -103,20 +125,37 @@ def write_state(model: str, step: str, **values: Any) -> None:
     path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def shared_repo(url: str, branch: str, *, what: str, token_variable: str):
-    """The DAG bundle or GitOps repo; its token (if any) is read from `token_variable`."""
+DAG_REPO_TOKEN = "MODELCI_DAG_REPO_TOKEN"
+GITOPS_REPO_TOKEN = "MODELCI_GITOPS_REPO_TOKEN"
+
+
+def dag_repo(settings: Settings):
+    """The Airflow DAG bundle repo (the branch its GitDagBundle tracks)."""
+    return _shared_repo(
+        settings.dag_repo_url, settings.dag_repo_branch, "MODELCI_DAG_REPO_URL", DAG_REPO_TOKEN
+    )
+
+
+def gitops_repo(settings: Settings):
+    """The GitOps repo (the revision the Argo CD ApplicationSet reads)."""
+    return _shared_repo(
+        settings.gitops_repo_url,
+        settings.gitops_repo_branch,
+        "MODELCI_GITOPS_REPO_URL",
+        GITOPS_REPO_TOKEN,
+    )
+
+
+def _shared_repo(url: str, branch: str, url_variable: str, token_variable: str):
     from .gitrepo import RemoteRepo
 
     if not url:
         raise ModelciError(
-            f"the {what} repository URL is not set; set {_URL_VARIABLES[what]} in the GitLab "
-            "group's CI/CD variables (see README, 'Platform variables')"
+            f"{url_variable} is not set; set it in the GitLab group's CI/CD variables "
+            "(see README, 'Platform variables')"
         )
     token_env = token_variable if os.environ.get(token_variable) else None
     return RemoteRepo(url, branch, token_env=token_env, author=("modelci", "modelci@noreply"))
-
-
-_URL_VARIABLES = {"DAG bundle": "MODELCI_DAG_REPO_URL", "GitOps": "MODELCI_GITOPS_REPO_URL"}
 
 
 def commit_message(summary: str, pipeline: Pipeline, environment: str) -> str:

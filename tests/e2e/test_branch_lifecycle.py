@@ -16,6 +16,7 @@ from modelci.naming import names_for
 from tests.harness.airflow import AirflowHome, json_output, parse_dag_folder
 from tests.harness.argocd import generator_params, matches_legacy, render_template
 from tests.harness.lifecycle import (
+    PUSH_JOBS,
     LocalPlatform,
     make_model_repo,
     run_pipeline,
@@ -60,16 +61,7 @@ def test_push_deploys_the_branch_environment_and_stop_removes_it(
     names = names_for(PROJECT, BRANCH, "churn")
     before_dags, before_gitops = tree(platform.dag_repo), tree(platform.gitops_repo)
 
-    output = ok(
-        run_pipeline(model_repo, variables),
-        "modelci-validate",
-        "modelci-train",
-        "modelci-gate",
-        "modelci-resolve",
-        "modelci-deploy-batch",
-        "modelci-deploy-online",
-        "modelci-report",
-    )
+    output = ok(run_pipeline(model_repo, variables), *PUSH_JOBS)
 
     # MLflow: one run, tagged with its provenance and the gate result.
     client = MlflowClient(platform.mlflow.tracking_uri)

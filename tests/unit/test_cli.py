@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import git
 import pytest
 
 from modelci.cli import SUBCOMMANDS, main
@@ -333,7 +334,7 @@ def test_render_refuses_values_the_chart_would_refuse(
     assert "expected s3://bucket/path" in captured.err
 
 
-def test_render_without_an_image_says_where_to_set_one(
+def test_render_without_an_image_shows_where_it_goes(
     model_repo: Path,
     ci_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
@@ -341,39 +342,59 @@ def test_render_without_an_image_says_where_to_set_one(
 ) -> None:
     monkeypatch.delenv("MODELCI_RUNTIME_IMAGE")
 
-    assert main(["render"]) == 1
+    assert main(["render"]) == 0
 
-    err = capsys.readouterr().err
-    assert "`image:` in mlops.yaml" in err and "MODELCI_RUNTIME_IMAGE" in err
+    assert "IMAGE = '<MODELCI_RUNTIME_IMAGE>'" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("variable", ["CI_PROJECT_PATH", "CI_COMMIT_REF_NAME", "CI_COMMIT_SHA"])
-def test_a_missing_ci_variable_is_named(
-    variable: str,
-    model_repo: Path,
-    ci_env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+def test_a_predefined_variable_missing_in_ci_is_named_with_the_real_cause(
+    variable: str, model_repo: Path
 ) -> None:
-    monkeypatch.delenv(variable)
+    env = {k: v for k, v in CI_VARIABLES.items() if k != variable}
 
-    assert main(["render"]) == 1
+    result = run_modelci("train", cwd=model_repo, env={**env, "CI": "true"})
 
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert f"CI/CD variable {variable} is not set" in captured.err
-    assert "Settings > CI/CD > Variables" in captured.err
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"modelci train: error: GitLab's predefined variable {variable} is empty in this job"
+    )
+    assert "`variables:`" in result.stderr  # what overrides it; not a group setting to make
+    assert "Settings > CI/CD" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (model_repo / ".modelci").exists()
 
 
-def test_a_missing_ci_variable_gives_no_traceback(model_repo: Path) -> None:
+def test_a_predefined_variable_outside_ci_says_so(model_repo: Path) -> None:
     env = {k: v for k, v in CI_VARIABLES.items() if k != "CI_PROJECT_PATH"}
 
     result = run_modelci("train", cwd=model_repo, env=env)
 
     assert result.returncode == 1
-    assert result.stderr.startswith("modelci train: error: CI/CD variable CI_PROJECT_PATH")
+    assert "CI_PROJECT_PATH is not set" in result.stderr
+    assert "this is not running in GitLab CI" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not (model_repo / ".modelci").exists()
+
+
+def test_render_on_a_laptop_takes_the_project_and_branch_from_git(
+    model_repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [*CI_VARIABLES, "CI"]:
+        monkeypatch.delenv(name, raising=False)
+    repo = git.Repo.init(model_repo, initial_branch="feature/laptop")
+    repo.git.add(A=True)
+    repo.git.commit("-qm", "model", "--author", "DS <ds@example.com>")
+    repo.create_remote("origin", "git@gitlab.example.com:ml/churn.git")
+
+    assert main(["render"]) == 0
+
+    out = capsys.readouterr().out
+    names = names_for("ml/churn", "feature/laptop", "churn")
+    assert f"==> {names.dag_path('inference')} <==" in out
+    assert f"==> {names.values_path} <==" in out
+    assert repo.head.commit.hexsha in out
+    assert main(["render", "--project", "team/other", "--branch", "fix-1"]) == 0
+    assert names_for("team/other", "fix-1", "churn").values_path in capsys.readouterr().out
 
 
 def test_credentials_in_the_tracking_uri_are_never_printed_or_rendered(

@@ -10,12 +10,10 @@ from ..workspace import (
     Job,
     add_config_arguments,
     commit_message,
+    gitops_repo,
     load_job,
     read_resolved_state,
-    shared_repo,
 )
-
-TOKEN_VARIABLE = "MODELCI_GITOPS_REPO_TOKEN"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..plan import checked_values
+
     job = load_job(args)
     models = job.models(args.model)
     online = {
@@ -30,13 +30,8 @@ def run(args: argparse.Namespace) -> int:
         for m in models
         if m.online.enabled
     }
-    environment = job.names(models[0]).environment
-    repo = shared_repo(
-        job.settings.gitops_repo_url,
-        job.settings.gitops_repo_branch,
-        what="GitOps",
-        token_variable=TOKEN_VARIABLE,
-    )
+    environment = job.dirs.environment
+    repo = gitops_repo(job.settings)
     scope = [job.names(m).gitops_dir for m in models]
     result = repo.apply(
         scope,
@@ -53,39 +48,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def checked_values(job: Job, model, state: dict) -> dict:
-    from ..values import build_values, validate_values
-
-    names = job.names(model)
-    values = build_values(
-        model,
-        names,
-        job.settings,
-        storage_uri=state["storage_uri"],
-        run_id=state["run_id"],
-        model_version=state.get("model_version"),
-        pipeline=job.pipeline,
-    )
-    validate_values(values, source=f"values for {model.name} in {names.values_path}")
-    return values
-
-
 def _changes(job: Job, models, online: dict[str, dict], read):
     from ..gitrepo import Changes
-    from ..values import app_config_text, update_values_text, values_header
+    from ..plan import gitops_files
 
     writes, removes = {}, []
     for model in models:
         names = job.names(model)
-        if model.name not in online:
+        if model.name in online:
+            writes |= gitops_files(job, model, online[model.name], read(names.values_path))
+        else:
             removes.append(names.gitops_dir)
-            continue
-        existing = read(names.values_path)
-        text = update_values_text(
-            existing.decode("utf-8") if existing is not None else None,
-            online[model.name],
-            values_header(job.pipeline, names),
-        )
-        writes[names.values_path] = text.encode("utf-8")
-        writes[names.app_config_path] = app_config_text(names).encode("utf-8")
     return Changes(writes=writes, removes=removes)

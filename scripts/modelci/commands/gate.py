@@ -4,7 +4,6 @@ with the reasons, writes a JUnit report for the merge request widget, fails on a
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..errors import ModelciError
 from ..workspace import STATE_DIR, add_config_arguments, load_job, read_state, write_state
@@ -18,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..gate import evaluate_gate, gate_junit_xml, summary
+    from ..gate import evaluate_gate, gate_junit_report, summary
     from ..tracking import Tracker, gate_tags
 
     job = load_job(args)
@@ -35,25 +34,14 @@ def run(args: argparse.Namespace) -> int:
         tracker.set_tags(run_id, gate_tags(result))
         write_state(model.name, "gate", gate="passed" if result.passed else "failed")
         print(f"{model.name} (run {run_id}):\n{summary(result)}", flush=True)
-        reports.append(gate_junit_xml(result, suite_name=f"quality gate: {model.name}"))
+        reports.append((f"quality gate: {model.name}", result))
         if not result.passed:
             failed.append(model.name)
-    _write_report(REPORT_PATH, reports)
+    REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
+    REPORT_PATH.write_text(gate_junit_report(reports), encoding="utf-8")
     if failed:
         raise ModelciError(
             f"quality gate failed for {', '.join(failed)}; nothing will be deployed "
             "(the failed checks are listed above and in the merge request's test report)"
         )
     return 0
-
-
-def _write_report(path: Path, suites: list[str]) -> None:
-    """One JUnit file for all models: the <testsuite> elements under one <testsuites>."""
-    import xml.etree.ElementTree as ET
-
-    root = ET.Element("testsuites")
-    for suite in suites:
-        parsed = ET.fromstring(suite.encode("utf-8"))
-        root.extend(parsed if parsed.tag == "testsuites" else [parsed])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -1,17 +1,24 @@
 """`modelci render`: a dry run. Prints every file a pipeline would write (DAG code, Helm values,
 the Argo CD generator file) with its path, touching no remote. Run facts that only a real
-pipeline knows (run id, model location) are shown as placeholders unless given."""
+pipeline knows (run id, model location) are shown as placeholders unless given.
+
+Outside GitLab CI it works on a laptop as it is: the project, branch and commit come from the
+git checkout (or `--project` / `--branch`), and platform settings not set locally are shown as
+placeholders."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
-from ..workspace import add_config_arguments, load_job
-from .deploy_batch import code_uri_for, render_files
-from .deploy_online import checked_values
+from ..config import load_config
+from ..settings import Pipeline, Settings
+from ..workspace import Job, ResolvedModel, add_config_arguments
 
 PLACEHOLDER_RUN = "<run id chosen by resolve>"
 PLACEHOLDER_STORAGE = "s3://placeholder-bucket/resolved-by-the-pipeline"
+PLACEHOLDER_IMAGE = "<MODELCI_RUNTIME_IMAGE>"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,27 +27,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage-uri", default=PLACEHOLDER_STORAGE, help="the s3:// model directory to show"
     )
+    parser.add_argument(
+        "--project", help="GitLab project path (default: CI_PROJECT_PATH, else git's origin)"
+    )
+    parser.add_argument(
+        "--branch", help="branch to render for (default: CI_COMMIT_REF_NAME, else git's branch)"
+    )
+
+
+def dry_run_job(args: argparse.Namespace, env: dict[str, str]) -> Job:
+    config = load_config(Path(args.config))
+    pipeline = Pipeline.for_dry_run(
+        env, Path(args.config).resolve().parent, project=args.project, branch=args.branch
+    )
+    settings = Settings.from_env(env)
+    if not (config.image or settings.runtime_image):
+        settings = Settings.from_env({**env, "MODELCI_RUNTIME_IMAGE": PLACEHOLDER_IMAGE})
+    return Job(config=config, pipeline=pipeline, settings=settings, stand=None)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..values import app_config_text, update_values_text, values_header
+    from ..plan import checked_values, code_uri, dag_files, gitops_files
 
-    job = load_job(args)
+    job = dry_run_job(args, dict(os.environ))
     models = job.models(args.model)
-    states = {m.name: {"run_id": args.run_id, "storage_uri": args.storage_uri} for m in models}
-    files: dict[str, str] = {}
+    chosen = ResolvedModel(
+        run_id=args.run_id, experiment_id="", model_uri="", storage_uri=args.storage_uri
+    )
+    resolved = {model.name: chosen for model in models}
+    files: dict[str, bytes] = {}
     batch = [m for m in models if m.batch.dags]
     if batch:
-        code_uri = code_uri_for(job, job.names(batch[0]).s3_prefix)
-        rendered = render_files(job, batch, code_uri=code_uri, states=states)
-        files.update({path: data.decode("utf-8") for path, data in rendered.items()})
+        files |= dag_files(job, batch, code=code_uri(job, dry_run=True), resolved=resolved)
     for model in models:
         if model.online.enabled:
-            names = job.names(model)
-            values = checked_values(job, model, states[model.name])
-            header = values_header(job.pipeline, names)
-            files[names.values_path] = update_values_text(None, values, header)
-            files[names.app_config_path] = app_config_text(names)
-    for path, text in sorted(files.items()):
-        print(f"==> {path} <==\n{text}")
+            values = checked_values(job, model, chosen)
+            files |= gitops_files(job, model, values, existing_values=None)
+    for path, data in sorted(files.items()):
+        print(f"==> {path} <==\n{data.decode('utf-8')}")
     return 0

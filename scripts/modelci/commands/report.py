@@ -64,7 +64,7 @@ def markdown(job: Job, environment: str, links: list[Link]) -> str:
 def run(args: argparse.Namespace) -> int:
     job = load_job(args)
     models = job.models(args.model)
-    environment = job.names(models[0]).environment
+    environment = job.dirs.environment
     links = collect_links(job, models)
     with section("modelci_links", f"modelci links for environment {environment}"):
         for link in links:

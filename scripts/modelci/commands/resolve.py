@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..workspace import add_config_arguments, load_job, write_state
+from ..workspace import ResolvedModel, add_config_arguments, load_job, write_state
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,14 +27,12 @@ def run(args: argparse.Namespace) -> int:
         storage_uri = require_model_dir(
             store, tracker.resolve_storage_uri(model_uri, job.settings.artifacts_destination)
         )
-        write_state(
-            model.name,
-            "resolve",
+        chosen = ResolvedModel(
             run_id=run.info.run_id,
             experiment_id=run.info.experiment_id,
-            environment=names.environment,
             model_uri=model_uri,
             storage_uri=storage_uri,
         )
+        write_state(model.name, "resolve", environment=names.environment, **chosen.as_state())
         print(f"{model.name}: run {run.info.run_id} -> {model_uri} -> {storage_uri}", flush=True)
     return 0

@@ -9,9 +9,7 @@ import os
 
 from ..naming import environment_dirs
 from ..settings import Pipeline, Settings
-from ..workspace import commit_message, shared_repo
-from .deploy_batch import TOKEN_VARIABLE as DAG_TOKEN
-from .deploy_online import TOKEN_VARIABLE as GITOPS_TOKEN
+from ..workspace import commit_message, dag_repo, gitops_repo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,17 +25,10 @@ def run(args: argparse.Namespace) -> int:
     pipeline, settings = Pipeline.from_env(env), Settings.from_env(env)
     dirs = environment_dirs(pipeline.project, pipeline.branch, stand=args.stand)
     message = commit_message(f"modelci: stop {dirs.environment}", pipeline, dirs.environment)
-    for url, branch, what, token, path in (
-        (settings.dag_repo_url, settings.dag_repo_branch, "DAG bundle", DAG_TOKEN, dirs.dag_dir),
-        (
-            settings.gitops_repo_url,
-            settings.gitops_repo_branch,
-            "GitOps",
-            GITOPS_TOKEN,
-            dirs.gitops_dir,
-        ),
+    for repo, path in (
+        (dag_repo(settings), dirs.dag_dir),
+        (gitops_repo(settings), dirs.gitops_dir),
     ):
-        repo = shared_repo(url, branch, what=what, token_variable=token)
         result = repo.apply([path], lambda _read, path=path: Changes(removes=[path]), message)
         verb = f"removed in {result.sha[:12]}" if result.sha else "already absent"
         print(f"{repo.display_url}: {path} {verb}")

@@ -1,0 +1,113 @@
+"""What a pipeline writes into the shared repos, as data: the DAG files of an environment and
+the Helm values and Argo CD generator file of each online model.
+
+Pure: builds bytes from the job and the resolved models, and knows no remote. `render` prints
+these files, the deploy commands commit them, and promotion writes them for a stand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .config import DAG_KINDS, Model
+from .errors import ModelciError, strip_userinfo
+from .workspace import Job, ResolvedModel
+
+# What `render` shows for the code archive when the platform has not set MODELCI_SCRATCH_URI.
+SCRATCH_PLACEHOLDER = "s3://<MODELCI_SCRATCH_URI>"
+
+
+def code_uri(job: Job, *, dry_run: bool = False) -> str:
+    """Where batch pods fetch the model repository's code at this commit (tar.gz in S3)."""
+    base = job.settings.scratch_uri.rstrip("/")
+    if not base:
+        if dry_run:
+            base = SCRATCH_PLACEHOLDER
+        else:
+            raise ModelciError(
+                "MODELCI_SCRATCH_URI is not set: batch pods fetch the model repo's code from "
+                "there (an s3://bucket/prefix the pods can read); set it in the group's CI/CD "
+                "variables"
+            )
+    return f"{base}/{job.dirs.s3_prefix}code/{job.pipeline.commit}.tar.gz"
+
+
+def batch_image(job: Job) -> str:
+    image = job.config.image or job.settings.runtime_image
+    if not image:
+        raise ModelciError(
+            f"no image for batch pods: set `image:` in {job.config.path} or the platform's "
+            "MODELCI_RUNTIME_IMAGE CI/CD variable"
+        )
+    return image
+
+
+def dag_files(
+    job: Job, models: Sequence[Model], *, code: str, resolved: Mapping[str, ResolvedModel]
+) -> dict[str, bytes]:
+    """{repo path: DAG source} for every batch DAG of `models`."""
+    from .dags import render_dag
+
+    image = batch_image(job)
+    files = {}
+    for model in models:
+        names, chosen = job.names(model), resolved[model.name]
+        for dag in model.batch.dags:
+            source = render_dag(
+                names=names,
+                model=model,
+                dag=dag,
+                pipeline=job.pipeline,
+                image=image,
+                model_uri=chosen.storage_uri,
+                run_id=chosen.run_id,
+                code_uri=code,
+                s3_secret=job.settings.cluster_s3_secret,
+                s3_endpoint=job.settings.cluster_s3_endpoint,
+                tracking_uri=strip_userinfo(job.settings.tracking_uri),
+            )
+            files[names.dag_path(dag.kind)] = source.encode("utf-8")
+    return files
+
+
+def owned_dag_paths(job: Job, models: Sequence[Model]) -> list[str]:
+    """Every DAG file `models` may own in this environment: a DAG dropped from the config goes."""
+    return [job.names(model).dag_path(kind) for model in models for kind in DAG_KINDS]
+
+
+def checked_values(job: Job, model: Model, chosen: ResolvedModel) -> dict[str, Any]:
+    """The chart values for `model`, refused (ConfigError) where the chart would refuse them."""
+    from .values import build_values, validate_values
+
+    names = job.names(model)
+    values = build_values(
+        model,
+        names,
+        job.settings,
+        storage_uri=chosen.storage_uri,
+        run_id=chosen.run_id,
+        model_version=chosen.model_version,
+        pipeline=job.pipeline,
+    )
+    validate_values(values, source=f"values for {model.name} in {names.values_path}")
+    return values
+
+
+def gitops_files(
+    job: Job, model: Model, values: Mapping[str, Any], existing_values: bytes | None
+) -> dict[str, bytes]:
+    """{repo path: content} of one online model: its values (keeping what a person added to
+    the existing file) and the generator file the ApplicationSet reads."""
+    from .values import app_config_text, update_values_text, values_header
+
+    names = job.names(model)
+    text = update_values_text(
+        existing_values.decode("utf-8") if existing_values is not None else None,
+        values,
+        values_header(job.pipeline, names),
+    )
+    return {
+        names.values_path: text.encode("utf-8"),
+        names.app_config_path: app_config_text(names).encode("utf-8"),
+    }
