@@ -1,12 +1,16 @@
 """The one module that writes to shared git repos (the Airflow DAG bundle repo, the GitOps repo).
 
-Every write is one commit pushed once, fast-forward only; a push that loses a race against another
-pipeline is rebuilt on the new tip and retried. Nothing is checked out: each operation makes a
-shallow, blob-less partial clone in a temporary directory, edits the index directly and fetches only
-the blobs a caller reads: no other environment's files are downloaded. The tip's tree objects are
-fetched and loaded into the index, so the cost grows slowly (linearly in directories) with the
-repo: see benchmarks/README.md. Credentials never reach argv, a URL git stores, or
-a message: they are handed to git through GIT_ASKPASS.
+Every write is one commit pushed once, fast-forward only. A push that loses a race against
+another pipeline is rebuilt on the new tip and retried, with jittered exponential backoff,
+until a time budget runs out (not a count: pipelines of many projects push to the same repo,
+and each of them must land). An attempt costs about eight git processes and two round trips.
+
+Nothing is checked out: each operation makes a shallow, blob-less partial clone in a
+temporary directory, edits the index directly and fetches only the blobs a caller reads: no
+other environment's files are downloaded. The tip's tree objects are fetched and loaded into
+the index, so the cost grows slowly (linearly in directories) with the repo: see
+benchmarks/README.md. Credentials never reach argv, a URL git stores, or a message: they are
+handed to git through GIT_ASKPASS.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import random
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +35,13 @@ Reader = Callable[[str], bytes | None]
 
 FILE_MODE = "100644"
 NETWORK_TIMEOUT_SECONDS = 300
+DEFAULT_PUSH_BUDGET_SECONDS = 600.0
+BACKOFF_BASE_SECONDS = 0.05
+BACKOFF_CAP_SECONDS = 2.0
 DEFAULT_TOKEN_USERNAME = "oauth2"  # GitLab accepts any username with a personal/project token
 
 _RACE_REASONS = ("fetch first", "non-fast-forward", "failed to update ref", "cannot lock ref")
+_MISSING_REF = "couldn't find remote ref"
 _ASKPASS_SCRIPT = """#!/bin/sh
 case "$1" in
   Username*) printf '%s\\n' "$MODELCI_GIT_USERNAME" ;;
@@ -115,11 +123,13 @@ class RemoteRepo:
         *,
         token_env: str | None = None,
         author: tuple[str, str] = ("modelci", "modelci@noreply"),
+        push_budget_seconds: float = DEFAULT_PUSH_BUDGET_SECONDS,
     ) -> None:
         if not branch or branch.startswith("-") or not _is_valid_branch(branch):
             raise ValueError(f"invalid branch name {branch!r}")
         self.branch = branch
         self.author = author
+        self.push_budget_seconds = push_budget_seconds
         self.display_url = redact_url(url)
         self._url, self._credentials = _split_credentials(url, token_env)
         # What the last operation's temporary clone held (i.e. fetched plus wrote): lets tests
@@ -134,14 +144,14 @@ class RemoteRepo:
         path = validate_path(path)
         with self._session() as session:
             tip = session.fetch_tip()
-            return session.read(tip, path) if tip else None
+            return session.read(tip.commit, path) if tip else None
 
     def list_dir(self, path: str) -> list[str]:
         """Names directly under a directory at the branch tip ("" is the root); [] if absent."""
         path = validate_path(path, directory=True, allow_root=True)
         with self._session() as session:
             tip = session.fetch_tip()
-            return session.list_dir(tip, path) if tip else []
+            return session.list_dir(tip.commit, path) if tip else []
 
     def apply(
         self,
@@ -149,37 +159,47 @@ class RemoteRepo:
         build: Callable[[Reader], Changes],
         message: str,
         *,
-        max_attempts: int = 5,
+        budget_seconds: float | None = None,
     ) -> CommitResult:
         """Make one commit on the branch with what `build` returns, and push it.
 
-        `build` receives a reader of the current tip and may be called again when another writer
-        pushed first. Every path it writes or removes must lie within `scope`. If the tree would
-        not change, nothing is committed and `sha` is None. Never force-pushes.
+        `build` receives a reader of the current tip and is called again whenever another
+        writer pushed first, so a change to a path someone else changed meanwhile is re-read
+        and re-applied, never written over blindly. Every path it writes or removes must lie
+        within `scope`. If the tree would not change, nothing is committed and `sha` is None.
+        Retries until `budget_seconds` (default: `push_budget_seconds`) have passed. Never
+        force-pushes.
         """
         scope = [validate_path(item, directory=True) for item in scope]
         if not scope:
             raise ValueError("apply needs a non-empty scope (the paths the commit may touch)")
         if not message.strip():
             raise ValueError("apply needs a commit message")
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        budget = self.push_budget_seconds if budget_seconds is None else budget_seconds
+        if budget < 0:
+            raise ValueError("the push budget must be at least 0 seconds")
+        deadline = time.monotonic() + budget
+        attempt = 0
         with self._session() as session:
-            for attempt in range(1, max_attempts + 1):
+            while True:
+                attempt += 1
                 tip = session.fetch_tip()
-                changes = build(lambda path, tip=tip: session.read(tip, validate_path(path)))
+                head = tip.commit if tip else None
+                changes = build(lambda path, head=head: session.read(head, validate_path(path)))
                 removes, writes = _checked_changes(changes, scope)
                 commit = session.commit(tip, removes, writes, message)
                 if commit is None:
                     return CommitResult(sha=None, attempts=attempt)
                 if session.push(commit):
                     return CommitResult(sha=commit, attempts=attempt)
-                if attempt < max_attempts:
-                    time.sleep(random.uniform(0.05, 0.3) * attempt)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                time.sleep(min(backoff_seconds(attempt), remaining))
         raise ModelciError(
-            f"could not push to {self.display_url} (branch {self.branch}): another writer pushed "
-            f"first on each of {max_attempts} attempts. Re-run the job; jobs that push to this "
-            "repo should share a resource_group so they do not race."
+            f"could not push to {self.display_url} (branch {self.branch}): another writer "
+            f"pushed first on each of {attempt} attempts in {budget:g} s. Re-run the job, or "
+            "give writes more time with MODELCI_PUSH_BUDGET_SECONDS."
         )
 
     @contextmanager
@@ -198,6 +218,18 @@ class RemoteRepo:
                 if len(secret) >= 3 and secret != DEFAULT_TOKEN_USERNAME:
                     text = text.replace(secret, "***")
         return text
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Full jitter: a random wait up to an exponentially growing cap, so that writers that
+    lost the same race spread out instead of colliding again."""
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+
+
+@dataclass(frozen=True)
+class _Tip:
+    commit: str
+    tree: str
 
 
 def _removed(path: str, removes: Sequence[str]) -> bool:
@@ -252,6 +284,7 @@ class _Session:
     def __init__(self, remote: RemoteRepo, workdir: Path) -> None:
         self._remote = remote
         self._workdir = workdir
+        self._blobs: dict[bytes, str] = {}
         worktree = workdir / "checkout"  # stays empty: nothing is ever checked out
         self._git_dir = worktree / ".git"
         name, email = remote.author
@@ -294,18 +327,21 @@ class _Session:
         script.chmod(stat.S_IRWXU)
         return script
 
-    def fetch_tip(self) -> str | None:
+    def fetch_tip(self) -> _Tip | None:
         """Fetch the branch tip (one commit, its trees, no blobs); None if the branch is absent."""
         ref = f"refs/heads/{self._remote.branch}"
-        listing = self._run("ls-remote", "origin", ref, network=True)
-        if not any(line.split("\t")[-1] == ref for line in listing.splitlines()):
-            return None
-        self._run(
+        local = f"refs/remotes/origin/{self._remote.branch}"
+        status, _, stderr = self._execute(
             "fetch", "-q", "--no-tags", "--depth=1", "--filter=blob:none",
-            "origin", f"+{ref}:refs/remotes/origin/{self._remote.branch}",
+            "origin", f"+{ref}:{local}",
             network=True,
         )  # fmt: skip
-        return self._run("rev-parse", f"refs/remotes/origin/{self._remote.branch}").strip()
+        if status != 0:
+            if _MISSING_REF in stderr:
+                return None
+            raise self._error("fetch", stderr)
+        commit, tree = self._run("rev-parse", local, f"{local}^{{tree}}").split()
+        return _Tip(commit, tree)
 
     def _entry(self, tip: str, path: str) -> tuple[str, str] | None:
         """(type, object id) of `path` in `tip`, without fetching its content."""
@@ -337,32 +373,30 @@ class _Session:
         return sorted(name for name in names if name)
 
     def commit(
-        self, tip: str | None, removes: list[str], writes: dict[str, bytes], message: str
+        self, tip: _Tip | None, removes: list[str], writes: dict[str, bytes], message: str
     ) -> str | None:
         """A commit on `tip` with the changes, or None if the tree would not change."""
         if tip:
-            self._run("read-tree", tip)
+            self._run("read-tree", tip.commit)
+            self._check_file_dir_conflicts(tip.commit, removes, writes)
         else:
             self._run("read-tree", "--empty")
-        if tip:
-            self._check_file_dir_conflicts(tip, removes, writes)
         removed = set(self._index_files(removes)) if removes else set()
+        blobs = self._store_blobs(writes.values())
         records = [f"0 {'0' * 40}\t{path}" for path in sorted(removed)]
-        records += [
-            f"{FILE_MODE} {self._store_blob(data)}\t{path}" for path, data in writes.items()
-        ]
+        records += [f"{FILE_MODE} {blobs[data]}\t{path}" for path, data in writes.items()]
         if records:
             index_info = self._workdir / "index-info"
             index_info.write_bytes(b"".join(r.encode() + b"\0" for r in records))
             self._run("update-index", "-z", "--index-info", stdin=index_info)
         tree = self._run("write-tree", "--missing-ok").strip()  # no lazy fetch of untouched blobs
-        if tip and tree == self._run("rev-parse", f"{tip}^{{tree}}").strip():
+        if tip and tree == tip.tree:
             return None
         if not tip and not records:
             return None
         message_file = self._workdir / "message"
         message_file.write_text(message if message.endswith("\n") else message + "\n")
-        parents = ["-p", tip] if tip else []
+        parents = ["-p", tip.commit] if tip else []
         return self._run("commit-tree", tree, *parents, "-F", str(message_file)).strip()
 
     def _index_files(self, paths: Sequence[str]) -> list[str]:
@@ -396,10 +430,23 @@ class _Session:
                 kinds[name] = info.split(" ")[1]
         return kinds
 
-    def _store_blob(self, data: bytes) -> str:
-        blob = self._workdir / "blob"
-        blob.write_bytes(data)
-        return self._run("hash-object", "-w", "--no-filters", "--", str(blob)).strip()
+    def _store_blobs(self, contents: Iterable[bytes]) -> dict[bytes, str]:
+        """{content: blob id}, written to the object database in one git process; contents
+        already written by an earlier attempt of this session are not written again."""
+        new = [data for data in dict.fromkeys(contents) if data not in self._blobs]
+        if new:
+            paths = []
+            for number, data in enumerate(new):
+                path = self._workdir / f"blob-{len(self._blobs) + number}"
+                path.write_bytes(data)
+                paths.append(str(path))
+            listing = self._workdir / "blob-paths"
+            listing.write_text("".join(f"{path}\n" for path in paths))
+            ids = self._run(
+                "hash-object", "-w", "--no-filters", "--stdin-paths", stdin=listing
+            ).split()
+            self._blobs.update(zip(new, ids, strict=True))
+        return self._blobs
 
     def push(self, commit: str) -> bool:
         """True if the branch now points at `commit`; False if another writer pushed first."""

@@ -111,6 +111,7 @@ class Settings:
         str  # MODELCI_CLUSTER_S3_SECRET: Secret with S3 keys, managed by the platform
     )
     s3_region: str  # AWS_DEFAULT_REGION
+    push_budget_seconds: float  # MODELCI_PUSH_BUDGET_SECONDS: how long a shared-repo write retries
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -130,7 +131,24 @@ class Settings:
             cluster_s3_endpoint=_endpoint(env, "MODELCI_CLUSTER_S3_ENDPOINT"),
             cluster_s3_secret=_get(env, "MODELCI_CLUSTER_S3_SECRET", "modelci-s3"),
             s3_region=_get(env, "AWS_DEFAULT_REGION", "us-east-1"),
+            push_budget_seconds=_seconds(env, "MODELCI_PUSH_BUDGET_SECONDS", 600.0),
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = _get(env, name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86_400:
+        raise ModelciError(
+            f"platform CI/CD variable {name} is {text!r}; expected a number of seconds from 0 to "
+            f"86400 (default {default:g}). Fix it in the GitLab group's CI/CD variables."
+        )
+    return value
 
 
 def _git(repo_dir: Path, *args: str) -> str | None:

@@ -132,7 +132,11 @@ GITOPS_REPO_TOKEN = "MODELCI_GITOPS_REPO_TOKEN"
 def dag_repo(settings: Settings):
     """The Airflow DAG bundle repo (the branch its GitDagBundle tracks)."""
     return _shared_repo(
-        settings.dag_repo_url, settings.dag_repo_branch, "MODELCI_DAG_REPO_URL", DAG_REPO_TOKEN
+        settings.dag_repo_url,
+        settings.dag_repo_branch,
+        "MODELCI_DAG_REPO_URL",
+        DAG_REPO_TOKEN,
+        settings.push_budget_seconds,
     )
 
 
@@ -143,10 +147,13 @@ def gitops_repo(settings: Settings):
         settings.gitops_repo_branch,
         "MODELCI_GITOPS_REPO_URL",
         GITOPS_REPO_TOKEN,
+        settings.push_budget_seconds,
     )
 
 
-def _shared_repo(url: str, branch: str, url_variable: str, token_variable: str):
+def _shared_repo(
+    url: str, branch: str, url_variable: str, token_variable: str, push_budget_seconds: float
+):
     from .gitrepo import RemoteRepo
 
     if not url:
@@ -155,7 +162,13 @@ def _shared_repo(url: str, branch: str, url_variable: str, token_variable: str):
             "(see README, 'Platform variables')"
         )
     token_env = token_variable if os.environ.get(token_variable) else None
-    return RemoteRepo(url, branch, token_env=token_env, author=("modelci", "modelci@noreply"))
+    return RemoteRepo(
+        url,
+        branch,
+        token_env=token_env,
+        author=("modelci", "modelci@noreply"),
+        push_budget_seconds=push_budget_seconds,
+    )
 
 
 def commit_message(summary: str, pipeline: Pipeline, environment: str) -> str:

@@ -10,7 +10,9 @@ import base64
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import git
 import pytest
 
 from modelci.errors import ModelciError
-from modelci.gitrepo import Changes, Reader, RemoteRepo, redact_url
+from modelci.gitrepo import Changes, CommitResult, Reader, RemoteRepo, redact_url
 from tests.harness.gitremotes import make_bare_repo
 
 
@@ -146,7 +148,9 @@ def test_a_lost_race_is_rebuilt_on_the_new_tip(remote: Path) -> None:
     assert "envs/a/sub/config.json" in files and "README.md" in files
 
 
-def test_giving_up_after_max_attempts_leaves_remote_without_our_commit(remote: Path) -> None:
+def test_giving_up_when_the_budget_is_spent_leaves_remote_without_our_commit(
+    remote: Path,
+) -> None:
     ours = RemoteRepo(str(remote), "main")
     theirs = RemoteRepo(str(remote), "main")
     calls: list[int] = []
@@ -157,13 +161,17 @@ def test_giving_up_after_max_attempts_leaves_remote_without_our_commit(remote: P
         theirs.apply(["envs/theirs"], writes({"envs/theirs/n": content}), f"theirs {len(calls)}")
         return Changes(writes={"envs/ours/values.yaml": b"o\n"})
 
-    with pytest.raises(ModelciError, match="3 attempts") as error:
-        ours.apply(["envs/ours"], build, "ours", max_attempts=3)
+    started = time.monotonic()
+    with pytest.raises(ModelciError, match=r"attempts in 1 s") as error:
+        ours.apply(["envs/ours"], build, "ours", budget_seconds=1)
 
-    assert len(calls) == 3
+    assert 1 <= time.monotonic() - started < 5
+    assert len(calls) >= 2  # it kept trying while there was time
+    assert f"each of {len(calls)} attempts" in str(error.value)
+    assert "MODELCI_PUSH_BUDGET_SECONDS" in str(error.value)
     assert str(remote) in str(error.value) and "main" in str(error.value)
     head = tip(remote)
-    assert head.message == "theirs 3\n"
+    assert head.message == f"theirs {len(calls)}\n"
     assert not any(path.startswith("envs/ours") for path in files_at(head))
 
 
@@ -379,3 +387,26 @@ def test_token_from_env_authenticates_over_http_and_never_leaks(
         RemoteRepo(url, "main", token_env="GITOPS_TOKEN").read("envs/a/values.yaml")
     assert "glpat-wrong-token" not in str(error.value)
     assert "127.0.0.1" in str(error.value)
+
+
+def test_a_burst_of_concurrent_writers_all_land(remote: Path) -> None:
+    """Pipelines of many projects push to one repo at once: every one of them lands."""
+    writers = 12
+
+    def deploy(number: int) -> CommitResult:
+        repo = RemoteRepo(str(remote), "main")
+        path = f"envs/burst-{number}/values.yaml"
+        return repo.apply(
+            [f"envs/burst-{number}"], writes({path: f"{number}\n".encode()}), f"deploy {number}"
+        )
+
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        results = list(pool.map(deploy, range(writers)))
+
+    assert all(result.sha for result in results)
+    assert max(result.attempts for result in results) > 1  # they did race
+    files = files_at(tip(remote))
+    assert {files[f"envs/burst-{n}/values.yaml"] for n in range(writers)} == {
+        f"{n}\n".encode() for n in range(writers)
+    }
+    assert "envs/a/sub/config.json" in files  # nothing else was lost
