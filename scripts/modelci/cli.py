@@ -29,7 +29,20 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "write Helm values for charts/kserve-model to the GitOps repo",
     ),
     "report": ("report", "print the links (MLflow run, DAGs, model API); set the environment URL"),
+    "compare": (
+        "compare",
+        "merge request: candidate vs each stand's model, in the log and one updated MR note",
+    ),
     "stop": ("stop", "tear down a branch environment: DAG files, GitOps directory, S3 scratch"),
+    "promote": (
+        "promote",
+        "after a merge: the branch's validated model to the first stand; --stand: onwards",
+    ),
+    "rollback": ("rollback", "move a stand back to the version it served before"),
+    "deploy-version": (
+        "deploy_version",
+        "put a chosen version (or run) of a model on a stand, audited",
+    ),
     "render": ("render", "dry run: print every file a pipeline would write, touching no remote"),
     "pod-run": (
         "pod_run",

@@ -1,15 +1,47 @@
-"""The GitLab API, for the one thing the pipeline says there: a note on the branch's open merge
-requests with the environment's links. The note carries a marker, so a re-run edits it in
-place instead of adding another.
+"""The GitLab API, for the few things the pipeline says or asks there: a note on a merge
+request (the environment's links, the comparison with the stands) and the merge requests a
+commit belongs to. A note carries a marker, so a re-run edits it in place instead of adding
+another.
+
+python-gitlab's HTTP layer, one small function per API use, every request bounded: a
+connect/read timeout of `TIMEOUT_SECONDS`, at most `RETRIES` retries of a refused connection
+or a 429/5xx answer (python-gitlab's own retries and rate-limit sleeps are off: they are not
+bounded in time), no retry after a timeout (a server that kept us waiting once is not waited
+for again), and an overall `BUDGET_SECONDS` per call. Redirects are refused, so the token is
+only ever sent to `CI_SERVER_URL`. Failures are `GitLabError`s (a
+`ModelciError`) whose text never holds the token; what a command does with one is its
+policy (`write_note_or_warn`: a note is never worth failing a pipeline).
 """
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
 
-from .errors import ModelciError
+from .errors import ModelciError, redact_url
 
 TOKEN_VARIABLE = "MODELCI_GITLAB_TOKEN"  # a project access token with `api` scope
+TIMEOUT_SECONDS = 5.0
+RETRIES = 2
+BACKOFF_SECONDS = 0.5
+BUDGET_SECONDS = 15.0
+PER_PAGE = 100
+MAX_PAGES = 20
+_TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+
+T = TypeVar("T")
+
+
+class GitLabError(ModelciError):
+    """A GitLab API call that failed; `status` is the HTTP status, None without an answer."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def note_marker(environment: str) -> str:
@@ -21,35 +53,233 @@ class NoteResult:
     merge_request_iid: int
     note_id: int
     created: bool
+    changed: bool = True  # False: the note already said exactly this
+
+
+@dataclass(frozen=True)
+class MergeRequestInfo:
+    iid: int
+    source_branch: str
+    target_branch: str
+    state: str  # opened, merged, closed, locked
+    merged_by: str | None  # username of who merged it; None when not merged (or not known)
+    web_url: str
+
+
+# --- the API uses ---------------------------------------------------------------------------
+
+
+def upsert_note(
+    server_url: str, token: str, project: str, mr_iid: int, marker: str, body: str
+) -> NoteResult:
+    """Put `marker` + `body` on merge request `mr_iid`: edit the note whose body starts with
+    `marker` (only when its text changed), or create it."""
+    api = _Api(server_url, token, project)
+    return _upsert_note(api, int(mr_iid), marker, f"{marker}\n{body}")
 
 
 def upsert_merge_request_notes(
     *, server_url: str, token: str, project: str, branch: str, environment: str, body: str
 ) -> list[NoteResult]:
     """Create or update the environment's note on every open merge request of `branch`."""
-    import gitlab  # python-gitlab; imported here to keep CLI start-up fast
-
+    api = _Api(server_url, token, project)
     marker = note_marker(environment)
-    text = f"{marker}\n{body}"
-    client = gitlab.Gitlab(server_url, private_token=token, timeout=30, retry_transient_errors=True)
+    return [
+        _upsert_note(api, iid, marker, f"{marker}\n{body}")
+        for iid in _open_merge_requests(api, branch)
+    ]
+
+
+def merge_requests_of_commit(
+    server_url: str, token: str, project: str, sha: str
+) -> list[MergeRequestInfo]:
+    """The merge requests commit `sha` belongs to (GitLab: merged ones, for a merge commit or
+    a commit of a merged source branch; open ones for a commit on their source branch)."""
+    api = _Api(server_url, token, project)
+    items = api.get_all(f"repository/commits/{quote(sha, safe='')}/merge_requests", {})
+    return [_merge_request_info(item) for item in items]
+
+
+def write_note_or_warn(command: str, action: Callable[[], T]) -> T | None:
+    """The notes' failure policy: run `action`; a GitLab failure is a WARNING in the job log
+    (stderr), never a failed job. None when it failed."""
     try:
-        gl_project = client.projects.get(project, lazy=True)
-        requests = gl_project.mergerequests.list(source_branch=branch, state="opened", get_all=True)
-        return [_upsert_note(request, marker, text) for request in requests]
-    except gitlab.exceptions.GitlabError as error:
-        code = getattr(error, "response_code", None)
-        raise ModelciError(
-            f"GitLab API at {server_url} refused the merge request note for {project} "
-            f"(HTTP {code}): check that {TOKEN_VARIABLE} has the `api` scope and Reporter access"
-        ) from None
+        return action()
+    except ModelciError as error:
+        warn(command, f"the merge request note was not written: {error}")
+        return None
 
 
-def _upsert_note(merge_request, marker: str, text: str) -> NoteResult:
-    for note in merge_request.notes.list(get_all=True):
-        if note.body.startswith(marker):
-            if note.body != text:
-                note.body = text
-                note.save()
-            return NoteResult(merge_request.iid, note.id, created=False)
-    note = merge_request.notes.create({"body": text})
-    return NoteResult(merge_request.iid, note.id, created=True)
+def warn(command: str, message: str) -> None:
+    print(f"modelci {command}: WARNING: {message}", file=sys.stderr, flush=True)
+
+
+# --- one function per endpoint --------------------------------------------------------------
+
+
+def _open_merge_requests(api: _Api, branch: str) -> list[int]:
+    items = api.get_all("merge_requests", {"source_branch": branch, "state": "opened"})
+    return [int(item["iid"]) for item in items]
+
+
+def _upsert_note(api: _Api, iid: int, marker: str, text: str) -> NoteResult:
+    note = _find_note(api, iid, marker)
+    if note is None:
+        created = api.request("POST", f"merge_requests/{iid}/notes", body={"body": text})
+        return NoteResult(iid, int(created["id"]), created=True)
+    if note.get("body") == text:
+        return NoteResult(iid, int(note["id"]), created=False, changed=False)
+    api.request("PUT", f"merge_requests/{iid}/notes/{int(note['id'])}", body={"body": text})
+    return NoteResult(iid, int(note["id"]), created=False)
+
+
+def _find_note(api: _Api, iid: int, marker: str) -> dict | None:
+    query = {"sort": "asc", "order_by": "created_at"}  # ours is usually among the first
+    for note in api.iterate(f"merge_requests/{iid}/notes", query):
+        if str(note.get("body", "")).startswith(marker):
+            return note
+    return None
+
+
+def _merge_request_info(item: dict) -> MergeRequestInfo:
+    merger = item.get("merged_by") or item.get("merge_user") or {}
+    return MergeRequestInfo(
+        iid=int(item["iid"]),
+        source_branch=str(item.get("source_branch", "")),
+        target_branch=str(item.get("target_branch", "")),
+        state=str(item.get("state", "")),
+        merged_by=merger.get("username") if isinstance(merger, dict) else None,
+        web_url=str(item.get("web_url", "")),
+    )
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+class _Api:
+    """Requests to one project of one GitLab server, within one time budget."""
+
+    def __init__(self, server_url: str, token: str, project: str) -> None:
+        import gitlab  # imported here to keep CLI start-up fast
+        import requests
+
+        self._server = server_url.rstrip("/")
+        self._token = token
+        self._project = project
+        self._base = f"/projects/{quote(project, safe='')}"
+        self._deadline = time.monotonic() + BUDGET_SECONDS
+        session = requests.Session()
+        session.max_redirects = 0  # a redirect is an error: the token stays with the server
+        self._gitlab = gitlab.Gitlab(
+            self._server,
+            private_token=token,
+            session=session,
+            timeout=TIMEOUT_SECONDS,
+            retry_transient_errors=False,
+            keep_base_url=True,
+        )
+
+    def get_all(self, path: str, query: dict[str, str]) -> list[dict]:
+        return list(self.iterate(path, query))
+
+    def iterate(self, path: str, query: dict[str, str]):
+        page = "1"
+        for _ in range(MAX_PAGES):
+            items, headers = self._send("GET", path, {**query, "per_page": PER_PAGE, "page": page})
+            if not isinstance(items, list):
+                raise self._error(f"list {path}", None, "the answer is not a list")
+            yield from items
+            page = (headers.get("X-Next-Page") or "").strip()
+            if not page:
+                return
+
+    def request(self, method: str, path: str, body: dict[str, Any]) -> dict:
+        payload, _ = self._send(method, path, {}, body)
+        if not isinstance(payload, dict):
+            raise self._error(f"{method} {path}", None, "the answer is not a JSON object")
+        return payload
+
+    def _send(
+        self, method: str, path: str, query: dict[str, Any], body: dict[str, Any] | None = None
+    ) -> tuple[Any, Any]:
+        import requests
+        from gitlab.exceptions import GitlabError
+
+        what = f"{method} {path}"
+        for attempt in range(RETRIES + 1):
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._error(what, None, f"no answer within the {BUDGET_SECONDS:g} s budget")
+            try:
+                response = self._gitlab.http_request(
+                    method.lower(),
+                    f"{self._base}/{path}",
+                    query_data=query,
+                    post_data=body,
+                    timeout=min(TIMEOUT_SECONDS, remaining),
+                    obey_rate_limit=False,
+                    retry_transient_errors=False,
+                    max_retries=0,
+                )
+                return (response.json() if response.content.strip() else None), response.headers
+            except GitlabError as error:  # HTTP errors, 401 included
+                status, reason = error.response_code, _short(error.error_message)
+                if status in _TRANSIENT_STATUS and attempt < RETRIES:
+                    self._pause(attempt)
+                    continue
+                raise self._error(what, status, reason, attempts=attempt + 1) from None
+            except requests.exceptions.TooManyRedirects:
+                raise self._error(what, 302, "redirected", attempts=attempt + 1) from None
+            except requests.exceptions.Timeout:
+                raise self._timed_out(what) from None
+            except requests.exceptions.ConnectionError as error:
+                if attempt < RETRIES:
+                    self._pause(attempt)
+                    continue
+                raise self._error(
+                    what, None, f"unreachable ({_short(error)})", attempts=attempt + 1
+                ) from None
+            except ValueError:
+                raise self._error(what, None, "the answer is not JSON") from None
+        raise AssertionError("unreachable")
+
+    def _pause(self, attempt: int) -> None:
+        time.sleep(min(BACKOFF_SECONDS * 2**attempt, max(0.0, self._deadline - time.monotonic())))
+
+    def _timed_out(self, what: str) -> GitLabError:
+        return self._error(what, None, f"no answer within {TIMEOUT_SECONDS:g} s")
+
+    def _error(
+        self, what: str, status: int | None, reason: str, *, attempts: int = 1
+    ) -> GitLabError:
+        where = f"GitLab API at {redact_url(self._server)}"
+        tried = f" after {attempts} attempts" if attempts > 1 else ""
+        if status is None:
+            message = f"{where}: {what} for project {self._project} failed{tried}: {reason}"
+        else:
+            message = (
+                f"{where} answered HTTP {status} to {what} for project {self._project}{tried}"
+                f" ({reason}){_hint(status)}"
+            )
+        if self._token:
+            message = message.replace(self._token, "***")
+        return GitLabError(message, status)
+
+
+def _hint(status: int) -> str:
+    if status in (401, 403):
+        return (
+            f": check that {TOKEN_VARIABLE} is a valid, unexpired token with the `api` scope "
+            "and at least Reporter access to the project"
+        )
+    if status == 404:
+        return f": the project or merge request does not exist, or {TOKEN_VARIABLE} cannot see it"
+    if 300 <= status < 400:
+        return ": redirected; set CI_SERVER_URL to the server's final URL (https)"
+    if status in _TRANSIENT_STATUS:
+        return ": GitLab is failing or overloaded"
+    return ""
+
+
+def _short(reason: object) -> str:
+    return str(reason).replace("\n", " ")[:200]

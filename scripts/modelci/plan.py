@@ -18,8 +18,9 @@ from .workspace import Job, ResolvedModel
 SCRATCH_PLACEHOLDER = "s3://<MODELCI_SCRATCH_URI>"
 
 
-def code_uri(job: Job, *, dry_run: bool = False) -> str:
-    """Where batch pods fetch the model repository's code at this commit (tar.gz in S3)."""
+def code_uri(job: Job, *, commit: str | None = None, dry_run: bool = False) -> str:
+    """Where batch pods of this environment fetch the model repository's code at `commit`
+    (default: the pipeline's), as tar.gz in S3."""
     base = job.settings.scratch_uri.rstrip("/")
     if not base:
         if dry_run:
@@ -30,7 +31,7 @@ def code_uri(job: Job, *, dry_run: bool = False) -> str:
                 "there (an s3://bucket/prefix the pods can read); set it in the group's CI/CD "
                 "variables"
             )
-    return f"{base}/{job.dirs.s3_prefix}code/{job.pipeline.commit}.tar.gz"
+    return f"{base}/{job.dirs.s3_prefix}code/{commit or job.pipeline.commit}.tar.gz"
 
 
 def batch_image(job: Job) -> str:
@@ -44,9 +45,14 @@ def batch_image(job: Job) -> str:
 
 
 def dag_files(
-    job: Job, models: Sequence[Model], *, code: str, resolved: Mapping[str, ResolvedModel]
+    job: Job,
+    models: Sequence[Model],
+    *,
+    code: Mapping[str, str],
+    resolved: Mapping[str, ResolvedModel],
 ) -> dict[str, bytes]:
-    """{repo path: DAG source} for every batch DAG of `models`."""
+    """{repo path: DAG source} for every batch DAG of `models`; `code` holds each model's code
+    archive (a stand's models may come from different commits)."""
     from .dags import render_dag
 
     image = batch_image(job)
@@ -62,7 +68,7 @@ def dag_files(
                 image=image,
                 model_uri=chosen.storage_uri,
                 run_id=chosen.run_id,
-                code_uri=code,
+                code_uri=code[model.name],
                 s3_secret=job.settings.cluster_s3_secret,
                 s3_endpoint=job.settings.cluster_s3_endpoint,
                 tracking_uri=strip_userinfo(job.settings.tracking_uri),

@@ -88,6 +88,17 @@ class S3Store:
             response = self._client.get_object(Bucket=target.bucket, Key=target.key)
             return response["Body"].read()
 
+    def copy(self, source_uri: str, target_uri: str) -> None:
+        """Copy one object inside the store (server side: the bytes never reach this job)."""
+        source = self._target(source_uri, need_key=True)
+        target = self._target(target_uri, need_key=True)
+        with self._errors(source, "copy"):
+            self._client.copy_object(
+                Bucket=target.bucket,
+                Key=target.key,
+                CopySource={"Bucket": source.bucket, "Key": source.key},
+            )
+
     def download_prefix(self, uri: str, dest: Path) -> int:
         """Copy every object under the directory `uri` into `dest`; returns how many."""
         target = self._target(uri)

@@ -215,6 +215,22 @@ class LoggedModelInfo:
         return f"models:/{self.model_id}"
 
 
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    """A registered model version: what a stand serves."""
+
+    name: str
+    version: str
+    run_id: str
+    source: str  # models:/m-<id> (MLflow 3) or the artifact location
+    tags: dict[str, str]
+    aliases: tuple[str, ...]
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
 @contextlib.contextmanager
 def _bounded_mlflow_http(timeout_seconds: int) -> Iterator[None]:
     """MLflow's own HTTP retries default to ~4 minutes; `Tracker` does the retrying instead.
@@ -570,6 +586,74 @@ class Tracker:
         if not run_id and getattr(entity, "model_id", None):
             run_id = self._logged_model(entity.model_id).source_run_id
         return self.run_metrics(run_id) if run_id else {}
+
+    def stand_version(self, registered_model: str, stand: str) -> ModelVersionInfo | None:
+        """The version the alias `stand` points at; None without the model or the alias."""
+        entity = self._call(
+            f"read alias '{stand}' of registered model '{registered_model}'",
+            self._client.get_model_version_by_alias,
+            registered_model,
+            stand,
+            none_on=("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"),
+        )
+        return self._version_info(entity) if entity is not None else None
+
+    def model_version(self, registered_model: str, version: str) -> ModelVersionInfo | None:
+        entity = self._call(
+            f"read version {version} of registered model '{registered_model}'",
+            self._client.get_model_version,
+            registered_model,
+            str(version),
+            none_on=("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"),
+        )
+        return self._version_info(entity) if entity is not None else None
+
+    def version_of_run(self, registered_model: str, run_id: str) -> ModelVersionInfo | None:
+        """The newest version of `registered_model` registered from `run_id`, if any."""
+        found = self._call(
+            f"search the versions of '{registered_model}'",
+            self._client.search_model_versions,
+            f"name = {_filter_value(registered_model)} and run_id = {_filter_value(run_id)}",
+        )
+        versions = sorted((self._version_info(v) for v in found), key=lambda v: int(v.version))
+        return versions[-1] if versions else None
+
+    def latest_version_number(self, registered_model: str) -> int | None:
+        """The highest version number of `registered_model`; None when it has none."""
+        found = self._call(
+            f"search the versions of '{registered_model}'",
+            self._client.search_model_versions,
+            f"name = {_filter_value(registered_model)}",
+            max_results=1,
+            order_by=["version_number DESC"],
+        )
+        return max((int(version.version) for version in found), default=None)
+
+    def set_version_tags(
+        self, registered_model: str, version: str, tags: Mapping[str, str]
+    ) -> None:
+        for key, value in tags.items():
+            self._call(
+                f"tag version {version} of '{registered_model}'",
+                self._client.set_model_version_tag,
+                registered_model,
+                str(version),
+                key,
+                value,
+            )
+
+    def _version_info(self, entity: Any) -> ModelVersionInfo:
+        run_id = entity.run_id or ""
+        if not run_id and getattr(entity, "model_id", None):
+            run_id = self._logged_model(entity.model_id).source_run_id or ""
+        return ModelVersionInfo(
+            name=entity.name,
+            version=str(entity.version),
+            run_id=run_id,
+            source=entity.source or "",
+            tags=dict(entity.tags or {}),
+            aliases=tuple(entity.aliases or ()),
+        )
 
     # -- plumbing -----------------------------------------------------------------------------
 

@@ -119,6 +119,12 @@ def read_resolved_state(model: str) -> ResolvedModel:
 _RESOLVED_FIELDS = tuple(field.name for field in fields(ResolvedModel))
 
 
+def clear_state(model: str) -> None:
+    """Forget what an earlier pipeline left for `model` in this checkout: a new run starts."""
+    for step in STEPS:
+        state_path(model, step).unlink(missing_ok=True)
+
+
 def write_state(model: str, step: str, **values: Any) -> None:
     path = state_path(model, step)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -120,10 +120,15 @@ def run_pipeline(
     variables: Mapping[str, str],
     *,
     jobs: Sequence[str] = (),
+    predefined: Mapping[str, str | None] | None = None,
     capture: bool = True,
     timeout: float = 900,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the repo's pipeline (or only `jobs`) with gitlab-ci-local's shell executor."""
+    """Run the repo's pipeline (or only `jobs`) with gitlab-ci-local's shell executor.
+
+    `predefined` overrides GitLab's predefined variables gitlab-ci-local computes itself
+    (None unsets one): a merge request pipeline is `CI_PIPELINE_SOURCE=merge_request_event`
+    with the `CI_MERGE_REQUEST_*` variables and no `CI_COMMIT_BRANCH`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_", "CI_"))}
     env.update(variables)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
@@ -134,6 +139,7 @@ def run_pipeline(
         "--shell-isolation",
         "--color=false",
         "--max-job-name-padding=0",
+        *_predefined_arguments(predefined or {}),
         *jobs,
     ]
     return subprocess.run(
@@ -145,3 +151,13 @@ def run_pipeline(
         timeout=timeout,
         check=False,
     )
+
+
+def _predefined_arguments(predefined: Mapping[str, str | None]) -> list[str]:
+    arguments = []
+    for name, value in predefined.items():
+        if value is None:
+            arguments += ["--unset-variable", name]
+        else:
+            arguments += ["--variable", f"{name}={value}"]
+    return arguments

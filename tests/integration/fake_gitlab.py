@@ -1,34 +1,115 @@
 """A FAKE GitLab API server: the one stand-in this test suite uses, because a GitLab server
-cannot run on a test machine. It answers only the few endpoints python-gitlab calls to put a
-note on a merge request, and records what was asked so tests can check it.
+cannot run on a test machine (it is a multi-gigabyte Rails application with PostgreSQL, Redis
+and Gitaly). It answers exactly the endpoints `modelci.gitlab_api` calls, the way GitLab's
+REST API v4 documents them, and nothing else (anything else is a 404):
+
+- `GET  /api/v4/projects/:id/merge_requests?source_branch=&state=opened` (open MRs of a branch)
+- `GET  /api/v4/projects/:id/merge_requests/:iid/notes` (paginated: `per_page`, `page`,
+  `X-Next-Page`)
+- `POST /api/v4/projects/:id/merge_requests/:iid/notes` (create a note)
+- `PUT  /api/v4/projects/:id/merge_requests/:iid/notes/:note_id` (edit a note)
+- `GET  /api/v4/projects/:id/repository/commits/:sha/merge_requests`
+
+Every request is recorded (`FakeGitLab.requests`) so tests can assert on what was asked, with
+which token. It can be told to fail: answer a status code to the next N requests
+(`fail_with`), or keep requests waiting (`hang`) to test time-outs.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
 
-_MERGE_REQUESTS = re.compile(r"^/api/v4/projects/([^/]+)/merge_requests$")
-_NOTES = re.compile(r"^/api/v4/projects/([^/]+)/merge_requests/(\d+)/notes(?:/(\d+))?$")
+_PREFIX = "/api/v4/projects/"
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str  # as sent, project id still URL-encoded
+    query: dict[str, str]
+    body: dict
+    token: str | None  # the PRIVATE-TOKEN header
+
+
+@dataclass
+class MergeRequest:
+    project: str
+    iid: int
+    source_branch: str
+    target_branch: str = "main"
+    state: str = "opened"
+    merged_by: str | None = None
+    commits: tuple[str, ...] = ()
+
+    def as_json(self, url: str) -> dict:
+        merger = {"username": self.merged_by} if self.merged_by else None
+        return {
+            "id": 1000 + self.iid,
+            "iid": self.iid,
+            "project_id": 1,
+            "source_branch": self.source_branch,
+            "target_branch": self.target_branch,
+            "state": self.state,
+            "merged_by": merger,
+            "merge_user": merger,
+            "web_url": f"{url}/{self.project}/-/merge_requests/{self.iid}",
+        }
 
 
 @dataclass
 class FakeGitLab:
-    """State: open merge requests per (project, source branch) and their notes."""
+    """State: merge requests, their notes, the requests received and the failures to play."""
 
     token: str
-    merge_requests: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    merge_requests: list[MergeRequest] = field(default_factory=list)
     notes: dict[int, list[dict]] = field(default_factory=dict)
-    requests: list[tuple[str, str]] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
     url: str = ""
+    fail_status: int | None = None  # answer this status ...
+    fail_count: int = 0  # ... to this many requests (then behave again)
+    hang_seconds: float = 0.0  # wait this long before answering anything
+    _release: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add_merge_request(self, project: str, branch: str, iid: int) -> None:
-        self.merge_requests.setdefault((project, branch), []).append(iid)
+    def add_merge_request(
+        self, project: str, branch: str, iid: int, **fields: object
+    ) -> MergeRequest:
+        request = MergeRequest(project=project, iid=iid, source_branch=branch, **fields)
+        self.merge_requests.append(request)
         self.notes.setdefault(iid, [])
+        return request
+
+    def fail_with(self, status: int, count: int = 1_000_000) -> None:
+        self.fail_status, self.fail_count = status, count
+
+    def hang(self, seconds: float) -> None:
+        self.hang_seconds = seconds
+
+    def calls(self, method: str | None = None) -> list[Request]:
+        return [r for r in self.requests if method is None or r.method == method]
+
+    def add_note(self, iid: int, body: str) -> dict:
+        notes = self.notes.setdefault(iid, [])
+        note = {"id": 100 * iid + len(notes) + 1, "body": body, "system": False}
+        notes.append(note)
+        return note
+
+
+@contextmanager
+def running(token: str) -> Iterator[FakeGitLab]:
+    """A fake GitLab serving on a free local port until the block ends."""
+    fake = FakeGitLab(token=token)
+    server = start(fake)
+    try:
+        yield fake
+    finally:
+        stop(fake, server)
 
 
 def start(fake: FakeGitLab) -> ThreadingHTTPServer:
@@ -39,25 +120,27 @@ def start(fake: FakeGitLab) -> ThreadingHTTPServer:
     return server
 
 
+def stop(fake: FakeGitLab, server: ThreadingHTTPServer) -> None:
+    fake._release.set()  # wake hanging handlers
+    server.shutdown()
+    server.server_close()
+
+
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeGitLab
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
 
-    def _reply(self, status: int, payload: object) -> None:
+    def _reply(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
-
-    def _authorised(self) -> bool:
-        if self.headers.get("PRIVATE-TOKEN") == self.fake.token:
-            return True
-        self._reply(401, {"message": "401 Unauthorized"})
-        return False
 
     def _body(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)
@@ -66,40 +149,78 @@ class _Handler(BaseHTTPRequestHandler):
             return json.loads(raw or "{}")
         return {k: v[0] for k, v in parse_qs(raw).items()}
 
-    def do_GET(self) -> None:
+    def _handle(self, method: str) -> None:
         url = urlparse(self.path)
-        self.fake.requests.append(("GET", url.path))
-        if not self._authorised():
-            return
-        if match := _MERGE_REQUESTS.match(url.path):
-            query = parse_qs(url.query)
-            key = (unquote(match.group(1)), query.get("source_branch", [""])[0])
-            iids = self.fake.merge_requests.get(key, []) if query.get("state") == ["opened"] else []
-            return self._reply(200, [{"iid": iid, "id": 1000 + iid} for iid in iids])
-        if match := _NOTES.match(url.path):
-            return self._reply(200, self.fake.notes.get(int(match.group(2)), []))
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        body = self._body() if method in ("POST", "PUT") else {}
+        fake = self.fake
+        fake.requests.append(
+            Request(method, url.path, query, body, self.headers.get("PRIVATE-TOKEN"))
+        )
+        if fake.hang_seconds:
+            fake._release.wait(fake.hang_seconds)
+            if fake._release.is_set():
+                return
+        with fake._lock:
+            if fake.fail_status is not None and fake.fail_count > 0:
+                fake.fail_count -= 1
+                return self._reply(fake.fail_status, {"message": f"{fake.fail_status} fake"})
+        if self.headers.get("PRIVATE-TOKEN") != fake.token:
+            return self._reply(401, {"message": "401 Unauthorized"})
+        if not url.path.startswith(_PREFIX):
+            return self._reply(404, {"message": "404 Not Found"})
+        project_id, _, rest = url.path.removeprefix(_PREFIX).partition("/")
+        route = (method, *rest.split("/"))
+        with fake._lock:
+            self._route(unquote(project_id), route, query, body)
+
+    def _route(self, project: str, route: tuple[str, ...], query: dict, body: dict) -> None:
+        fake = self.fake
+        match route:
+            case ("GET", "merge_requests"):
+                found = [
+                    mr.as_json(fake.url)
+                    for mr in fake.merge_requests
+                    if mr.project == project
+                    and mr.source_branch == query.get("source_branch")
+                    and query.get("state", mr.state) == mr.state
+                ]
+                return self._page(found, query)
+            case ("GET", "merge_requests", iid, "notes") if self._known(project, iid):
+                return self._page(fake.notes[int(iid)], query)
+            case ("POST", "merge_requests", iid, "notes") if self._known(project, iid):
+                if not body.get("body"):
+                    return self._reply(400, {"message": "body is missing"})
+                return self._reply(201, fake.add_note(int(iid), body["body"]))
+            case ("PUT", "merge_requests", iid, "notes", note_id) if self._known(project, iid):
+                for note in fake.notes[int(iid)]:
+                    if str(note["id"]) == note_id:
+                        note["body"] = body["body"]
+                        return self._reply(200, note)
+            case ("GET", "repository", "commits", sha, "merge_requests"):
+                found = [
+                    mr.as_json(fake.url)
+                    for mr in fake.merge_requests
+                    if mr.project == project and unquote(sha) in mr.commits
+                ]
+                return self._page(found, query)
         self._reply(404, {"message": "404 Not Found"})
+
+    def _known(self, project: str, iid: str) -> bool:
+        return any(mr.project == project and str(mr.iid) == iid for mr in self.fake.merge_requests)
+
+    def _page(self, items: list, query: dict) -> None:
+        per_page = int(query.get("per_page", 20))
+        page = int(query.get("page", 1))
+        chunk = items[(page - 1) * per_page : page * per_page]
+        more = page * per_page < len(items)
+        self._reply(200, chunk, {"X-Next-Page": str(page + 1) if more else ""})
+
+    def do_GET(self) -> None:
+        self._handle("GET")
 
     def do_POST(self) -> None:
-        url = urlparse(self.path)
-        self.fake.requests.append(("POST", url.path))
-        if not self._authorised():
-            return
-        if (match := _NOTES.match(url.path)) and not match.group(3):
-            notes = self.fake.notes.setdefault(int(match.group(2)), [])
-            note = {"id": len(notes) + 1, "body": self._body()["body"]}
-            notes.append(note)
-            return self._reply(201, note)
-        self._reply(404, {"message": "404 Not Found"})
+        self._handle("POST")
 
     def do_PUT(self) -> None:
-        url = urlparse(self.path)
-        self.fake.requests.append(("PUT", url.path))
-        if not self._authorised():
-            return
-        if (match := _NOTES.match(url.path)) and match.group(3):
-            for note in self.fake.notes.get(int(match.group(2)), []):
-                if note["id"] == int(match.group(3)):
-                    note["body"] = self._body()["body"]
-                    return self._reply(200, note)
-        self._reply(404, {"message": "404 Not Found"})
+        self._handle("PUT")

@@ -294,9 +294,20 @@ def test_every_subcommand_from_the_clean_install(
     listed = modelci("pod-run", "--code", code_uri, "--", "ls")
     assert {"mlops.yaml", "train.py", "score.py"} <= set(listed.split())
 
+    assert "candidate" in modelci("compare", "--config", "mlops.yaml").lower()
+
+    # The default branch's jobs after the merge, from the same clean install: the branch's
+    # run goes to staging (and the branch's environment is stopped), then onwards.
     code_key = code_uri.removeprefix(f"s3://{platform.s3.bucket}/")
     assert scratch_keys(platform, code_key) == [code_key]
-    modelci("stop")
+    on_main = {"CI_COMMIT_REF_NAME": "main", "CI_COMMIT_BRANCH": "main"}
+    main = Modelci(modelci.venv, modelci.cwd, {**modelci.env, **on_main}, modelci.ran)
+    promoted = main("promote", "--config", "mlops.yaml", "--branch", branch)
+    (version,) = re.findall(r"staging now serves version (\d+)", promoted)
+    main("promote", "--config", "mlops.yaml", "--stand", "production")
+    main("rollback", "--config", "mlops.yaml", "--stand", "production", "--version", version)
+    deployed = main("deploy-version", "--model", MODEL, "--stand", "staging", "--version", version)
+    assert f"staging already serves version {version}" in deployed
     assert not remote_files(platform.dag_repo, dirs.dag_dir)
     assert not remote_files(platform.gitops_repo, dirs.gitops_dir)
     assert scratch_keys(platform, code_key) == []

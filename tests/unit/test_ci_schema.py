@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = ROOT / "tests" / "schemas" / "gitlab-ci.json"  # see tests/schemas/README.md
 TEMPLATES = sorted((ROOT / "ci-templates").glob("*.yml"))
-CI_FILES = [*TEMPLATES, ROOT / ".gitlab-ci.yml"]
+CI_FILES = [*TEMPLATES, ROOT / ".gitlab-ci.yml", ROOT / "examples" / "churn" / ".gitlab-ci.yml"]
 INPUT_REF = re.compile(r"\$\[\[\s*inputs\.([A-Za-z0-9_-]+)\s*\]\]")
 
 

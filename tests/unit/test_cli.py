@@ -31,6 +31,10 @@ DOCUMENTED_COMMANDS = (
     "deploy-online",
     "report",
     "stop",
+    "compare",
+    "promote",
+    "rollback",
+    "deploy-version",
     "render",
     "pod-run",
 )

@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     files: dict[str, bytes] = {}
     batch = [m for m in models if m.batch.dags]
     if batch:
-        files |= dag_files(job, batch, code=code_uri(job, dry_run=True), resolved=resolved)
+        code = {model.name: code_uri(job, dry_run=True) for model in batch}
+        files |= dag_files(job, batch, code=code, resolved=resolved)
     for model in models:
         if model.online.enabled:
             values = checked_values(job, model, chosen)

@@ -1,6 +1,6 @@
 """`modelci report`: the links of the environment (MLflow run, Airflow DAGs, model API) in a
 collapsible section of the job log, in a dotenv that sets the GitLab environment URL, and in a
-note on the branch's open merge requests."""
+note on the branch's open merge requests (a note that cannot be written is only a warning)."""
 
 from __future__ import annotations
 
@@ -75,22 +75,33 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _note_on_merge_requests(job: Job, environment: str, body: str) -> None:
-    from ..gitlab_api import TOKEN_VARIABLE, upsert_merge_request_notes
+    """The note is a convenience: when it cannot be written (no token, GitLab down, refused,
+    too slow) the job says so in a WARNING and carries on (`write_note_or_warn`)."""
+    from ..gitlab_api import TOKEN_VARIABLE, upsert_merge_request_notes, warn, write_note_or_warn
 
-    token, server = os.environ.get(TOKEN_VARIABLE, ""), os.environ.get("CI_SERVER_URL", "")
-    if not token or not server:
-        print(f"{TOKEN_VARIABLE} or CI_SERVER_URL not set: no note on merge requests")
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    server = os.environ.get("CI_SERVER_URL", "").strip()
+    missing = [
+        name for name, value in ((TOKEN_VARIABLE, token), ("CI_SERVER_URL", server)) if not value
+    ]
+    if missing:
+        warn("report", f"no note on merge requests: {', '.join(missing)} not set")
         return
-    notes = upsert_merge_request_notes(
-        server_url=server,
-        token=token,
-        project=job.pipeline.project,
-        branch=job.pipeline.branch,
-        environment=environment,
-        body=body,
+    notes = write_note_or_warn(
+        "report",
+        lambda: upsert_merge_request_notes(
+            server_url=server,
+            token=token,
+            project=job.pipeline.project,
+            branch=job.pipeline.branch,
+            environment=environment,
+            body=body,
+        ),
     )
+    if notes is None:
+        return
     for note in notes:
-        verb = "added to" if note.created else "updated on"
+        verb = "added to" if note.created else "updated on" if note.changed else "unchanged on"
         print(f"links {verb} merge request !{note.merge_request_iid}")
     if not notes:
         print(f"no open merge request for {job.pipeline.branch}: no note")

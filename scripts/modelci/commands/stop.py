@@ -19,11 +19,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..gitrepo import Changes
-
     env = dict(os.environ)
     pipeline, settings = Pipeline.from_env(env), Settings.from_env(env)
-    dirs = environment_dirs(pipeline.project, pipeline.branch, stand=args.stand)
+    stop_environment(pipeline, settings, pipeline.branch, stand=args.stand)
+    return 0
+
+
+def stop_environment(
+    pipeline: Pipeline, settings: Settings, branch: str, *, stand: str | None = None
+) -> None:
+    """Remove `branch`'s environment (or `stand`) of the pipeline's project: DAG directory,
+    GitOps directory (one commit per repo) and scratch objects."""
+    from ..gitrepo import Changes
+
+    dirs = environment_dirs(pipeline.project, branch, stand=stand)
     message = commit_message(f"modelci: stop {dirs.environment}", pipeline, dirs.environment)
     for repo, path in (
         (dag_repo(settings), dirs.dag_dir),
@@ -33,7 +42,6 @@ def run(args: argparse.Namespace) -> int:
         verb = f"removed in {result.sha[:12]}" if result.sha else "already absent"
         print(f"{repo.display_url}: {path} {verb}")
     _remove_scratch(settings, dirs.s3_prefix)
-    return 0
 
 
 def _remove_scratch(settings: Settings, prefix: str) -> None:

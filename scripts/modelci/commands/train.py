@@ -17,7 +17,7 @@ from ..config import Model
 from ..errors import ModelciError
 from ..macros import expand
 from ..modelenv import ModelEnvironment, default_cache_dir, ensure_environment
-from ..workspace import Job, add_config_arguments, load_job, write_state
+from ..workspace import Job, add_config_arguments, clear_state, load_job, write_state
 
 DEFAULT_REQUIREMENTS = "requirements.txt"
 # Set by the job runner or a user's shell; the model's Python must not see modelci's paths.
@@ -70,6 +70,7 @@ def _train(job: Job, tracker, model: Model, environment: ModelEnvironment) -> No
         names.experiment, tags, run_name=f"{names.environment}-{job.pipeline.pipeline_id}"
     )
     experiment_id = tracker.get_run(run_id).info.experiment_id
+    clear_state(model.name)
     write_state(
         model.name,
         "train",

@@ -1,0 +1,119 @@
+"""`modelci promote`: after a merge to the default branch, put the merged branch's validated
+model on the first stand (registered as a version, never retrained) and stop the branch's
+environment. With `--stand` naming a later stand, put on it exactly the version the stand
+before it serves (a manual, protected job); naming the first stand is the same as omitting it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..errors import ModelciError
+from ..workspace import Job, add_config_arguments, load_job
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument(
+        "--stand",
+        help="the stand to promote to (default: the first stand, from the merged branch); a "
+        "later stand takes the version the stand before it serves",
+    )
+    parser.add_argument(
+        "--branch",
+        help="the merged branch (default: found through the GitLab API from the merge "
+        "requests of the pipeline's commit)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..promotion import stand_before
+    from ..stands import Move, deploy_to_stand, stand_job
+    from ..tracking import Tracker
+
+    job = load_job(args)
+    tracker = Tracker(job.settings.tracking_uri)
+    models = job.models(args.model)
+    first = job.config.stands[0].name
+    if args.stand and args.stand != first:
+        previous = stand_before(job.config.stands, args.stand, job.config.path)
+        moves = [Move(m, _served(job, tracker, m, previous, args.stand), "promote") for m in models]
+        deploy_to_stand(stand_job(job, args.stand), tracker, moves)
+        return 0
+    branch, merge_request = (args.branch, "") if args.branch else merged_branch(job)
+    print(f"promoting the models of branch {branch!r} to {first}", flush=True)
+    moves = [
+        Move(m, _validated_version(job, tracker, m, branch), "promote", merge_request)
+        for m in models
+    ]
+    deploy_to_stand(stand_job(job, first), tracker, moves)
+    from .stop import stop_environment
+
+    stop_environment(job.pipeline, job.settings, branch)
+    return 0
+
+
+def _served(job: Job, tracker, model, previous: str, stand: str):
+    registered = job.names(model).registered_model
+    version = tracker.stand_version(registered, previous)
+    if version is None:
+        raise ModelciError(
+            f"{previous} serves no version of {registered}, so there is nothing to promote to "
+            f"{stand}: promotion takes exactly what {previous} serves. Merge a branch first "
+            f"(or deploy a version to {previous})"
+        )
+    return version
+
+
+def _validated_version(job: Job, tracker, model, branch: str):
+    """The branch's run that `resolve` would pick, as a registered version (made if needed)."""
+    from ..naming import names_for
+    from ..tracking import TAG_BRANCH, TAG_COMMIT
+
+    names = names_for(job.pipeline.project, branch, model.name)
+    run = tracker.find_run(names.experiment, names.environment, branch)
+    registered = names.registered_model
+    version = tracker.version_of_run(registered, run.info.run_id)
+    if version is None:
+        number = tracker.register_version(
+            registered,
+            tracker.model_uri_for_run(run.info.run_id),
+            run.info.run_id,
+            {
+                TAG_BRANCH: branch,
+                TAG_COMMIT: run.data.tags.get(TAG_COMMIT, ""),
+            },
+        )
+        version = tracker.model_version(registered, number)
+        print(f"{registered}: run {run.info.run_id} registered as version {number}")
+    return version
+
+
+def merged_branch(job: Job) -> tuple[str, str]:
+    """(source branch, merge request URL) of the merge request that brought the pipeline's
+    commit to the default branch: merge commits, squash and fast-forward merges alike."""
+    from ..gitlab_api import TOKEN_VARIABLE, merge_requests_of_commit
+
+    token, server = os.environ.get(TOKEN_VARIABLE, ""), os.environ.get("CI_SERVER_URL", "")
+    commit = job.pipeline.commit
+    if not token or not server:
+        raise ModelciError(
+            f"{TOKEN_VARIABLE} or CI_SERVER_URL is not set: promotion finds the merged branch "
+            f"through the GitLab API (the merge requests of commit {commit}). Set the token "
+            "(a project access token with read_api scope), or pass --branch"
+        )
+    found = merge_requests_of_commit(server, token, job.pipeline.project, commit)
+    merged = [
+        request
+        for request in found
+        if request.state == "merged" and request.target_branch == job.pipeline.default_branch
+    ]
+    if not merged:
+        raise ModelciError(
+            f"no merged merge request into {job.pipeline.default_branch} contains commit "
+            f"{commit} of {job.pipeline.project}, so there is no branch to promote: this "
+            "pipeline did not come from a merge (nothing is promoted on direct pushes), or "
+            "the token cannot see the project's merge requests"
+        )
+    chosen = max(merged, key=lambda request: request.iid)
+    return chosen.source_branch, chosen.web_url

@@ -1,0 +1,82 @@
+"""The two writes of a deployment, for a feature environment or a stand alike: the batch DAGs
+into the DAG bundle repo and the online models' values into the GitOps repo, one commit per
+repo. Used by `deploy-batch`, `deploy-online` and every move of a stand's alias."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .config import Model
+from .gitrepo import Changes, CommitResult
+from .plan import checked_values, dag_files, gitops_files, owned_dag_paths
+from .workspace import Job, ResolvedModel, commit_message, dag_repo, gitops_repo
+
+
+def write_dags(
+    job: Job,
+    models: Sequence[Model],
+    resolved: Mapping[str, ResolvedModel],
+    code: Mapping[str, str],
+) -> CommitResult:
+    """Commit the batch DAGs of `models`; a DAG dropped from the config is removed."""
+    files = dag_files(job, models, code=code, resolved=resolved)
+    owned = owned_dag_paths(job, models)
+    changes = Changes(writes=files, removes=[path for path in owned if path not in files])
+    environment = job.dirs.environment
+    repo = dag_repo(job.settings)
+    result = repo.apply(
+        [job.dirs.dag_dir],
+        lambda _read: changes,
+        commit_message(f"modelci: deploy DAGs of {environment}", job.pipeline, environment),
+    )
+    _report(repo.display_url, result, sorted(files))
+    return result
+
+
+def write_online(
+    job: Job, models: Sequence[Model], resolved: Mapping[str, ResolvedModel]
+) -> CommitResult:
+    """Commit the values of the online models among `models`; the others' directories go.
+    Values are checked against the chart's schema before anything is written."""
+    online = {m.name: checked_values(job, m, resolved[m.name]) for m in models if m.online.enabled}
+    environment = job.dirs.environment
+    repo = gitops_repo(job.settings)
+    result = repo.apply(
+        [job.names(m).gitops_dir for m in models],
+        lambda read: _online_changes(job, models, online, read),
+        commit_message(
+            f"modelci: deploy online models of {environment}", job.pipeline, environment
+        ),
+    )
+    shown = [
+        f"{job.names(m).gitops_dir}: "
+        + ("online" if m.name in online else "not online (directory removed)")
+        for m in models
+    ]
+    _report(repo.display_url, result, shown)
+    return result
+
+
+def _online_changes(
+    job: Job, models: Sequence[Model], online: Mapping[str, dict[str, Any]], read
+) -> Changes:
+    writes, removes = {}, []
+    for model in models:
+        names = job.names(model)
+        if model.name in online:
+            writes |= gitops_files(job, model, online[model.name], read(names.values_path))
+        else:
+            removes.append(names.gitops_dir)
+    return Changes(writes=writes, removes=removes)
+
+
+def _report(where: str, result: CommitResult, lines: list[str]) -> None:
+    if result.sha:
+        retries = f" after {result.attempts} attempts" if result.attempts > 1 else ""
+        verb = f"committed {result.sha[:12]}{retries}"
+    else:
+        verb = "already up to date, no commit"
+    print(f"{where}: {verb}")
+    for line in lines:
+        print(f"  {line}")

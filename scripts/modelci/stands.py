@@ -1,0 +1,131 @@
+"""Putting registered model versions on a stand: the same model, never retrained.
+
+For one stand and the chosen version of each model: the code archive of the version's commit
+is copied to the stand's prefix in S3 (never rebuilt), the stand's DAGs and values are written
+(one commit per repo, stand names, never a branch's), and then the stand's alias is moved and
+the version tagged with the audit trail (`promotion.py`). promote, rollback and deploy-version
+share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .config import Model
+from .errors import ModelciError
+from .promotion import Audit
+from .tracking import TAG_BRANCH, TAG_COMMIT, ModelVersionInfo, Tracker, require_model_dir
+from .workspace import Job, ResolvedModel
+
+
+@dataclass(frozen=True)
+class Move:
+    """One model's version going onto the stand, and why."""
+
+    model: Model
+    version: ModelVersionInfo
+    action: str  # promote, rollback or deploy
+    merge_request: str = ""
+    reason: str = ""
+
+
+def stand_job(job: Job, stand: str) -> Job:
+    return replace(job, stand=stand)
+
+
+def deploy_to_stand(job: Job, tracker: Tracker, moves: Sequence[Move]) -> None:
+    """Write the stand's files for `moves`, then move its aliases; `job.stand` names it."""
+    from .deploy import write_dags, write_online
+    from .s3 import S3Store
+
+    if job.stand is None:
+        raise ValueError("deploy_to_stand needs a job for a stand")
+    store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
+    resolved = {move.model.name: _resolved(job, tracker, store, move) for move in moves}
+    models = [move.model for move in moves]
+    batch = [m for m in models if m.batch.dags]
+    if batch:
+        code = {m.name: _stand_code(job, store, tracker, resolved[m.name]) for m in batch}
+        write_dags(job, batch, resolved, code)
+    write_online(job, models, {m.name: resolved[m.name] for m in models if m.online.enabled})
+    for move in moves:
+        _move_alias(job, tracker, move)
+
+
+def _resolved(job: Job, tracker: Tracker, store, move: Move) -> ResolvedModel:
+    run = tracker.get_run(move.version.run_id)
+    location = tracker.resolve_storage_uri(move.version.uri, job.settings.artifacts_destination)
+    return ResolvedModel(
+        run_id=move.version.run_id,
+        experiment_id=run.info.experiment_id,
+        model_uri=move.version.uri,
+        storage_uri=require_model_dir(store, location),
+        model_version=move.version.version,
+    )
+
+
+def _stand_code(job: Job, store, tracker: Tracker, chosen: ResolvedModel) -> str:
+    """The code archive of the run's commit under the stand's prefix, copied from where the
+    branch's deploy (or another stand) left it; built from the checkout only as a last resort."""
+    from .gitrepo import archive_commit
+    from .plan import code_uri
+
+    tags = tracker.get_run(chosen.run_id).data.tags
+    commit = tags.get(TAG_COMMIT) or job.pipeline.commit
+    target = code_uri(job, commit=commit)
+    if store.exists(target):
+        return target
+    for source in _code_sources(job, tags.get(TAG_BRANCH, ""), commit):
+        if store.exists(source):
+            store.copy(source, target)
+            print(f"code of {commit[:12]} copied from {source} to {target}")
+            return target
+    try:
+        store.put_bytes(target, archive_commit(Path(job.config.path).resolve().parent, commit))
+    except ModelciError as error:
+        raise ModelciError(
+            f"no code archive of commit {commit} for stand {job.stand}: none under the branch's "
+            f"or the other stands' prefixes, and {error}"
+        ) from None
+    print(f"code of {commit[:12]} archived from the checkout to {target}")
+    return target
+
+
+def _code_sources(job: Job, branch: str, commit: str) -> list[str]:
+    from .plan import code_uri
+
+    others = [s.name for s in job.config.stands if s.name != job.stand]
+    jobs = [replace(job, stand=name) for name in others]
+    if branch:
+        jobs.insert(0, replace(job, stand=None, pipeline=replace(job.pipeline, branch=branch)))
+    return [code_uri(other, commit=commit) for other in jobs]
+
+
+def _move_alias(job: Job, tracker: Tracker, move: Move) -> None:
+    stand = job.stand
+    registered = job.names(move.model).registered_model
+    before = tracker.stand_version(registered, stand)
+    audit = Audit(
+        stand=stand,
+        action=move.action,
+        user=job.pipeline.user,
+        at=datetime.now(UTC).isoformat(timespec="seconds"),
+        pipeline=job.pipeline.pipeline_url or job.pipeline.pipeline_id,
+        commit=job.pipeline.commit,
+        previous_version=before.version if before else "",
+        merge_request=move.merge_request,
+        reason=move.reason,
+    )
+    if before is not None and before.version == move.version.version:
+        print(f"{registered}: {stand} already serves version {move.version.version}")
+        return
+    tracker.set_version_tags(registered, move.version.version, audit.tags())
+    tracker.set_alias(registered, stand, move.version.version)
+    was = f" (was version {before.version})" if before else ""
+    print(
+        f"{registered}: {stand} now serves version {move.version.version}{was}; "
+        f"{move.action} by {job.pipeline.user}"
+    )
