@@ -1,6 +1,9 @@
 """The main job on the embedded default: a complete branch lifecycle of the example model
 repository, run by the real CI templates (gitlab-ci-local, shell executor) against a local
-MLflow server, a local S3 (SeaweedFS) and local git remotes for the DAG bundle and GitOps repos.
+MLflow server, a local S3 (SeaweedFS) and local git remotes for the DAG bundle and GitOps repos:
+push, merge request note, merge (promotion to the first stand), manual promotion to
+production, and the branch's stop job. GitLab's API cannot run here: the test suite's small
+stand-in (tests/integration/fake_gitlab.py) answers the merge request calls.
 
 Run it through scripts/demo.sh, which installs what it needs first. Everything it makes lives
 under .demo/ in the repository (removed at the next run). With --keep the local services stay
@@ -22,12 +25,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.harness.gitremotes import make_bare_repo  # noqa: E402
-from tests.harness.lifecycle import LocalPlatform, make_model_repo, run_pipeline  # noqa: E402
+from tests.harness.lifecycle import (  # noqa: E402
+    LocalPlatform,
+    make_model_repo,
+    merge_into_main,
+    run_pipeline,
+)
 from tests.harness.mlflowserver import start_mlflow  # noqa: E402
 from tests.harness.s3server import start_seaweedfs  # noqa: E402
+from tests.integration.fake_gitlab import FakeGitLab, running  # noqa: E402
 
 PROJECT = "ml/churn"
 BRANCH = "feature/better-churn"
+MERGE_REQUEST = 1
+DEMO_TOKEN = "glpat-local-demo"  # the local stand-in's token; no real GitLab is involved
 WORKDIR = ROOT / ".demo"
 KEEP_POLL_SECONDS = 1.0
 
@@ -44,8 +55,17 @@ def list_files(bare: Path) -> list[str]:
     )
 
 
-def run(repo: Path, platform: LocalPlatform, jobs: list[str], what: str) -> None:
-    result = run_pipeline(repo, platform.ci_variables(), jobs=jobs, capture=False)
+def run(
+    repo: Path,
+    platform: LocalPlatform,
+    jobs: list[str],
+    what: str,
+    gitlab: FakeGitLab,
+    **predefined: str | None,
+) -> None:
+    variables = {**platform.ci_variables(), "MODELCI_GITLAB_TOKEN": gitlab.token}
+    predefined = {"CI_SERVER_URL": gitlab.url, **predefined}
+    result = run_pipeline(repo, variables, jobs=jobs, predefined=predefined, capture=False)
     if result.returncode != 0:
         raise SystemExit(f"demo: {what} failed (exit {result.returncode}); see the log above")
 
@@ -99,6 +119,47 @@ def keep_running(platform: LocalPlatform, repo: Path) -> None:
         time.sleep(KEEP_POLL_SECONDS)
 
 
+def lifecycle(repo: Path, platform: LocalPlatform, gitlab: FakeGitLab) -> None:
+    gitlab.add_merge_request(PROJECT, BRANCH, MERGE_REQUEST)
+    step(f"Push to {BRANCH}: validate, train, gate, resolve, deploy, report")
+    run(repo, platform, [], "the push pipeline", gitlab)
+    show_repos(platform)
+
+    step(f"Merge request !{MERGE_REQUEST}: the candidate against the stands, as a note")
+    run(
+        repo,
+        platform,
+        [],
+        "the merge request pipeline",
+        gitlab,
+        CI_PIPELINE_SOURCE="merge_request_event",
+        CI_MERGE_REQUEST_IID=str(MERGE_REQUEST),
+        CI_MERGE_REQUEST_SOURCE_BRANCH_NAME=BRANCH,
+        CI_MERGE_REQUEST_TARGET_BRANCH_NAME="main",
+        CI_COMMIT_BRANCH=None,
+    )
+    note = next(n for n in gitlab.notes[MERGE_REQUEST] if "modelci:compare" in n["body"])
+    print(f"\nThe note on !{MERGE_REQUEST}:\n{note['body']}", flush=True)
+
+    step(f"Merge !{MERGE_REQUEST}: the default branch's pipeline promotes it to staging")
+    sha = merge_into_main(repo, BRANCH)
+    request = gitlab.merge_requests[0]
+    request.state, request.merged_by, request.commits = "merged", "data-scientist", (sha,)
+    run(repo, platform, [], "the default branch's pipeline", gitlab)
+    show_repos(platform)
+
+    step("Manual job: promote to production the version staging serves")
+    run(repo, platform, ["modelci-promote-production"], "the production promotion", gitlab)
+    show_repos(platform)
+
+    step(f"Branch {BRANCH} deleted: GitLab runs the environment's stop job")
+    import git
+
+    git.Repo(repo).git.checkout(BRANCH)
+    run(repo, platform, ["modelci-stop"], "the stop job", gitlab)
+    show_repos(platform)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -130,17 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"S3 {s3.endpoint_url}, MLflow {mlflow.tracking_uri}")
         print(f"DAG bundle repo {platform.dag_repo}\nGitOps repo {platform.gitops_repo}")
         repo = make_model_repo(WORKDIR / "churn", project=PROJECT, branch=BRANCH)
-
-        step(f"Push to {BRANCH}: validate, train, gate, resolve, deploy, report")
-        run(repo, platform, [], "the push pipeline")
-        show_repos(platform)
-
-        step(f"Branch {BRANCH} merged or deleted: GitLab runs the environment's stop job")
-        run(repo, platform, ["modelci-stop"], "the stop job")
-        show_repos(platform)
+        with running(DEMO_TOKEN) as gitlab:
+            lifecycle(repo, platform, gitlab)
         elapsed = time.monotonic() - started
         step(
-            f"Done in {elapsed:.0f} s: the branch environment was deployed, reported and torn down"
+            f"Done in {elapsed:.0f} s: the branch environment was deployed, reported, compared "
+            "with the stands, promoted to staging and production, and torn down"
         )
         done = True
         if args.keep:

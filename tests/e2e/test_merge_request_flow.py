@@ -26,6 +26,7 @@ from tests.harness.lifecycle import (
     LocalPlatform,
     commit_change,
     make_model_repo,
+    merge_into_main,
     run_pipeline,
 )
 from tests.integration.fake_gitlab import FakeGitLab, running
@@ -90,11 +91,7 @@ class Flow:
     def merge(self, branch: str, iid: int) -> str:
         """Merge on the default branch (a merge commit), as GitLab would; the fake API then
         lists the merge request as merged, containing that commit."""
-        repo = git.Repo(self.repo)
-        repo.git.checkout("main")
-        repo.git.merge("--no-ff", "-q", "-m", f"Merge branch '{branch}'", branch)
-        sha = repo.head.commit.hexsha
-        repo.git.update_ref("refs/remotes/origin/main", sha)
+        sha = merge_into_main(self.repo, branch)
         request = next(r for r in self.gitlab.merge_requests if r.iid == iid)
         request.state, request.merged_by, request.commits = "merged", "lead", (sha,)
         return self.run()

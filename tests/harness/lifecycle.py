@@ -115,6 +115,17 @@ def commit_change(repo_path: Path, relative: str, text: str, message: str) -> st
     return sha
 
 
+def merge_into_main(repo_path: Path, branch: str) -> str:
+    """Merge `branch` into main with a merge commit, as GitLab's merge button does, and move
+    origin/main there; the new main commit. The checkout is left on main."""
+    repo = git.Repo(repo_path)
+    repo.git.checkout("main")
+    repo.git.merge("--no-ff", "-q", "-m", f"Merge branch '{branch}' into 'main'", branch)
+    sha = repo.head.commit.hexsha
+    repo.git.update_ref("refs/remotes/origin/main", sha)
+    return sha
+
+
 def run_pipeline(
     repo: Path,
     variables: Mapping[str, str],

@@ -14,6 +14,7 @@ from tests.harness.tools import ROOT
 DEMO = ROOT / "scripts" / "demo.sh"
 PROJECT = "ml/churn"
 BRANCH = "feature/better-churn"
+STANDS = ("staging", "production")
 TIMEOUT_SECONDS = 1800  # the first run installs the demo's environments
 
 
@@ -37,11 +38,19 @@ def test_demo_runs_a_branch_lifecycle_and_tears_it_down() -> None:
     print(f"demo took {seconds:.0f} s")  # shown with -s or -rP
 
     assert output.startswith("[demo] The first run installs about"), output[:500]
-    push, _, stop = output.partition(f"=== Branch {BRANCH} merged or deleted")
+    push, _, rest = output.partition("=== Merge request !1")
+    review, _, rest = rest.partition("=== Merge !1")
+    merge, _, rest = rest.partition("=== Manual job: promote to production")
+    production, _, stop = rest.partition(f"=== Branch {BRANCH} deleted")
     assert stop, output[-8000:]
     for job in PUSH_JOBS:
         assert f"PASS  {job}" in push, push[-8000:]
+    assert "PASS  modelci-compare" in review and "<!-- modelci:compare -->" in review
+    assert "PASS  modelci-promote-staging" in merge, merge[-8000:]
+    assert "staging now serves version 1" in merge
+    assert "production now serves version 1" in production, production[-8000:]
     assert "PASS  modelci-stop" in stop, stop[-8000:]
+    stands = [names_for(PROJECT, "main", "churn", stand=s).values_path for s in STANDS]
 
     names = names_for(PROJECT, BRANCH, "churn")
     deployed = [names.dag_path("inference"), names.dag_path("monitoring"), names.values_path]
@@ -51,5 +60,7 @@ def test_demo_runs_a_branch_lifecycle_and_tears_it_down() -> None:
         assert f"\n  {path}\n" in after_push, after_push
         assert path not in after_stop, after_stop
     assert f"/{names.environment}/" not in after_stop
-    assert "Done in" in stop and "deployed, reported and torn down" in stop
+    after_all = stop.rpartition("GitOps repo now holds:")[2]
+    assert all(f"\n  {path}" in after_all for path in stands), after_all  # stands stay
+    assert "Done in" in stop and "promoted to staging and production, and torn down" in stop
     assert "The local platform stays up" not in output  # only with --keep
