@@ -77,7 +77,7 @@ def state_path(model: str, step: str) -> Path:
     return STATE_DIR / model / f"{step}.json"
 
 
-def read_state(model: str) -> dict[str, Any]:
+def _read_state(model: str) -> dict[str, Any]:
     state: dict[str, Any] = {}
     for step in STEPS:
         path = state_path(model, step)
@@ -89,6 +89,23 @@ def read_state(model: str) -> dict[str, Any]:
             "jobs of its pipeline (check `needs:` in the CI template)"
         )
     return state
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What this pipeline's earlier jobs left for a model: its run, and its DAGs once
+    deploy-batch ran (kind -> dag_id)."""
+
+    run_id: str
+    experiment_id: str
+    dags: dict[str, str]
+
+
+def read_run_state(model: str) -> RunState:
+    state = _read_state(model)
+    return RunState(
+        run_id=state["run_id"], experiment_id=state["experiment_id"], dags=state.get("dags", {})
+    )
 
 
 @dataclass(frozen=True)
@@ -107,7 +124,7 @@ class ResolvedModel:
 
 def read_resolved_state(model: str) -> ResolvedModel:
     """The state a deploy step needs: what `modelci resolve` chose for `model`."""
-    state = read_state(model)
+    state = _read_state(model)
     if "storage_uri" not in state:
         raise ModelciError(
             f"{STATE_DIR / model} holds no resolved model: run `modelci resolve` first (in CI "

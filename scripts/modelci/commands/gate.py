@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ModelciError
-from ..workspace import STATE_DIR, add_config_arguments, load_job, read_state, write_state
+from ..workspace import STATE_DIR, add_config_arguments, load_job, read_run_state, write_state
 
 PRODUCTION_ALIAS = "production"
 REPORT_PATH = STATE_DIR / "gate-report.xml"
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     tracker = Tracker(job.settings.tracking_uri)
     reports, failed = [], []
     for model in job.models(args.model):
-        run_id = read_state(model.name)["run_id"]
+        run_id = read_run_state(model.name).run_id
         production = None
         if model.gate.compare_with_production:
             production = tracker.production_metrics(

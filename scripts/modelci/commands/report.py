@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..cilog import section, write_dotenv
 from ..errors import strip_userinfo
-from ..workspace import STATE_DIR, Job, add_config_arguments, load_job, read_state
+from ..workspace import STATE_DIR, Job, add_config_arguments, load_job, read_run_state
 
 DOTENV_PATH = STATE_DIR / "report.env"
 
@@ -33,10 +33,10 @@ def collect_links(job: Job, models) -> list[Link]:
     tracking = strip_userinfo(job.settings.tracking_uri).rstrip("/")
     airflow = job.settings.airflow_url.rstrip("/")
     for model in models:
-        state, names = read_state(model.name), job.names(model)
-        run_url = f"{tracking}/#/experiments/{state['experiment_id']}/runs/{state['run_id']}"
+        state, names = read_run_state(model.name), job.names(model)
+        run_url = f"{tracking}/#/experiments/{state.experiment_id}/runs/{state.run_id}"
         links.append(Link(model.name, "MLflow run", run_url))
-        for kind, dag_id in sorted(state.get("dags", {}).items()):
+        for kind, dag_id in sorted(state.dags.items()):
             url = f"{airflow}/dags/{dag_id}" if airflow else dag_id
             links.append(Link(model.name, f"Airflow DAG ({kind})", url))
         if model.online.enabled:
