@@ -43,6 +43,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "deploy_version",
         "put a chosen version (or run) of a model on a stand, audited",
     ),
+    "cleanup": (
+        "cleanup",
+        "scheduled: remove the project's environments whose branch is gone (--dry-run first)",
+    ),
     "render": ("render", "dry run: print every file a pipeline would write, touching no remote"),
     "pod-run": (
         "pod_run",

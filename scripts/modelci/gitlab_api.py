@@ -100,6 +100,13 @@ def merge_requests_of_commit(
     return [_merge_request_info(item) for item in items]
 
 
+def project_branches(server_url: str, token: str, project: str) -> list[str]:
+    """The names of every branch of the project (all pages, or an error)."""
+    api = _Api(server_url, token, project)
+    items = api.iterate("repository/branches", {}, complete=True)
+    return [str(item["name"]) for item in items]
+
+
 def write_note_or_warn(command: str, action: Callable[[], T]) -> T | None:
     """The notes' failure policy: run `action`; a GitLab failure is a WARNING in the job log
     (stderr), never a failed job. None when it failed."""
@@ -182,7 +189,9 @@ class _Api:
     def get_all(self, path: str, query: dict[str, str]) -> list[dict]:
         return list(self.iterate(path, query))
 
-    def iterate(self, path: str, query: dict[str, str]):
+    def iterate(self, path: str, query: dict[str, str], *, complete: bool = False):
+        """The items of every page; with `complete`, more pages than `MAX_PAGES` is an error
+        rather than a silently shortened list."""
         page = "1"
         for _ in range(MAX_PAGES):
             items, headers = self._send("GET", path, {**query, "per_page": PER_PAGE, "page": page})
@@ -192,6 +201,10 @@ class _Api:
             page = (headers.get("X-Next-Page") or "").strip()
             if not page:
                 return
+        if complete:
+            raise self._error(
+                f"list {path}", None, f"more than {MAX_PAGES * PER_PAGE} items; not all read"
+            )
 
     def request(self, method: str, path: str, body: dict[str, Any]) -> dict:
         payload, _ = self._send(method, path, {}, body)

@@ -9,6 +9,7 @@ REST API v4 documents them, and nothing else (anything else is a 404):
 - `POST /api/v4/projects/:id/merge_requests/:iid/notes` (create a note)
 - `PUT  /api/v4/projects/:id/merge_requests/:iid/notes/:note_id` (edit a note)
 - `GET  /api/v4/projects/:id/repository/commits/:sha/merge_requests`
+- `GET  /api/v4/projects/:id/repository/branches` (paginated)
 
 Every request is recorded (`FakeGitLab.requests`) so tests can assert on what was asked, with
 which token. It can be told to fail: answer a status code to the next N requests
@@ -68,6 +69,7 @@ class FakeGitLab:
 
     token: str
     merge_requests: list[MergeRequest] = field(default_factory=list)
+    branches: list[str] = field(default_factory=list)  # of the one project the tests use
     notes: dict[int, list[dict]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     url: str = ""
@@ -197,6 +199,8 @@ class _Handler(BaseHTTPRequestHandler):
                     if str(note["id"]) == note_id:
                         note["body"] = body["body"]
                         return self._reply(200, note)
+            case ("GET", "repository", "branches"):
+                return self._page([{"name": name} for name in fake.branches], query)
             case ("GET", "repository", "commits", sha, "merge_requests"):
                 found = [
                     mr.as_json(fake.url)

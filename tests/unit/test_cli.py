@@ -35,6 +35,7 @@ DOCUMENTED_COMMANDS = (
     "promote",
     "rollback",
     "deploy-version",
+    "cleanup",
     "render",
     "pod-run",
 )

@@ -1,0 +1,131 @@
+"""`modelci cleanup`: the scheduled clean-up of what stop jobs missed. Lists the project's
+branches through the GitLab API and removes every feature environment of the project whose
+branch is gone: DAG files and GitOps directories (one commit per repo) and S3 scratch objects.
+Never a stand, never another project. `--dry-run` prints the plan and writes nothing. Needs
+no checkout (like `stop`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import replace
+
+from ..errors import ModelciError
+from ..settings import Pipeline, Settings
+
+DRY_RUN_VARIABLE = "MODELCI_CLEANUP_DRY_RUN"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=os.environ.get(DRY_RUN_VARIABLE, "").lower() in ("1", "true", "yes"),
+        help=f"print what would be removed, remove nothing (default: ${DRY_RUN_VARIABLE})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..cleanup import plan_cleanup
+    from ..gitlab_api import TOKEN_VARIABLE, project_branches
+    from ..naming import project_slug_of
+
+    env = dict(os.environ)
+    pipeline, settings = Pipeline.from_env(env), Settings.from_env(env)
+    token, server = env.get(TOKEN_VARIABLE, ""), env.get("CI_SERVER_URL", "")
+    if not token or not server:
+        raise ModelciError(
+            f"{TOKEN_VARIABLE} or CI_SERVER_URL is not set: the clean-up lists the project's "
+            "branches through the GitLab API (read_api scope); nothing was removed"
+        )
+    slug = project_slug_of(pipeline.project)
+    found = _found_environments(settings, slug)
+    try:
+        branches = project_branches(server, token, pipeline.project)
+    except ModelciError as error:
+        raise ModelciError(f"{error}. Nothing was removed") from None
+    plan = plan_cleanup(
+        sorted(set().union(*found.values())), branches, pipeline.default_branch, pipeline.project
+    )
+    if "S3 scratch" in found:
+        found["S3 scratch"] = _holding_objects(settings, slug, found["S3 scratch"], plan.stale)
+        present = set().union(*found.values())
+        plan = replace(plan, stale=tuple(name for name in plan.stale if name in present))
+    print(
+        f"{pipeline.project}: {len(branches)} branches, "
+        f"{len(set().union(*found.values()))} environment(s) found, {len(plan.stale)} stale"
+    )
+    for environment in plan.stale:
+        where = ", ".join(place for place, names in found.items() if environment in names)
+        verb = "would remove" if args.dry_run else "removing"
+        print(f"  {verb} {environment} ({where})")
+    if args.dry_run or not plan.stale:
+        return 0
+    _remove(pipeline, settings, slug, plan.stale, found)
+    return 0
+
+
+def _found_environments(settings: Settings, slug: str) -> dict[str, set[str]]:
+    from ..workspace import dag_repo, gitops_repo
+
+    found = {
+        "DAG bundle repo": set(dag_repo(settings).list_dir(f"dags/{slug}")),
+        "GitOps repo": set(gitops_repo(settings).list_dir(f"environments/{slug}")),
+    }
+    if settings.scratch_uri:
+        from ..s3 import S3Store
+
+        store = S3Store(settings.s3_endpoint, settings.s3_region)
+        found["S3 scratch"] = set(store.list_prefixes(f"{settings.scratch_uri.rstrip('/')}/{slug}"))
+    return found
+
+
+def _holding_objects(
+    settings: Settings, slug: str, names: set[str], stale: tuple[str, ...]
+) -> set[str]:
+    """Some stores list a prefix whose objects were all deleted: only the stale names that
+    still hold objects count."""
+    from ..s3 import S3Store
+
+    store = S3Store(settings.s3_endpoint, settings.s3_region)
+    base = settings.scratch_uri.rstrip("/")
+    checked = {name for name in names & set(stale) if store.exists(f"{base}/{slug}/{name}/")}
+    return (names - set(stale)) | checked
+
+
+def _remove(
+    pipeline: Pipeline,
+    settings: Settings,
+    slug: str,
+    stale: tuple[str, ...],
+    found: dict[str, set[str]],
+) -> None:
+    from ..gitrepo import Changes
+    from ..workspace import commit_message, dag_repo, gitops_repo
+
+    message = commit_message(
+        f"modelci: clean up {len(stale)} environment(s) whose branch is gone",
+        pipeline,
+        ", ".join(stale),
+    )
+    for place, repo, top in (
+        ("DAG bundle repo", dag_repo(settings), f"dags/{slug}"),
+        ("GitOps repo", gitops_repo(settings), f"environments/{slug}"),
+    ):
+        removes = [f"{top}/{name}" for name in stale if name in found[place]]
+        if not removes:
+            continue
+        result = repo.apply([top], lambda _read, r=removes: Changes(removes=r), message)
+        verb = f"removed in {result.sha[:12]}" if result.sha else "already absent"
+        print(f"{repo.display_url}: {len(removes)} environment(s) {verb}")
+    if "S3 scratch" in found:
+        from ..s3 import S3Store
+
+        store = S3Store(settings.s3_endpoint, settings.s3_region)
+        base = settings.scratch_uri.rstrip("/")
+        removed = sum(
+            store.delete_prefix(f"{base}/{slug}/{name}/")
+            for name in stale
+            if name in found["S3 scratch"]
+        )
+        print(f"{base}/{slug}/: {removed} scratch object(s) removed")

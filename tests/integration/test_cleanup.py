@@ -1,0 +1,157 @@
+"""The scheduled clean-up of what stop jobs missed, against real bare git remotes and S3, with
+the fake GitLab API (fake_gitlab.py: a GitLab server cannot run here) listing the branches."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import git
+import pytest
+
+from modelci.gitrepo import Changes, RemoteRepo
+from modelci.naming import environment_dirs
+from tests.harness.gitremotes import GitRemotes
+from tests.harness.lifecycle import LocalPlatform
+from tests.harness.mlflowserver import MlflowServer
+from tests.harness.s3server import S3Server
+
+from .fake_gitlab import FakeGitLab, running
+
+PROJECT, OTHER = "ml/churn", "ml/other"
+TOKEN = "glpat-cleanup-secret"
+LIVE, GONE = "feature/live", "feature/gone"
+
+
+@pytest.fixture
+def gitlab() -> Iterator[FakeGitLab]:
+    with running(TOKEN) as fake:
+        fake.branches = ["main", LIVE]  # GONE was deleted without its stop job running
+        yield fake
+
+
+@pytest.fixture
+def platform(s3: S3Server, mlflow_server: MlflowServer, git_remotes: GitRemotes) -> LocalPlatform:
+    platform = LocalPlatform(s3, mlflow_server, git_remotes.dags, git_remotes.gitops)
+    scratch = platform.ci_variables()["MODELCI_SCRATCH_URI"].removeprefix(f"s3://{s3.bucket}/")
+    for project, branch, stand in (
+        (PROJECT, LIVE, None),
+        (PROJECT, GONE, None),
+        (PROJECT, "main", "production"),
+        (OTHER, GONE, None),  # another project's environment of a branch of the same name
+    ):
+        dirs = environment_dirs(project, branch, stand=stand)
+        for bare, top in ((git_remotes.dags, dirs.dag_dir), (git_remotes.gitops, dirs.gitops_dir)):
+            RemoteRepo(str(bare), "main").apply(
+                [top], lambda _r, top=top: Changes(writes={f"{top}/churn/x": b"x"}), "seed"
+            )
+        s3.client().put_object(
+            Bucket=s3.bucket, Key=f"{scratch}/{dirs.s3_prefix}code/0.tar.gz", Body=b"code"
+        )
+    return platform
+
+
+def cleanup(platform: LocalPlatform, gitlab: FakeGitLab, *args: str):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "MODELCI_", "AWS_"))}
+    env.update(platform.ci_variables())
+    env.update(
+        CI_PROJECT_PATH=PROJECT,
+        CI_COMMIT_REF_NAME="main",
+        CI_DEFAULT_BRANCH="main",
+        CI_COMMIT_SHA="0" * 40,
+        CI_PIPELINE_SOURCE="schedule",
+        CI_SERVER_URL=gitlab.url,
+        MODELCI_GITLAB_TOKEN=TOKEN,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "modelci", "cleanup", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert TOKEN not in result.stdout + result.stderr
+    assert platform.s3.secret_key not in result.stdout + result.stderr
+    return result
+
+
+def state(platform: LocalPlatform) -> tuple[str, str, frozenset[str]]:
+    """The tips of both repos and every S3 key: what a clean-up could change."""
+    client = platform.s3.client()
+    keys = client.list_objects_v2(Bucket=platform.s3.bucket).get("Contents", [])
+    return (
+        git.Repo(platform.dag_repo).commit("main").hexsha,
+        git.Repo(platform.gitops_repo).commit("main").hexsha,
+        frozenset(item["Key"] for item in keys),
+    )
+
+
+def files(bare: Path) -> set[str]:
+    return set(git.Repo(bare).git.ls_tree("-r", "--name-only", "main").splitlines())
+
+
+def test_dry_run_then_removal_of_exactly_the_environments_whose_branch_is_gone(
+    platform: LocalPlatform, gitlab: FakeGitLab
+) -> None:
+    gone = environment_dirs(PROJECT, GONE)
+    before = state(platform)
+
+    dry = cleanup(platform, gitlab, "--dry-run")
+
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.count("would remove") == 1
+    assert f"would remove {gone.environment} (DAG bundle repo, GitOps repo, S3 scratch)" in (
+        dry.stdout
+    )
+    assert state(platform) == before
+
+    real = cleanup(platform, gitlab)
+
+    assert real.returncode == 0, real.stderr
+    after = state(platform)
+    dags, gitops = files(platform.dag_repo), files(platform.gitops_repo)
+    assert not any(p.startswith(gone.dag_dir + "/") for p in dags)
+    assert not any(p.startswith(gone.gitops_dir + "/") for p in gitops)
+    assert not any(f"/{gone.s3_prefix}" in key for key in after[2])
+    for project, branch, stand in (
+        (PROJECT, LIVE, None),
+        (PROJECT, "main", "production"),
+        (OTHER, GONE, None),
+    ):
+        kept = environment_dirs(project, branch, stand=stand)
+        assert f"{kept.dag_dir}/churn/x" in dags and f"{kept.gitops_dir}/churn/x" in gitops
+        assert any(f"/{kept.s3_prefix}" in key for key in after[2])
+    for bare, tip in ((platform.dag_repo, before[0]), (platform.gitops_repo, before[1])):
+        assert [c.hexsha for c in git.Repo(bare).commit("main").parents] == [tip]  # one commit
+
+    again = cleanup(platform, gitlab)
+
+    assert again.returncode == 0 and "0 stale" in again.stdout
+    assert state(platform) == after
+
+
+@pytest.mark.parametrize("failure", ["500", "hang", "empty"])
+def test_a_branch_list_that_cannot_be_trusted_removes_nothing(
+    platform: LocalPlatform, gitlab: FakeGitLab, failure: str
+) -> None:
+    if failure == "500":
+        gitlab.fail_with(500)
+    elif failure == "hang":
+        gitlab.hang(60)
+    else:
+        gitlab.branches = []  # an empty page where branches exist
+    before = state(platform)
+
+    started = time.monotonic()
+    result = cleanup(platform, gitlab)
+
+    assert result.returncode == 1
+    assert time.monotonic() - started < 40
+    assert "Nothing was removed" in result.stderr or "nothing is removed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert state(platform) == before
