@@ -51,6 +51,7 @@ from tests.harness.package import (
 )
 from tests.harness.s3server import S3Server
 from tests.harness.tools import ROOT
+from tests.integration.fake_gitlab import running
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 PROJECT = "ml/churn"
@@ -312,6 +313,13 @@ def test_every_subcommand_from_the_clean_install(
     assert not remote_files(platform.gitops_repo, dirs.gitops_dir)
     assert scratch_keys(platform, code_key) == []
     assert "already absent" in modelci("stop")
+
+    # The scheduled clean-up: nothing is left to remove, the branch list comes from GitLab.
+    with running("glpat-package-secret") as gitlab:
+        gitlab.branches = ["main", branch]
+        api = {"CI_SERVER_URL": gitlab.url, "MODELCI_GITLAB_TOKEN": gitlab.token}
+        scheduled = Modelci(modelci.venv, modelci.cwd, {**main.env, **api}, modelci.ran)
+        assert "0 stale" in scheduled("cleanup", "--dry-run")
 
     assert set(modelci.ran) == {"--help", *SUBCOMMANDS}
 
