@@ -1,11 +1,15 @@
-"""`modelci validate`: check the model config file; write nothing."""
+"""`modelci validate`: check the model config file; write nothing. With
+`--max-environments N`, also refuse a push that would make more than N live branch
+environments of the project (counted in the shared repos), before anything is trained."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ..config import CONFIG_FILE_NAME, load_config
+from ..errors import ModelciError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,10 +18,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=CONFIG_FILE_NAME,
         help=f"the model config file (default: {CONFIG_FILE_NAME})",
     )
+    parser.add_argument(
+        "--max-environments",
+        type=int,
+        default=0,
+        help="most live branch environments the project may have (0: no cap)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(Path(args.config))
     models = ", ".join(model.name for model in config.models)
     print(f"{config.path}: valid ({len(config.models)} model(s): {models})")
+    if args.max_environments > 0:
+        check_capacity(args.max_environments)
     return 0
+
+
+def check_capacity(limit: int) -> None:
+    """A new branch environment must not take the project past `limit` live ones."""
+    from ..naming import FEATURE_PREFIX, environment_dirs, project_slug_of
+    from ..settings import Pipeline, Settings
+    from ..workspace import dag_repo, gitops_repo
+
+    env = dict(os.environ)
+    pipeline, settings = Pipeline.from_env(env), Settings.from_env(env)
+    ours = environment_dirs(pipeline.project, pipeline.branch).environment
+    slug = project_slug_of(pipeline.project)
+    live = {
+        name
+        for names in (
+            gitops_repo(settings).list_dir(f"environments/{slug}"),
+            dag_repo(settings).list_dir(f"dags/{slug}"),
+        )
+        for name in names
+        if name.startswith(FEATURE_PREFIX)
+    }
+    if ours in live or len(live) < limit:
+        print(f"{len(live)} of at most {limit} branch environments are live")
+        return
+    raise ModelciError(
+        f"{pipeline.project} already has {len(live)} live branch environments, the most the "
+        f"platform allows ({limit}): {', '.join(sorted(live))}. Nothing was trained or "
+        "written. Merge or delete a branch you no longer need (its stop job frees its "
+        "environment), then run the pipeline again"
+    )
