@@ -22,7 +22,7 @@ from tests.harness.s3server import S3Server
 
 from .fake_gitlab import FakeGitLab, running
 
-PROJECT, OTHER = "ml/churn", "ml/other"
+PROJECT, OTHER = "ml/cleanup-test", "ml/cleanup-other"
 TOKEN = "glpat-cleanup-secret"
 LIVE, GONE = "feature/live", "feature/gone"
 

@@ -319,7 +319,9 @@ def test_every_subcommand_from_the_clean_install(
         gitlab.branches = ["main", branch]
         api = {"CI_SERVER_URL": gitlab.url, "MODELCI_GITLAB_TOKEN": gitlab.token}
         scheduled = Modelci(modelci.venv, modelci.cwd, {**main.env, **api}, modelci.ran)
-        assert "0 stale" in scheduled("cleanup", "--dry-run")
+        planned = scheduled("cleanup", "--dry-run")
+    # The session's S3 may hold other tests' environments of this project; ours is live.
+    assert "environment(s) found" in planned and names.environment not in planned
 
     assert set(modelci.ran) == {"--help", *SUBCOMMANDS}
 
