@@ -5,12 +5,25 @@ repo. Used by `deploy-batch`, `deploy-online` and every move of a stand's alias.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from .config import Model
 from .gitrepo import Changes, CommitResult
 from .plan import checked_values, dag_files, gitops_files, owned_dag_paths
 from .workspace import Job, ResolvedModel, commit_message, dag_repo, gitops_repo
+
+
+def put_code_archive(job: Job, store, uri: str, commit: str) -> bool:
+    """The model repository's files at `commit` (from this job's checkout) as tar.gz at
+    `uri`, unless the object is there already (content-addressed: written once). True when
+    it was written now."""
+    from .gitrepo import archive_commit
+
+    if store.exists(uri):
+        return False
+    store.put_bytes(uri, archive_commit(Path(job.config.path).resolve().parent, commit))
+    return True
 
 
 def write_dags(

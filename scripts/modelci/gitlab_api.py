@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -42,6 +42,29 @@ class GitLabError(ModelciError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+@dataclass(frozen=True)
+class ServerAccess:
+    """Where the GitLab API is and the token for it, as a CI job has them."""
+
+    url: str  # CI_SERVER_URL
+    token: str  # TOKEN_VARIABLE
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServerAccess:
+        return cls(
+            url=env.get("CI_SERVER_URL", "").strip(), token=env.get(TOKEN_VARIABLE, "").strip()
+        )
+
+    @property
+    def missing(self) -> list[str]:
+        """The variables that are not set; [] when the API can be called."""
+        return [
+            name
+            for name, value in ((TOKEN_VARIABLE, self.token), ("CI_SERVER_URL", self.url))
+            if not value
+        ]
 
 
 def note_marker(environment: str) -> str:

@@ -9,10 +9,9 @@ share it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 from .config import Model
 from .errors import ModelciError
@@ -44,19 +43,22 @@ def deploy_to_stand(job: Job, tracker: Tracker, moves: Sequence[Move]) -> None:
     if job.stand is None:
         raise ValueError("deploy_to_stand needs a job for a stand")
     store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
-    resolved = {move.model.name: _resolved(job, tracker, store, move) for move in moves}
+    runs = {move.model.name: tracker.get_run(move.version.run_id) for move in moves}
+    resolved = {
+        move.model.name: _resolved(job, tracker, store, move, runs[move.model.name])
+        for move in moves
+    }
     models = [move.model for move in moves]
     batch = [m for m in models if m.batch.dags]
     if batch:
-        code = {m.name: _stand_code(job, store, tracker, resolved[m.name]) for m in batch}
+        code = {m.name: _stand_code(job, store, runs[m.name].data.tags) for m in batch}
         write_dags(job, batch, resolved, code)
     write_online(job, models, {m.name: resolved[m.name] for m in models if m.online.enabled})
     for move in moves:
         _move_alias(job, tracker, move)
 
 
-def _resolved(job: Job, tracker: Tracker, store, move: Move) -> ResolvedModel:
-    run = tracker.get_run(move.version.run_id)
+def _resolved(job: Job, tracker: Tracker, store, move: Move, run) -> ResolvedModel:
     location = tracker.resolve_storage_uri(move.version.uri, job.settings.artifacts_destination)
     return ResolvedModel(
         run_id=move.version.run_id,
@@ -67,13 +69,13 @@ def _resolved(job: Job, tracker: Tracker, store, move: Move) -> ResolvedModel:
     )
 
 
-def _stand_code(job: Job, store, tracker: Tracker, chosen: ResolvedModel) -> str:
-    """The code archive of the run's commit under the stand's prefix, copied from where the
-    branch's deploy (or another stand) left it; built from the checkout only as a last resort."""
-    from .gitrepo import archive_commit
+def _stand_code(job: Job, store, tags: Mapping[str, str]) -> str:
+    """The code archive of the run's commit (from its `tags`) under the stand's prefix,
+    copied from where the branch's deploy (or another stand) left it; built from the checkout
+    only as a last resort."""
+    from .deploy import put_code_archive
     from .plan import code_uri
 
-    tags = tracker.get_run(chosen.run_id).data.tags
     commit = tags.get(TAG_COMMIT) or job.pipeline.commit
     target = code_uri(job, commit=commit)
     if store.exists(target):
@@ -84,7 +86,7 @@ def _stand_code(job: Job, store, tracker: Tracker, chosen: ResolvedModel) -> str
             print(f"code of {commit[:12]} copied from {source} to {target}")
             return target
     try:
-        store.put_bytes(target, archive_commit(Path(job.config.path).resolve().parent, commit))
+        put_code_archive(job, store, target, commit)
     except ModelciError as error:
         raise ModelciError(
             f"no code archive of commit {commit} for stand {job.stand}: none under the branch's "
@@ -104,10 +106,23 @@ def _code_sources(job: Job, branch: str, commit: str) -> list[str]:
     return [code_uri(other, commit=commit) for other in jobs]
 
 
+def existing_version(tracker: Tracker, registered: str, version: str) -> ModelVersionInfo:
+    found = tracker.model_version(registered, version)
+    if found is None:
+        raise ModelciError(
+            f"version {version} of {registered} does not exist in MLflow; the versions are "
+            "listed on the registered model's page in the MLflow UI"
+        )
+    return found
+
+
 def _move_alias(job: Job, tracker: Tracker, move: Move) -> None:
     stand = job.stand
     registered = job.names(move.model).registered_model
     before = tracker.stand_version(registered, stand)
+    if before is not None and before.version == move.version.version:
+        print(f"{registered}: {stand} already serves version {move.version.version}")
+        return
     audit = Audit(
         stand=stand,
         action=move.action,
@@ -119,9 +134,6 @@ def _move_alias(job: Job, tracker: Tracker, move: Move) -> None:
         merge_request=move.merge_request,
         reason=move.reason,
     )
-    if before is not None and before.version == move.version.version:
-        print(f"{registered}: {stand} already serves version {move.version.version}")
-        return
     tracker.set_version_tags(registered, move.version.version, audit.tags())
     tracker.set_alias(registered, stand, move.version.version)
     was = f" (was version {before.version})" if before else ""

@@ -618,6 +618,19 @@ class Tracker:
         versions = sorted((self._version_info(v) for v in found), key=lambda v: int(v.version))
         return versions[-1] if versions else None
 
+    def version_for_run(
+        self, registered_model: str, run_id: str, tags: Mapping[str, str]
+    ) -> tuple[ModelVersionInfo, bool]:
+        """The version of `registered_model` registered from `run_id`, registering the run's
+        model first (with `tags`) when there is none; True when it was registered now."""
+        version = self.version_of_run(registered_model, run_id)
+        if version is not None:
+            return version, False
+        number = self.register_version(
+            registered_model, self.model_uri_for_run(run_id), run_id, tags
+        )
+        return self.model_version(registered_model, number), True
+
     def latest_version_number(self, registered_model: str) -> int | None:
         """The highest version number of `registered_model`; None when it has none."""
         found = self._call(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ..errors import ModelciError
 from ..settings import Pipeline, Settings
@@ -27,33 +28,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..cleanup import plan_cleanup
-    from ..gitlab_api import TOKEN_VARIABLE, project_branches
+    from ..gitlab_api import TOKEN_VARIABLE, ServerAccess, project_branches
     from ..naming import project_slug_of
 
     env = dict(os.environ)
     pipeline, settings = Pipeline.from_env(env), Settings.from_env(env)
-    token, server = env.get(TOKEN_VARIABLE, ""), env.get("CI_SERVER_URL", "")
-    if not token or not server:
+    access = ServerAccess.from_env(env)
+    if access.missing:
         raise ModelciError(
             f"{TOKEN_VARIABLE} or CI_SERVER_URL is not set: the clean-up lists the project's "
             "branches through the GitLab API (read_api scope); nothing was removed"
         )
     slug = project_slug_of(pipeline.project)
-    found = _found_environments(settings, slug)
+    scratch = _Scratch.of(settings, slug)
+    found = _found_environments(settings, slug, scratch)
     try:
-        branches = project_branches(server, token, pipeline.project)
+        branches = project_branches(access.url, access.token, pipeline.project)
     except ModelciError as error:
         raise ModelciError(f"{error}. Nothing was removed") from None
-    plan = plan_cleanup(
-        sorted(set().union(*found.values())), branches, pipeline.default_branch, pipeline.project
-    )
-    if "S3 scratch" in found:
-        found["S3 scratch"] = _holding_objects(settings, slug, found["S3 scratch"], plan.stale)
+    present = set().union(*found.values())
+    plan = plan_cleanup(sorted(present), branches, pipeline.default_branch, pipeline.project)
+    if scratch is not None:
+        found[SCRATCH] = scratch.holding_objects(found[SCRATCH], plan.stale)
         present = set().union(*found.values())
         plan = replace(plan, stale=tuple(name for name in plan.stale if name in present))
     print(
         f"{pipeline.project}: {len(branches)} branches, "
-        f"{len(set().union(*found.values()))} environment(s) found, {len(plan.stale)} stale"
+        f"{len(present)} environment(s) found, {len(plan.stale)} stale"
     )
     for environment in plan.stale:
         where = ", ".join(place for place, names in found.items() if environment in names)
@@ -62,35 +63,56 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run or not plan.stale:
         return 0
     _remove(pipeline, settings, slug, plan.stale, found)
+    if scratch is not None:
+        scratch.remove([name for name in plan.stale if name in found[SCRATCH]])
     return 0
 
 
-def _found_environments(settings: Settings, slug: str) -> dict[str, set[str]]:
+SCRATCH = "S3 scratch"
+
+
+@dataclass(frozen=True)
+class _Scratch:
+    """The project's directory of S3 scratch objects, one directory per environment."""
+
+    store: Any  # S3Store
+    base: str  # s3://bucket/prefix/<project slug>
+
+    @classmethod
+    def of(cls, settings: Settings, slug: str) -> _Scratch | None:
+        if not settings.scratch_uri:
+            return None
+        from ..s3 import S3Store
+
+        store = S3Store(settings.s3_endpoint, settings.s3_region)
+        return cls(store, f"{settings.scratch_uri.rstrip('/')}/{slug}")
+
+    def environments(self) -> set[str]:
+        return set(self.store.list_prefixes(self.base))
+
+    def holding_objects(self, names: set[str], stale: tuple[str, ...]) -> set[str]:
+        """Some stores list a prefix whose objects were all deleted: only the stale names
+        that still hold objects count."""
+        checked = {n for n in names & set(stale) if self.store.exists(f"{self.base}/{n}/")}
+        return (names - set(stale)) | checked
+
+    def remove(self, names: list[str]) -> None:
+        removed = sum(self.store.delete_prefix(f"{self.base}/{name}/") for name in names)
+        print(f"{self.base}/: {removed} scratch object(s) removed")
+
+
+def _found_environments(
+    settings: Settings, slug: str, scratch: _Scratch | None
+) -> dict[str, set[str]]:
     from ..workspace import dag_repo, gitops_repo
 
     found = {
         "DAG bundle repo": set(dag_repo(settings).list_dir(f"dags/{slug}")),
         "GitOps repo": set(gitops_repo(settings).list_dir(f"environments/{slug}")),
     }
-    if settings.scratch_uri:
-        from ..s3 import S3Store
-
-        store = S3Store(settings.s3_endpoint, settings.s3_region)
-        found["S3 scratch"] = set(store.list_prefixes(f"{settings.scratch_uri.rstrip('/')}/{slug}"))
+    if scratch is not None:
+        found[SCRATCH] = scratch.environments()
     return found
-
-
-def _holding_objects(
-    settings: Settings, slug: str, names: set[str], stale: tuple[str, ...]
-) -> set[str]:
-    """Some stores list a prefix whose objects were all deleted: only the stale names that
-    still hold objects count."""
-    from ..s3 import S3Store
-
-    store = S3Store(settings.s3_endpoint, settings.s3_region)
-    base = settings.scratch_uri.rstrip("/")
-    checked = {name for name in names & set(stale) if store.exists(f"{base}/{slug}/{name}/")}
-    return (names - set(stale)) | checked
 
 
 def _remove(
@@ -100,6 +122,7 @@ def _remove(
     stale: tuple[str, ...],
     found: dict[str, set[str]],
 ) -> None:
+    """The stale environments' directories, in one commit per repo."""
     from ..gitrepo import Changes
     from ..workspace import commit_message, dag_repo, gitops_repo
 
@@ -118,14 +141,3 @@ def _remove(
         result = repo.apply([top], lambda _read, r=removes: Changes(removes=r), message)
         verb = f"removed in {result.sha[:12]}" if result.sha else "already absent"
         print(f"{repo.display_url}: {len(removes)} environment(s) {verb}")
-    if "S3 scratch" in found:
-        from ..s3 import S3Store
-
-        store = S3Store(settings.s3_endpoint, settings.s3_region)
-        base = settings.scratch_uri.rstrip("/")
-        removed = sum(
-            store.delete_prefix(f"{base}/{slug}/{name}/")
-            for name in stale
-            if name in found["S3 scratch"]
-        )
-        print(f"{base}/{slug}/: {removed} scratch object(s) removed")

@@ -164,27 +164,23 @@ def gitlab_environment_url(job: Job) -> str:
 
 
 def _note(body: str, pipeline_project: str) -> None:
-    from ..gitlab_api import TOKEN_VARIABLE, upsert_note, warn, write_note_or_warn
+    from ..gitlab_api import ServerAccess, upsert_note, warn, write_note_or_warn
 
     iid = os.environ.get("CI_MERGE_REQUEST_IID", "").strip()
     if not iid:
         print("not a merge request pipeline (CI_MERGE_REQUEST_IID is not set): no note")
         return
-    token = os.environ.get(TOKEN_VARIABLE, "").strip()
-    server = os.environ.get("CI_SERVER_URL", "").strip()
+    access = ServerAccess.from_env(os.environ)
     # The merge request lives in the target project (a fork's pipeline runs in the source).
     project = os.environ.get("CI_MERGE_REQUEST_PROJECT_PATH", "").strip() or pipeline_project
-    missing = [
-        name for name, value in ((TOKEN_VARIABLE, token), ("CI_SERVER_URL", server)) if not value
-    ]
-    if missing:
-        warn(COMMAND, f"no note on merge request !{iid}: {', '.join(missing)} not set")
+    if access.missing:
+        warn(COMMAND, f"no note on merge request !{iid}: {', '.join(access.missing)} not set")
         return
     if not iid.isdigit():
         warn(COMMAND, f"no note: CI_MERGE_REQUEST_IID is {iid!r}, not a number")
         return
     result = write_note_or_warn(
-        COMMAND, lambda: upsert_note(server, token, project, int(iid), NOTE_MARKER, body)
+        COMMAND, lambda: upsert_note(access.url, access.token, project, int(iid), NOTE_MARKER, body)
     )
     if result is None:
         return

@@ -4,7 +4,6 @@ DAG file per batch DAG and commit them all to the DAG bundle repo in one commit.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..workspace import (
     Job,
@@ -42,12 +41,10 @@ def run(args: argparse.Namespace) -> int:
 
 def upload_code(job: Job, uri: str) -> str:
     """The repo's files at this commit as tar.gz in S3; content-addressed, so uploaded once."""
-    from ..gitrepo import archive_commit
+    from ..deploy import put_code_archive
     from ..s3 import S3Store
 
     store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
-    if not store.exists(uri):
-        repo_root = Path(job.config.path).resolve().parent
-        store.put_bytes(uri, archive_commit(repo_root, job.pipeline.commit))
+    put_code_archive(job, store, uri, job.pipeline.commit)
     print(f"code of {job.pipeline.commit[:12]} at {uri}")
     return uri

@@ -63,18 +63,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _chosen_version(tracker, registered: str, args: argparse.Namespace):
+    from ..stands import existing_version
+
     if args.version:
-        version = tracker.model_version(registered, args.version)
-        if version is None:
-            raise ModelciError(
-                f"version {args.version} of {registered} does not exist in MLflow; the "
-                "versions are listed on the registered model's page in the MLflow UI"
-            )
-        return version
-    version = tracker.version_of_run(registered, args.run_id)
-    if version is None:
-        number = tracker.register_version(
-            registered, tracker.model_uri_for_run(args.run_id), args.run_id, {}
-        )
-        version = tracker.model_version(registered, number)
+        return existing_version(tracker, registered, args.version)
+    version, _ = tracker.version_for_run(registered, args.run_id, {})
     return version

@@ -72,37 +72,30 @@ def _validated_version(job: Job, tracker, model, branch: str):
 
     names = names_for(job.pipeline.project, branch, model.name)
     run = tracker.find_run(names.experiment, names.environment, branch)
-    registered = names.registered_model
-    version = tracker.version_of_run(registered, run.info.run_id)
-    if version is None:
-        number = tracker.register_version(
-            registered,
-            tracker.model_uri_for_run(run.info.run_id),
-            run.info.run_id,
-            {
-                TAG_BRANCH: branch,
-                TAG_COMMIT: run.data.tags.get(TAG_COMMIT, ""),
-            },
+    tags = {TAG_BRANCH: branch, TAG_COMMIT: run.data.tags.get(TAG_COMMIT, "")}
+    version, registered = tracker.version_for_run(names.registered_model, run.info.run_id, tags)
+    if registered:
+        print(
+            f"{names.registered_model}: run {run.info.run_id} registered as version "
+            f"{version.version}"
         )
-        version = tracker.model_version(registered, number)
-        print(f"{registered}: run {run.info.run_id} registered as version {number}")
     return version
 
 
 def merged_branch(job: Job) -> tuple[str, str]:
     """(source branch, merge request URL) of the merge request that brought the pipeline's
     commit to the default branch: merge commits, squash and fast-forward merges alike."""
-    from ..gitlab_api import TOKEN_VARIABLE, merge_requests_of_commit
+    from ..gitlab_api import TOKEN_VARIABLE, ServerAccess, merge_requests_of_commit
 
-    token, server = os.environ.get(TOKEN_VARIABLE, ""), os.environ.get("CI_SERVER_URL", "")
+    access = ServerAccess.from_env(os.environ)
     commit = job.pipeline.commit
-    if not token or not server:
+    if access.missing:
         raise ModelciError(
             f"{TOKEN_VARIABLE} or CI_SERVER_URL is not set: promotion finds the merged branch "
             f"through the GitLab API (the merge requests of commit {commit}). Set the token "
             "(a project access token with read_api scope), or pass --branch"
         )
-    found = merge_requests_of_commit(server, token, job.pipeline.project, commit)
+    found = merge_requests_of_commit(access.url, access.token, job.pipeline.project, commit)
     merged = [
         request
         for request in found

@@ -77,21 +77,17 @@ def run(args: argparse.Namespace) -> int:
 def _note_on_merge_requests(job: Job, environment: str, body: str) -> None:
     """The note is a convenience: when it cannot be written (no token, GitLab down, refused,
     too slow) the job says so in a WARNING and carries on (`write_note_or_warn`)."""
-    from ..gitlab_api import TOKEN_VARIABLE, upsert_merge_request_notes, warn, write_note_or_warn
+    from ..gitlab_api import ServerAccess, upsert_merge_request_notes, warn, write_note_or_warn
 
-    token = os.environ.get(TOKEN_VARIABLE, "").strip()
-    server = os.environ.get("CI_SERVER_URL", "").strip()
-    missing = [
-        name for name, value in ((TOKEN_VARIABLE, token), ("CI_SERVER_URL", server)) if not value
-    ]
-    if missing:
-        warn("report", f"no note on merge requests: {', '.join(missing)} not set")
+    access = ServerAccess.from_env(os.environ)
+    if access.missing:
+        warn("report", f"no note on merge requests: {', '.join(access.missing)} not set")
         return
     notes = write_note_or_warn(
         "report",
         lambda: upsert_merge_request_notes(
-            server_url=server,
-            token=token,
+            server_url=access.url,
+            token=access.token,
             project=job.pipeline.project,
             branch=job.pipeline.branch,
             environment=environment,

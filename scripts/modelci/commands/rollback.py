@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..promotion import previous_version, stand_index
-    from ..stands import Move, deploy_to_stand, stand_job
+    from ..stands import Move, deploy_to_stand, existing_version, stand_job
     from ..tracking import Tracker
 
     job = load_job(args)
@@ -47,9 +47,6 @@ def run(args: argparse.Namespace) -> int:
                 f"{current.version} was its first): give the version to go back to with "
                 f"--version or the {VERSION_VARIABLE} pipeline variable"
             )
-        version = tracker.model_version(registered, target)
-        if version is None:
-            raise ModelciError(f"version {target} of {registered} does not exist in MLflow")
-        moves.append(Move(model, version, "rollback"))
+        moves.append(Move(model, existing_version(tracker, registered, target), "rollback"))
     deploy_to_stand(stand_job(job, args.stand), tracker, moves)
     return 0
