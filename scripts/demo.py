@@ -24,7 +24,7 @@ from typing import NoReturn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.harness.gitremotes import make_bare_repo  # noqa: E402
+from tests.harness.gitremotes import STANDS_BRANCH, files_on, make_bare_repo  # noqa: E402
 from tests.harness.lifecycle import (  # noqa: E402
     LocalPlatform,
     make_model_repo,
@@ -47,12 +47,10 @@ def step(title: str) -> None:
     print(f"\n=== {title} ===", flush=True)
 
 
-def list_files(bare: Path) -> list[str]:
-    import git
-
-    return sorted(
-        item.path for item in git.Repo(bare).commit("main").tree.traverse() if item.type == "blob"
-    )
+def show_repo(title: str, bare: Path) -> None:
+    for branch, holds in (("main", "feature environments"), (STANDS_BRANCH, "stands")):
+        files = sorted(files_on(bare, branch)) or ["(nothing yet)"]
+        print(f"{title}, branch {branch} ({holds}):", *files, sep="\n  ", flush=True)
 
 
 def run(
@@ -71,8 +69,9 @@ def run(
 
 
 def show_repos(platform: LocalPlatform) -> None:
-    print("\nDAG bundle repo now holds:", *list_files(platform.dag_repo), sep="\n  ", flush=True)
-    print("GitOps repo now holds:", *list_files(platform.gitops_repo), sep="\n  ", flush=True)
+    print()
+    show_repo("DAG bundle repo", platform.dag_repo)
+    show_repo("GitOps repo", platform.gitops_repo)
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> NoReturn:

@@ -37,7 +37,7 @@ def write_dags(
     owned = owned_dag_paths(job, models)
     changes = Changes(writes=files, removes=[path for path in owned if path not in files])
     environment = job.dirs.environment
-    repo = dag_repo(job.settings)
+    repo = dag_repo(job.settings, stands=job.stand is not None)
     result = repo.apply(
         [job.dirs.dag_dir],
         lambda _read: changes,
@@ -54,7 +54,7 @@ def write_online(
     Values are checked against the chart's schema before anything is written."""
     online = {m.name: checked_values(job, m, resolved[m.name]) for m in models if m.online.enabled}
     environment = job.dirs.environment
-    repo = gitops_repo(job.settings)
+    repo = gitops_repo(job.settings, stands=job.stand is not None)
     result = repo.apply(
         [job.names(m).gitops_dir for m in models],
         lambda read: _online_changes(job, models, online, read),

@@ -503,10 +503,16 @@ class _Session:
 
     def _error(self, command: str, output: str) -> ModelciError:
         detail = self._remote._redact(output.strip()) or "no output"
+        advice = (
+            "The branch is protected and this token's user may not push it (stands are "
+            "written only with the protected stand tokens, README 'Stands and credentials')."
+            if "protected branch" in detail
+            else "Check the repository URL, that the access token is valid and may read and "
+            "write this repository."
+        )
         return ModelciError(
             f"git {command} failed for {self._remote.display_url} (branch "
-            f"{self._remote.branch}): {detail}. Check the repository URL, that the access token "
-            "is valid and may read and write this repository."
+            f"{self._remote.branch}): {detail}. {advice}"
         )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -102,6 +102,7 @@ class Settings:
     dag_repo_branch: str  # MODELCI_DAG_REPO_BRANCH: the ref the GitDagBundle tracks
     gitops_repo_url: str  # MODELCI_GITOPS_REPO_URL, without credentials
     gitops_repo_branch: str  # MODELCI_GITOPS_REPO_BRANCH: the revision the ApplicationSet reads
+    stands_branch: str  # MODELCI_STANDS_BRANCH: the protected branch of both repos stands live on
     airflow_url: str  # MODELCI_AIRFLOW_URL: Airflow UI, for links
     ingress_domain: str  # MODELCI_INGRESS_DOMAIN: KServe's ingress domain
     url_scheme: str  # MODELCI_URL_SCHEME: http or https
@@ -124,6 +125,7 @@ class Settings:
             dag_repo_branch=_get(env, "MODELCI_DAG_REPO_BRANCH", "main"),
             gitops_repo_url=_get(env, "MODELCI_GITOPS_REPO_URL"),
             gitops_repo_branch=_get(env, "MODELCI_GITOPS_REPO_BRANCH", "main"),
+            stands_branch=_stands_branch(env),
             airflow_url=_get(env, "MODELCI_AIRFLOW_URL"),
             ingress_domain=_get(env, "MODELCI_INGRESS_DOMAIN", "example.com"),
             url_scheme=_get(env, "MODELCI_URL_SCHEME", "https"),
@@ -133,6 +135,51 @@ class Settings:
             s3_region=_get(env, "AWS_DEFAULT_REGION", "us-east-1"),
             push_budget_seconds=_seconds(env, "MODELCI_PUSH_BUDGET_SECONDS", 600.0),
         )
+
+
+def _stands_branch(env: Mapping[str, str]) -> str:
+    stands = _get(env, "MODELCI_STANDS_BRANCH", "stands")
+    for name in ("MODELCI_DAG_REPO_BRANCH", "MODELCI_GITOPS_REPO_BRANCH"):
+        if stands == _get(env, name, "main"):
+            raise ModelciError(
+                f"platform CI/CD variables MODELCI_STANDS_BRANCH and {name} are both "
+                f"{stands!r}, but stands must live on a branch of their own that only the "
+                "protected stand credentials can push to (README, 'Stands and credentials'). "
+                "Set MODELCI_STANDS_BRANCH to another branch (default: stands)."
+            )
+    return stands
+
+
+# Stand jobs (promote, rollback, deploy-version) write with these protected CI/CD variables
+# only: each replaces the variable the feature-branch jobs use, which is dropped when unset.
+STAND_CREDENTIALS = {
+    "MODELCI_DAG_REPO_TOKEN": "MODELCI_STANDS_DAG_REPO_TOKEN",
+    "MODELCI_GITOPS_REPO_TOKEN": "MODELCI_STANDS_GITOPS_REPO_TOKEN",
+    "MLFLOW_TRACKING_USERNAME": "MODELCI_STANDS_MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD": "MODELCI_STANDS_MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN": "MODELCI_STANDS_MLFLOW_TRACKING_TOKEN",
+    "AWS_ACCESS_KEY_ID": "MODELCI_STANDS_AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY": "MODELCI_STANDS_AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN": "MODELCI_STANDS_AWS_SESSION_TOKEN",
+}
+
+
+def use_stand_credentials(environ: MutableMapping[str, str]) -> list[str]:
+    """Put the stand credentials in place of the feature-branch ones in `environ` (this
+    process's environment in a stand job); return the names of those that are set.
+
+    A feature-branch credential is never used for a stand, even when its stand counterpart is
+    missing: then the write goes without credentials and the server refuses it.
+    """
+    present = []
+    for branch_name, stand_name in STAND_CREDENTIALS.items():
+        value = _get(environ, stand_name)
+        if value:
+            environ[branch_name] = value
+            present.append(stand_name)
+        else:
+            environ.pop(branch_name, None)
+    return present
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

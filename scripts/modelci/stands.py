@@ -9,6 +9,8 @@ share it.
 
 from __future__ import annotations
 
+import argparse
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -16,8 +18,9 @@ from datetime import UTC, datetime
 from .config import Model
 from .errors import ModelciError
 from .promotion import Audit
+from .settings import use_stand_credentials
 from .tracking import TAG_BRANCH, TAG_COMMIT, ModelVersionInfo, Tracker, require_model_dir
-from .workspace import Job, ResolvedModel
+from .workspace import Job, ResolvedModel, load_job
 
 
 @dataclass(frozen=True)
@@ -31,41 +34,97 @@ class Move:
     reason: str = ""
 
 
+def load_stand_job(args: argparse.Namespace) -> Job:
+    """The job of promote, rollback and deploy-version. First this process's credentials
+    become the stand ones (protected CI/CD variables) for MLflow, S3 and both repos, so not
+    even a read goes with a feature branch's credentials."""
+    present = use_stand_credentials(os.environ)
+    print(
+        "stand credentials (protected CI/CD variables) in this job: "
+        + (", ".join(present) or "none"),
+        flush=True,
+    )
+    return load_job(args)
+
+
 def stand_job(job: Job, stand: str) -> Job:
     return replace(job, stand=stand)
 
 
+SETTLE_ROUNDS = 5  # each round is needed only when another move of the stand interleaved
+
+
 def deploy_to_stand(job: Job, tracker: Tracker, moves: Sequence[Move]) -> None:
-    """Write the stand's files for `moves`, then move its aliases; `job.stand` names it."""
-    from .deploy import write_dags, write_online
+    """Write the stand's files for `moves`, then move its aliases; `job.stand` names it.
+
+    Two moves of one stand may run at once (two projects' jobs never share a stand, but two
+    runs of one job, or a job and a person at a terminal, can). Whichever moves an alias last
+    wins, and the files must follow: after moving its aliases a move reads them back and
+    rewrites the files until what it wrote is what the aliases name. Every write is idempotent,
+    so when nothing interleaved this costs one read per model."""
     from .s3 import S3Store
 
     if job.stand is None:
         raise ValueError("deploy_to_stand needs a job for a stand")
     store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
-    runs = {move.model.name: tracker.get_run(move.version.run_id) for move in moves}
-    resolved = {
-        move.model.name: _resolved(job, tracker, store, move, runs[move.model.name])
-        for move in moves
-    }
+    written = _write_stand(job, tracker, store, [(m.model, m.version) for m in moves])
+    for move in moves:
+        _move_alias(job, tracker, move)
     models = [move.model for move in moves]
+    for _ in range(SETTLE_ROUNDS):
+        served = [(m, _served_now(job, tracker, m)) for m in models]
+        if {m.name: v.version for m, v in served} == written:
+            return
+        print(f"{job.stand} changed meanwhile: rewriting its files for what its aliases name")
+        written = _write_stand(job, tracker, store, served)
+    raise ModelciError(
+        f"{job.stand}'s aliases kept moving while this job wrote its files ({SETTLE_ROUNDS} "
+        "rounds): other moves of the stand are running. Run this job again once they are done."
+    )
+
+
+def _served_now(job: Job, tracker: Tracker, model: Model) -> ModelVersionInfo:
+    registered = job.names(model).registered_model
+    version = tracker.stand_version(registered, job.stand)
+    if version is None:
+        raise ModelciError(
+            f"the alias {job.stand!r} of {registered} disappeared while this job moved it: "
+            "someone deleted it in MLflow. Run this job again."
+        )
+    return version
+
+
+def _write_stand(
+    job: Job, tracker: Tracker, store, served: Sequence[tuple[Model, ModelVersionInfo]]
+) -> dict[str, str]:
+    """Write the stand's DAGs and values for these versions (one commit per repo, none when
+    nothing changes); return model name -> version written."""
+    from .deploy import write_dags, write_online
+
+    runs = {model.name: tracker.get_run(version.run_id) for model, version in served}
+    resolved = {
+        model.name: _resolved(job, tracker, store, version, runs[model.name])
+        for model, version in served
+    }
+    models = [model for model, _ in served]
     batch = [m for m in models if m.batch.dags]
     if batch:
         code = {m.name: _stand_code(job, store, runs[m.name].data.tags) for m in batch}
         write_dags(job, batch, resolved, code)
     write_online(job, models, {m.name: resolved[m.name] for m in models if m.online.enabled})
-    for move in moves:
-        _move_alias(job, tracker, move)
+    return {model.name: version.version for model, version in served}
 
 
-def _resolved(job: Job, tracker: Tracker, store, move: Move, run) -> ResolvedModel:
-    location = tracker.resolve_storage_uri(move.version.uri, job.settings.artifacts_destination)
+def _resolved(
+    job: Job, tracker: Tracker, store, version: ModelVersionInfo, run
+) -> ResolvedModel:
+    location = tracker.resolve_storage_uri(version.uri, job.settings.artifacts_destination)
     return ResolvedModel(
-        run_id=move.version.run_id,
+        run_id=version.run_id,
         experiment_id=run.info.experiment_id,
-        model_uri=move.version.uri,
+        model_uri=version.uri,
         storage_uri=require_model_dir(store, location),
-        model_version=move.version.version,
+        model_version=version.version,
     )
 
 

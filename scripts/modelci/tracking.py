@@ -714,7 +714,9 @@ class Tracker:
         if exc.error_code in ("UNAUTHENTICATED", "PERMISSION_DENIED") or status in (401, 403):
             return ModelciError(
                 f"{self._where} refused to {what} (HTTP {status}): check the credentials in "
-                "MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD"
+                "MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD "
+                "(in the stand jobs promote, rollback and deploy-version: their protected "
+                "counterparts MODELCI_STANDS_MLFLOW_TRACKING_*, README 'Stands and credentials')"
             )
         if _is_timeout(exc):
             return ModelciError(

@@ -152,43 +152,62 @@ DAG_REPO_TOKEN = "MODELCI_DAG_REPO_TOKEN"
 GITOPS_REPO_TOKEN = "MODELCI_GITOPS_REPO_TOKEN"
 
 
-def dag_repo(settings: Settings):
-    """The Airflow DAG bundle repo (the branch its GitDagBundle tracks)."""
+def dag_repo(settings: Settings, *, stands: bool = False):
+    """The Airflow DAG bundle repo: the branch its feature-environment GitDagBundle tracks, or
+    with `stands` the protected branch the stands' bundle tracks."""
     return _shared_repo(
         settings.dag_repo_url,
-        settings.dag_repo_branch,
+        settings.stands_branch if stands else settings.dag_repo_branch,
         "MODELCI_DAG_REPO_URL",
         DAG_REPO_TOKEN,
         settings.push_budget_seconds,
+        stands=stands,
     )
 
 
-def gitops_repo(settings: Settings):
-    """The GitOps repo (the revision the Argo CD ApplicationSet reads)."""
+def gitops_repo(settings: Settings, *, stands: bool = False):
+    """The GitOps repo: the revision the feature environments' ApplicationSet reads, or with
+    `stands` the protected branch the stands' ApplicationSet reads."""
     return _shared_repo(
         settings.gitops_repo_url,
-        settings.gitops_repo_branch,
+        settings.stands_branch if stands else settings.gitops_repo_branch,
         "MODELCI_GITOPS_REPO_URL",
         GITOPS_REPO_TOKEN,
         settings.push_budget_seconds,
+        stands=stands,
     )
 
 
 def _shared_repo(
-    url: str, branch: str, url_variable: str, token_variable: str, push_budget_seconds: float
+    url: str,
+    branch: str,
+    url_variable: str,
+    token_variable: str,
+    push_budget_seconds: float,
+    *,
+    stands: bool,
 ):
     from .gitrepo import RemoteRepo
+    from .settings import STAND_CREDENTIALS
 
     if not url:
         raise ModelciError(
             f"{url_variable} is not set; set it in the GitLab group's CI/CD variables "
             "(see README, 'Platform variables')"
         )
-    token_env = token_variable if os.environ.get(token_variable) else None
+    has_token = bool(os.environ.get(token_variable))
+    if stands and not has_token and url.lower().startswith(("http://", "https://")):
+        raise ModelciError(
+            f"{STAND_CREDENTIALS[token_variable]} is not set in this job, and stands are "
+            f"written to branch {branch!r} only with it: GitLab hands protected CI/CD variables "
+            "only to pipelines of protected branches and tags. Run the stand jobs on the "
+            "default branch (protected), or have the platform team add the variable as "
+            "protected and masked (README, 'Stands and credentials')."
+        )
     return RemoteRepo(
         url,
         branch,
-        token_env=token_env,
+        token_env=token_variable if has_token else None,
         author=("modelci", "modelci@noreply"),
         push_budget_seconds=push_budget_seconds,
     )

@@ -21,6 +21,7 @@ from mlflow import MlflowClient
 
 from modelci.naming import names_for
 from tests.e2e.test_faults import job_states
+from tests.harness.gitremotes import STANDS_BRANCH, files_on
 from tests.harness.lifecycle import (
     PUSH_JOBS,
     LocalPlatform,
@@ -105,8 +106,8 @@ class Flow:
         experiment = client.get_experiment_by_name(f"{PROJECT}/{MODEL}")
         return len(client.search_runs([experiment.experiment_id]))
 
-    def tree(self, bare: Path) -> set[str]:
-        return set(git.Repo(bare).git.ls_tree("-r", "--name-only", "main").splitlines())
+    def tree(self, bare: Path, branch: str = "main") -> set[str]:
+        return files_on(bare, branch)
 
 
 def compare_notes(gitlab: FakeGitLab, iid: int) -> list[dict]:
@@ -147,8 +148,9 @@ def test_merge_request_to_production_and_back(
     assert flow.runs() == runs
     staging = names_for(PROJECT, "main", MODEL, stand="staging")
     assert {staging.values_path, staging.dag_path("inference")} <= (
-        flow.tree(platform.gitops_repo) | flow.tree(platform.dag_repo)
+        flow.tree(platform.gitops_repo, STANDS_BRANCH) | flow.tree(platform.dag_repo, STANDS_BRANCH)
     )
+    assert staging.values_path not in flow.tree(platform.gitops_repo)  # never with the branches'
     assert first.values_path not in flow.tree(platform.gitops_repo)  # branch environment stopped
     client = MlflowClient(platform.mlflow.tracking_uri)
     tags = client.get_model_version(REGISTERED, "1").tags
@@ -190,9 +192,10 @@ def test_merge_request_to_production_and_back(
     flow.push(SECOND, "fourth-change")  # the branch lives on after the merge, deployed again
     second = names_for(PROJECT, SECOND, MODEL)
     assert second.values_path in flow.tree(platform.gitops_repo)
+    stands_before = flow.tree(platform.gitops_repo, STANDS_BRANCH)
     flow.run("modelci-stop")
-    gitops = flow.tree(platform.gitops_repo)
-    assert second.values_path not in gitops
+    assert second.values_path not in flow.tree(platform.gitops_repo)
     production = names_for(PROJECT, "main", MODEL, stand="production")
-    assert {staging.values_path, production.values_path} <= gitops
+    assert {staging.values_path, production.values_path} <= stands_before
+    assert flow.tree(platform.gitops_repo, STANDS_BRANCH) == stands_before
     assert (flow.alias("staging"), flow.alias("production")) == ("2", "2")

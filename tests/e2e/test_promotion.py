@@ -5,8 +5,10 @@ run as the CI jobs run them (`modelci` with a job's variables)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import git
@@ -14,6 +16,7 @@ from mlflow import MlflowClient
 
 from modelci.naming import names_for
 from tests.e2e.test_faults import ModelRepo, model_repo, modelci, shared_state
+from tests.harness.gitremotes import STANDS_BRANCH, files_on
 from tests.harness.lifecycle import LocalPlatform, commit_change
 from tests.integration.fake_gitlab import running
 
@@ -48,8 +51,12 @@ def on_main(repo: ModelRepo) -> ModelRepo:
 
 
 def tree(bare: Path) -> set[str]:
-    listing = git.Repo(bare).git.ls_tree("-r", "--name-only", "main")
-    return set(listing.splitlines())
+    """The feature environments' branch."""
+    return files_on(bare)
+
+
+def stands_tree(bare: Path) -> set[str]:
+    return files_on(bare, STANDS_BRANCH)
 
 
 def alias(platform: LocalPlatform, stand: str) -> str | None:
@@ -85,8 +92,9 @@ def test_merge_promote_rollback_and_a_chosen_version(
     staging = names_for(PROJECT, "main", MODEL, stand="staging")
     assert alias(platform, "staging") == "1"
     assert run_count(platform) == runs_before  # no retraining
-    assert {staging.values_path, staging.app_config_path} <= tree(platform.gitops_repo)
-    assert staging.dag_path("inference") in tree(platform.dag_repo)
+    assert {staging.values_path, staging.app_config_path} <= stands_tree(platform.gitops_repo)
+    assert staging.dag_path("inference") in stands_tree(platform.dag_repo)
+    assert staging.values_path not in tree(platform.gitops_repo)
     assert branch_names.values_path not in tree(platform.gitops_repo)
     assert not any(
         p.startswith(f"dags/{branch_names.project_slug}/{branch_names.environment}/")
@@ -98,14 +106,14 @@ def test_merge_promote_rollback_and_a_chosen_version(
     assert tags["modelci.stand.staging.commit"] == main.commit
     assert "modelci.stand.staging.previous_version" not in tags  # staging served nothing
     assert "staging now serves version 1" in output
-    values = git.Repo(platform.gitops_repo).git.show(f"main:{staging.values_path}")
+    values = git.Repo(platform.gitops_repo).git.show(f"{STANDS_BRANCH}:{staging.values_path}")
     assert "modelVersion: '1'" in values or 'modelVersion: "1"' in values
 
     # Production takes exactly what staging serves.
     ok(modelci(platform, main, "promote", "--stand", "production"))
     assert alias(platform, "production") == "1"
     production = names_for(PROJECT, "main", MODEL, stand="production")
-    assert production.values_path in tree(platform.gitops_repo)
+    assert production.values_path in stands_tree(platform.gitops_repo)
 
     # A second branch: staging moves on to version 2, then production.
     second = push_branch(platform, on_branch_from_main(repo), "feature/second")
@@ -124,7 +132,7 @@ def test_merge_promote_rollback_and_a_chosen_version(
     assert tags["modelci.stand.production.action"] == "rollback"
     assert tags["modelci.stand.production.previous_version"] == "2"
     assert shared_state(platform).gitops_refs != before.gitops_refs  # values rewritten
-    values = git.Repo(platform.gitops_repo).git.show(f"main:{production.values_path}")
+    values = git.Repo(platform.gitops_repo).git.show(f"{STANDS_BRANCH}:{production.values_path}")
     assert "modelVersion: '1'" in values or 'modelVersion: "1"' in values
 
     # A chosen version from the form: version 2 back on production, audited as a deploy.
@@ -254,3 +262,46 @@ def test_promotion_needs_the_merged_merge_request_and_a_working_api(
     assert elapsed < 30, f"promote took {elapsed:.0f} s to give up on a failing API"
     assert fake.token not in not_found.stderr + down.stderr
     assert shared_state(platform) == before
+
+
+def test_two_moves_racing_for_one_stand_end_consistent(
+    platform: LocalPlatform, tmp_path: Path
+) -> None:
+    """Two deploy-version jobs for one stand at once (two runs of a job, or a job and a person
+    at a terminal; within one project's CI the stand's resource_group serialises them): both
+    are recorded, and the stand's files name the version its alias ends on."""
+    project = "ml/racing"
+    registered = names_for(project, "main", MODEL).registered_model
+    repo = model_repo(tmp_path, project)
+    for number, branch in enumerate(("feature/one", "feature/two")):
+        if number:
+            repo = on_branch_from_main(repo)
+        main = on_main(push_branch(platform, repo, branch))
+        ok(modelci(platform, main, "promote", "--branch", branch))
+    client = MlflowClient(platform.mlflow.tracking_uri)
+    run_of = {v: client.get_model_version(registered, v).run_id for v in ("1", "2")}
+    production = names_for(project, "main", MODEL, stand="production")
+    dag_path = production.dag_path("inference")
+
+    def deploy(version: str) -> subprocess.CompletedProcess[str]:
+        return modelci(
+            platform, main, "deploy-version", "--model", MODEL, "--stand", "production",
+            "--version", version,
+        )  # fmt: skip
+
+    for versions in (("1", "2"), ("2", "1"), ("1", "2")):
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(deploy, versions))
+        for result in results:
+            ok(result)
+        served = client.get_registered_model(registered).aliases["production"]
+        values = git.Repo(platform.gitops_repo).git.show(
+            f"{STANDS_BRANCH}:{production.values_path}"
+        )
+        dag = git.Repo(platform.dag_repo).git.show(f"{STANDS_BRANCH}:{dag_path}")
+        assert re.search(rf"modelVersion: ['\"]?{served}['\"]?\n", values), (served, values)
+        assert run_of[served] in values
+        assert run_of[served] in dag
+        for version in versions:
+            tags = client.get_model_version(registered, version).tags
+            assert tags["modelci.stand.production.action"] == "deploy"

@@ -12,7 +12,9 @@ from typing import Any
 
 from tests.harness.tools import AIRFLOW_BIN, AIRFLOW_PYTHON
 
-BUNDLE = "model_dags"
+# Two GitDagBundles on one DAG repo, as the README sets them up: feature environments' DAGs
+# from the branch every pipeline may push to, stands' DAGs from the protected stands branch.
+BUNDLES = {"modelci_branches": "main", "modelci_stands": "stands"}
 GIT_CONN_ID = "git_local"
 COMMAND_TIMEOUT = 180
 
@@ -99,18 +101,21 @@ class AirflowHome:
         home = root / "home"
         home.mkdir(parents=True)
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        bundle = {
-            "name": BUNDLE,
-            "classpath": "airflow.providers.git.bundles.git.GitDagBundle",
-            "kwargs": {"git_conn_id": GIT_CONN_ID, "tracking_ref": "main", "subdir": "dags"},
-        }
+        bundles = [
+            {
+                "name": name,
+                "classpath": "airflow.providers.git.bundles.git.GitDagBundle",
+                "kwargs": {"git_conn_id": GIT_CONN_ID, "tracking_ref": ref, "subdir": "dags"},
+            }
+            for name, ref in BUNDLES.items()
+        ]
         self.env = {
             **inherited,
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(home / "dag_bundles"),
-            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps([bundle]),
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
             # A connection from the environment: `dags reserialize` does not see one in the db.
             f"AIRFLOW_CONN_{GIT_CONN_ID.upper()}": json.dumps(
                 {"conn_type": "git", "host": bare_repo.as_uri()}

@@ -34,3 +34,34 @@ def make_bare_repo(path: Path, files: dict[str, str] | None = None, branch: str 
         seed.close()
     bare.close()
     return path
+
+
+def add_branch(bare_path: Path, branch: str, files: dict[str, str]) -> str:
+    """Add `branch` to the bare repo with one parentless commit of `files`; its sha."""
+    with tempfile.TemporaryDirectory(prefix="seed-") as seed_dir:
+        seed = git.Repo.init(seed_dir, initial_branch=branch)
+        for name, text in files.items():
+            target = Path(seed_dir, name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            seed.index.add([name])
+        sha = seed.index.commit(f"{branch}", author=AUTHOR, committer=AUTHOR).hexsha
+        seed.git.push(str(bare_path), f"{branch}:refs/heads/{branch}")
+        seed.close()
+    return sha
+
+
+STANDS_BRANCH = "stands"  # MODELCI_STANDS_BRANCH's default: where stand jobs write
+
+
+def files_on(bare: Path, branch: str = "main") -> set[str]:
+    """Paths of the files at the tip of `branch` of the bare repo; empty if there is none."""
+    repo = git.Repo(bare)
+    try:
+        if not repo.git.rev_parse("--verify", "--quiet", f"refs/heads/{branch}"):
+            return set()
+        return set(repo.git.ls_tree("-r", "--name-only", branch).splitlines())
+    except git.GitCommandError:
+        return set()
+    finally:
+        repo.close()

@@ -69,6 +69,9 @@ class LocalPlatform:
             "MODELCI_URL_SCHEME": "http",
             "MODELCI_CLUSTER_S3_ENDPOINT": self.s3.endpoint_url,
             "MODELCI_ENV_CACHE": str(self.env_cache),
+            # Protected variables in GitLab (stand jobs only); one local S3 identity here.
+            "MODELCI_STANDS_AWS_ACCESS_KEY_ID": self.s3.access_key,
+            "MODELCI_STANDS_AWS_SECRET_ACCESS_KEY": self.s3.secret_key,
         }
 
 

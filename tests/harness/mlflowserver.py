@@ -1,9 +1,12 @@
 """A real ``mlflow server``: sqlite backend, artifacts proxied to the SeaweedFS bucket."""
 
+import base64
+import json
 import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +66,38 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def start_mlflow(workdir: Path, s3: S3Server) -> MlflowServer:
-    """Start ``mlflow server`` with its database under ``workdir``; return once /health answers."""
+AUTH_ADMIN = ("admin", "admin-password-for-tests")
+# MLflow's basic-auth app: every user may read everything and create experiments (its creator
+# manages it); writing to a registered model needs a permission on it, which its creator has.
+_AUTH_CONFIG = """[mlflow]
+default_permission = READ
+database_uri = sqlite:///{database}
+admin_username = {admin}
+admin_password = {password}
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+"""
+
+
+def _create_users(tracking_uri: str, users: Mapping[str, str]) -> None:
+    admin = base64.b64encode(":".join(AUTH_ADMIN).encode()).decode()
+    for username, password in users.items():
+        request = urllib.request.Request(
+            f"{tracking_uri}/api/2.0/mlflow/users/create",
+            data=json.dumps({"username": username, "password": password}).encode(),
+            headers={"Authorization": f"Basic {admin}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200, response.read()
+
+
+def start_mlflow(
+    workdir: Path, s3: S3Server, *, users: Mapping[str, str] | None = None
+) -> MlflowServer:
+    """Start ``mlflow server`` with its database under ``workdir``; return once /health answers.
+
+    With `users` (name -> password), the server runs MLflow's basic-auth app with those users
+    besides `AUTH_ADMIN`."""
     require(MLFLOW_BIN)
     env = server_env(s3)
 
@@ -88,6 +121,16 @@ def start_mlflow(workdir: Path, s3: S3Server) -> MlflowServer:
             "--workers",
             "1",
         ]
+        if users is not None:
+            config = attempt_dir / "basic_auth.ini"
+            config.write_text(
+                _AUTH_CONFIG.format(
+                    database=attempt_dir / "auth.db", admin=AUTH_ADMIN[0], password=AUTH_ADMIN[1]
+                )
+            )
+            argv += ["--app-name", "basic-auth"]
+            env["MLFLOW_AUTH_CONFIG_PATH"] = str(config)
+            env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = "csrf-key-of-this-test-server"
         process = ServerProcess(
             "MLflow server", argv, attempt_dir / "mlflow.log", env=env, cwd=attempt_dir
         )
@@ -96,6 +139,8 @@ def start_mlflow(workdir: Path, s3: S3Server) -> MlflowServer:
             process.wait_ready(
                 lambda: _healthy(f"{tracking_uri}/health"), READY_TIMEOUT_SECONDS, "/health"
             )
+            if users:
+                _create_users(tracking_uri, users)
         except BaseException:
             process.stop()
             raise

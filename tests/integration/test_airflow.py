@@ -9,13 +9,13 @@ One AIRFLOW_HOME (sqlite) serves the whole module.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import git
 import pytest
 
 from modelci.config import DAG_KINDS, Batch, Dag, Model, Resources, load_config
@@ -23,8 +23,8 @@ from modelci.dags import render_dag
 from modelci.macros import env_name
 from modelci.naming import Names, names_for
 from modelci.settings import Pipeline
-from tests.harness.airflow import BUNDLE, DAGBAG_SCRIPT, AirflowHome, json_output
-from tests.harness.gitremotes import make_bare_repo
+from tests.harness.airflow import BUNDLES, DAGBAG_SCRIPT, AirflowHome, json_output
+from tests.harness.gitremotes import add_branch, make_bare_repo
 from tests.harness.tools import AIRFLOW_BIN, AIRFLOW_PYTHON, ROOT, require
 
 PROJECT = "ml/churn"
@@ -179,8 +179,12 @@ def rendered() -> list[Rendered]:
 
 @pytest.fixture(scope="module")
 def bare_repo(tmp_path_factory: pytest.TempPathFactory, rendered: list[Rendered]) -> Path:
-    files = {r.names.dag_path(r.dag.kind): r.source for r in rendered}
-    return make_bare_repo(tmp_path_factory.mktemp("remote") / "dags.git", files)
+    """The DAG repo: feature environments' DAGs on main, the stand's on the stands branch."""
+    files = {r.names.dag_path(r.dag.kind): r.source for r in rendered if not r.names.is_stand}
+    bare = make_bare_repo(tmp_path_factory.mktemp("remote") / "dags.git", files)
+    stands = {r.names.dag_path(r.dag.kind): r.source for r in rendered if r.names.is_stand}
+    add_branch(bare, BUNDLES["modelci_stands"], stands)
+    return bare
 
 
 @pytest.fixture(scope="module")
@@ -261,25 +265,23 @@ def test_dagbag_loads_every_generated_file(
         assert dag == expected_dag(r)
 
 
-def test_git_dag_bundle_serializes_the_pushed_dags(
+def test_git_dag_bundles_serialize_the_pushed_dags(
     airflow_home: AirflowHome, rendered: list[Rendered], bare_repo: Path
 ) -> None:
-    head = subprocess.run(
-        ["git", "-C", str(bare_repo), "rev-parse", "main"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    heads = {name: git.Repo(bare_repo).commit(ref).hexsha for name, ref in BUNDLES.items()}
     airflow_home.wait_for_database()
 
-    airflow_home.airflow("dags", "reserialize", "-B", BUNDLE)
+    for name in BUNDLES:
+        airflow_home.airflow("dags", "reserialize", "-B", name)
     listed = json_output(airflow_home.airflow("dags", "list", "-o", "json"))
 
     by_id = {row["dag_id"]: row for row in listed}
     assert set(by_id) == {r.names.dag_id(r.dag.kind) for r in rendered}
+    assert any(r.names.is_stand for r in rendered)
     for r in rendered:
         row = by_id[r.names.dag_id(r.dag.kind)]
-        assert row["bundle_name"] == BUNDLE
-        assert row["bundle_version"] == head  # each DAG records the DAG repo commit it came from
+        bundle = "modelci_stands" if r.names.is_stand else "modelci_branches"
+        assert row["bundle_name"] == bundle
+        assert row["bundle_version"] == heads[bundle]  # the commit of the branch it came from
         assert row["fileloc"].endswith("/" + r.names.dag_path(r.dag.kind))
         assert row["is_paused"] in (False, "False")  # created unpaused

@@ -54,13 +54,13 @@ def test_demo_runs_a_branch_lifecycle_and_tears_it_down() -> None:
 
     names = names_for(PROJECT, BRANCH, "churn")
     deployed = [names.dag_path("inference"), names.dag_path("monitoring"), names.values_path]
-    after_push = push.rpartition("DAG bundle repo now holds:")[2]
-    after_stop = stop.rpartition("DAG bundle repo now holds:")[2]
+    after_push = push.rpartition("DAG bundle repo, branch main")[2]
+    after_stop = stop.rpartition("DAG bundle repo, branch main")[2]
     for path in deployed:
         assert f"\n  {path}\n" in after_push, after_push
         assert path not in after_stop, after_stop
     assert f"/{names.environment}/" not in after_stop
-    after_all = stop.rpartition("GitOps repo now holds:")[2]
-    assert all(f"\n  {path}" in after_all for path in stands), after_all  # stands stay
+    stands_at_end = stop.rpartition("GitOps repo, branch stands (stands):")[2]
+    assert all(f"\n  {path}" in stands_at_end for path in stands), stands_at_end  # stands stay
     assert "Done in" in stop and "promoted to staging and production, and torn down" in stop
     assert "The local platform stays up" not in output  # only with --keep

@@ -1,4 +1,5 @@
-"""argocd/: the AppProject and ApplicationSet a platform team applies once.
+"""argocd/: the AppProject and the two ApplicationSets a platform team applies once (feature
+environments from the branch every pipeline writes, stands from the protected stands branch).
 
 They must validate against Argo CD's CRD schemas, their generator must find exactly the
 config.json files the pipeline writes, and the Application the template makes for one of them
@@ -64,9 +65,22 @@ def all_names() -> Iterator[Names]:
         yield names_for(project, branch, model, stand=stand)
 
 
-@pytest.fixture(scope="module")
-def appset() -> dict[str, Any]:
-    return load("applicationset.yaml")
+APPSETS = {"applicationset.yaml": "branches", "applicationset-stands.yaml": "stands"}
+
+
+@pytest.fixture(scope="module", params=list(APPSETS))
+def appset(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return load(request.param)
+
+
+def reads_stands(appset: dict[str, Any]) -> bool:
+    return appset["metadata"]["name"] == "modelci-stands"
+
+
+def test_feature_environments_and_stands_come_from_different_branches() -> None:
+    branches, stands = (generator(load(name)) for name in APPSETS)
+    assert branches["repoURL"] == stands["repoURL"]
+    assert (branches["revision"], stands["revision"]) == ("main", "stands")  # settings' defaults
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +110,8 @@ def test_safety_settings(appset: dict[str, Any]) -> None:
     template = spec["template"]
     assert "resources-finalizer.argocd.argoproj.io" in template["metadata"]["finalizers"]
     assert template["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    # A feature environment's values can never take over a stand's InferenceService.
+    assert "FailOnSharedResource=true" in template["spec"]["syncPolicy"]["syncOptions"]
 
 
 def test_project_admits_the_sources_destinations_and_kinds_the_template_uses(
@@ -141,7 +157,10 @@ def test_generator_finds_exactly_the_config_files_the_pipeline_writes(
     (file_item,) = generator(appset)["files"]
     pattern = file_item["path"]
     for names in all_names():
-        assert matches(pattern, names.app_config_path)
+        # The feature environments' ApplicationSet never picks up a stand, whatever a feature
+        # branch writes; on the protected stands branch, only stand jobs write.
+        expected = reads_stands(appset) or not names.is_stand
+        assert matches(pattern, names.app_config_path) == expected
         assert not matches(pattern, names.values_path)
         assert not matches(pattern, names.dag_path("training"))
     assert not matches(pattern, "README.md")
@@ -150,7 +169,7 @@ def test_generator_finds_exactly_the_config_files_the_pipeline_writes(
 
 def test_new_globbing_ignores_config_files_below_a_model_directory(appset: dict[str, Any]) -> None:
     (file_item,) = generator(appset)["files"]
-    nested = "environments/p/e/m/extra/config.json"
+    nested = "environments/p/b-e/m/extra/config.json"
     assert not matches_new(file_item["path"], nested)
     assert matches_legacy(file_item["path"], nested)  # why the README advises new globbing
 
@@ -211,7 +230,7 @@ def test_a_config_file_without_a_key_the_template_needs_is_an_error(
 
 
 def test_placeholders_are_marked_for_the_platform_team() -> None:
-    for name in ("applicationset.yaml", "appproject.yaml"):
+    for name in (*APPSETS, "appproject.yaml"):
         text = (ARGOCD / name).read_text(encoding="utf-8")
         for line in text.splitlines():
             if "example.com" in line and not line.lstrip().startswith("#"):

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from modelci.errors import ModelciError
-from modelci.settings import NO_COMMIT, Pipeline, Settings, project_from_remote, require_platform
+from modelci.settings import (
+    NO_COMMIT,
+    Pipeline,
+    Settings,
+    project_from_remote,
+    require_platform,
+    use_stand_credentials,
+)
 
 CI_ENV = {
     "CI": "true",
@@ -219,3 +226,57 @@ def test_dry_run_pipeline_inside_and_outside_ci(checkout: Path) -> None:
     assert overridden.branch == "other" and overridden.project == "ml/churn"
     outside = Pipeline.for_dry_run({}, checkout, project="ml/churn")
     assert outside.project == "ml/churn" and outside.branch == "feature/laptop"
+
+
+def test_stands_live_on_a_branch_of_their_own() -> None:
+    assert Settings.from_env({}).stands_branch == "stands"
+    assert Settings.from_env({"MODELCI_STANDS_BRANCH": "prod"}).stands_branch == "prod"
+    with pytest.raises(ModelciError, match="MODELCI_STANDS_BRANCH and MODELCI_GITOPS_REPO_BRANCH"):
+        Settings.from_env(
+            {"MODELCI_STANDS_BRANCH": "deploy", "MODELCI_GITOPS_REPO_BRANCH": "deploy"}
+        )
+    with pytest.raises(ModelciError, match="MODELCI_STANDS_BRANCH and MODELCI_DAG_REPO_BRANCH"):
+        Settings.from_env({"MODELCI_STANDS_BRANCH": "main"})
+
+
+def test_stand_jobs_use_only_the_protected_credentials() -> None:
+    environ = {
+        "MODELCI_DAG_REPO_TOKEN": "branch-token",
+        "MODELCI_GITOPS_REPO_TOKEN": "branch-token",
+        "MLFLOW_TRACKING_USERNAME": "branches",
+        "MLFLOW_TRACKING_PASSWORD": "branch-password",
+        "AWS_ACCESS_KEY_ID": "branch-key",
+        "MODELCI_STANDS_GITOPS_REPO_TOKEN": "stand-token",
+        "MODELCI_STANDS_MLFLOW_TRACKING_USERNAME": "stands",
+        "MODELCI_STANDS_MLFLOW_TRACKING_PASSWORD": " ",  # set but empty: as good as missing
+        "OTHER": "kept",
+    }
+    present = use_stand_credentials(environ)
+    assert present == [
+        "MODELCI_STANDS_GITOPS_REPO_TOKEN",
+        "MODELCI_STANDS_MLFLOW_TRACKING_USERNAME",
+    ]
+    assert environ["MODELCI_GITOPS_REPO_TOKEN"] == "stand-token"
+    assert environ["MLFLOW_TRACKING_USERNAME"] == "stands"
+    assert "branch-token" not in environ.values()  # no stand counterpart: dropped, not kept
+    assert "branch-password" not in environ.values() and "branch-key" not in environ.values()
+    assert environ["OTHER"] == "kept"
+
+
+def test_a_stand_write_to_a_gitlab_repo_needs_the_protected_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelci.workspace import dag_repo, gitops_repo
+
+    settings = Settings.from_env(
+        {
+            "MODELCI_DAG_REPO_URL": "https://gitlab.example.com/platform/dags.git",
+            "MODELCI_GITOPS_REPO_URL": "https://gitlab.example.com/platform/gitops.git",
+        }
+    )
+    monkeypatch.delenv("MODELCI_GITOPS_REPO_TOKEN", raising=False)
+    with pytest.raises(ModelciError, match="MODELCI_STANDS_GITOPS_REPO_TOKEN is not set"):
+        gitops_repo(settings, stands=True)
+    assert gitops_repo(settings).branch == "main"  # a feature environment may try without
+    monkeypatch.setenv("MODELCI_DAG_REPO_TOKEN", "stand-token")
+    assert dag_repo(settings, stands=True).branch == "stands"

@@ -8,7 +8,8 @@ import argparse
 import os
 
 from ..errors import ModelciError
-from ..workspace import add_config_arguments, load_job
+from ..stands import load_stand_job
+from ..workspace import add_config_arguments
 
 FORM_VARIABLES = {  # the "Run pipeline" form's variables, declared in the model repo's CI file
     "stand": "MODELCI_DEPLOY_STAND",
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from ..tracking import GATE_PASSED, TAG_GATE, Tracker
 
     model_names = args.model or [m for m in [os.environ.get(FORM_VARIABLES["model"])] if m]
-    job = load_job(args)
+    job = load_stand_job(args)
     if len(model_names) != 1 or not args.stand or bool(args.version) == bool(args.run_id):
         raise ModelciError(
             "deploy-version needs one model, a stand and either a version or a run id: "

@@ -9,7 +9,8 @@ import argparse
 import os
 
 from ..errors import ModelciError
-from ..workspace import Job, add_config_arguments, load_job
+from ..stands import load_stand_job
+from ..workspace import Job, add_config_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from ..stands import Move, deploy_to_stand, stand_job
     from ..tracking import Tracker
 
-    job = load_job(args)
+    job = load_stand_job(args)
     tracker = Tracker(job.settings.tracking_uri)
     models = job.models(args.model)
     first = job.config.stands[0].name

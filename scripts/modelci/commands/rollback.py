@@ -8,7 +8,8 @@ import argparse
 import os
 
 from ..errors import ModelciError
-from ..workspace import add_config_arguments, load_job
+from ..stands import load_stand_job
+from ..workspace import add_config_arguments
 
 VERSION_VARIABLE = "MODELCI_ROLLBACK_VERSION"
 
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..stands import Move, deploy_to_stand, existing_version, stand_job
     from ..tracking import Tracker
 
-    job = load_job(args)
+    job = load_stand_job(args)
     stand_index(job.config.stands, args.stand, job.config.path)
     tracker = Tracker(job.settings.tracking_uri)
     moves = []
