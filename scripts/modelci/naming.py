@@ -183,6 +183,28 @@ def check_model_name(model: str) -> str:
     return model
 
 
+# What GitLab accepts in an environment name, less `$`, `{` and `}`, which it would expand.
+_GITLAB_ENVIRONMENT_CHARS = re.compile(r"[A-Za-z0-9 _./-]")
+GITLAB_BRANCH_MAX = 200  # GitLab environment names have at most 255 characters, prefix included
+
+
+def gitlab_environment_problem(branch: str) -> str | None:
+    """Why GitLab cannot name a branch's environment `<prefix>/<branch>`; None when it can.
+
+    The branch name itself, not GitLab's `CI_COMMIT_REF_SLUG`, names the GitLab environment:
+    `feature/a`, `feature/A` and `feature/a-` share one slug, and with it one environment."""
+    odd = sorted({char for char in branch if not _GITLAB_ENVIRONMENT_CHARS.fullmatch(char)})
+    if odd:
+        shown = " ".join(repr(char) for char in odd)
+        return (
+            f"it contains {shown}, and GitLab allows only letters A-Z and a-z, digits, '-', "
+            "'_', '.' and '/' in environment names"
+        )
+    if len(branch) > GITLAB_BRANCH_MAX:
+        return f"it has {len(branch)} characters, more than {GITLAB_BRANCH_MAX}"
+    return None
+
+
 def check_stand_name(stand: str) -> str:
     """Return `stand` if it is a valid stand name, else raise ValueError saying why."""
     if not STAND_NAME_PATTERN.fullmatch(stand) or stand.startswith(FEATURE_PREFIX):

@@ -34,8 +34,10 @@ from tests.harness.tools import GITLAB_CI_LOCAL, VENV_BIN, require
 
 MODEL = "churn"
 BRANCH = "feature/faults"
-# Git refuses `..` in a ref, so this is as odd as a real branch name gets.
-ODD_BRANCH = "feat/ÜBER_model.v2#1'x"
+# As odd as a branch name gets while GitLab can still name an environment after it.
+ODD_BRANCH = "Feat/UBER_model.v2--1.x"
+# Git takes this one, GitLab cannot name an environment after it (Ü, # and ').
+UNNAMEABLE_BRANCH = "feat/ÜBER_model#1'x"
 # A training script that logs metrics but forgets the model.
 NO_MODEL_TRAIN = """\
 import mlflow
@@ -381,6 +383,28 @@ def test_a_threshold_not_met_fails_the_gate_and_nothing_can_be_deployed(
 
 
 # --- odd but valid input -------------------------------------------------------------------------
+
+
+def test_a_branch_gitlab_cannot_name_an_environment_after_is_refused_before_training(
+    platform: LocalPlatform, tmp_path: Path
+) -> None:
+    repo = model_repo(tmp_path, "faults/unnameable", branch=UNNAMEABLE_BRANCH)
+    output = refused_by_validate(platform, repo)
+    assert f"branch {UNNAMEABLE_BRANCH!r} cannot name its GitLab environment" in output
+    assert "'Ü'" in output and "Rename the branch" in output
+
+
+def refused_by_validate(platform: LocalPlatform, repo: ModelRepo) -> str:
+    """The push pipeline's log, after asserting that its validate job refused the push and
+    that nothing was trained or written."""
+    before = shared_state(platform)
+    code, output = pipeline(platform, repo)
+    assert code != 0
+    assert job_states(output).get("modelci-validate") == "FAIL", output[-4000:]
+    assert "modelci-train starting" not in output
+    assert runs_of(platform, repo) == []
+    assert shared_state(platform) == before
+    return output
 
 
 def test_a_branch_with_odd_characters_deploys_under_valid_names(

@@ -8,14 +8,7 @@ from pathlib import Path
 
 from modelci.gitrepo import Changes, RemoteRepo
 from modelci.naming import environment_dirs
-from tests.e2e.test_faults import (
-    EXAMPLE_REPO,
-    job_states,
-    model_repo,
-    pipeline,
-    runs_of,
-    shared_state,
-)
+from tests.e2e.test_faults import EXAMPLE_REPO, model_repo, refused_by_validate
 from tests.harness.lifecycle import LocalPlatform
 
 PROJECT = "ml/capped"
@@ -39,14 +32,6 @@ def test_a_push_beyond_the_cap_is_refused_before_training(
         "another branch of the project is live",
     )
     repo = model_repo(tmp_path, PROJECT, files={".gitlab-ci.yml": CAPPED_CI})
-    before = shared_state(platform)
-
-    code, output = pipeline(platform, repo)
-
-    assert code != 0
-    assert job_states(output).get("modelci-validate") == "FAIL", output[-4000:]
-    assert "modelci-train starting" not in output
+    output = refused_by_validate(platform, repo)
     assert f"{PROJECT} already has 1 live branch environments" in output
     assert live.environment in output
-    assert runs_of(platform, repo) == []
-    assert shared_state(platform) == before

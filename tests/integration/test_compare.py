@@ -239,7 +239,7 @@ def test_first_pipeline_creates_the_note_and_later_ones_edit_it_in_place(
     assert f"/runs/{old})" in ours and f"/runs/{older})" in ours
     assert f"https://airflow.example.com/dags/{project.names.dag_id('inference')}" in ours
     assert "https://" + project.names.k8s_name in ours  # the model API
-    assert "/-/environments?search=feature-better-churn" in ours
+    assert "/-/environments?search=review%2Ffeature%2Fbetter-churn" in ours
     # The job log shows the comparison too.
     assert "on merge: staging will serve version 3" in first.out
     assert "accuracy" in first.out and "better" in first.out

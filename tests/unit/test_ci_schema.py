@@ -110,3 +110,30 @@ def test_includes_pass_only_inputs_the_included_file_declares() -> None:
             assert passed <= set(target_inputs), (path.name, sorted(passed - set(target_inputs)))
             mandatory = {n for n, s in target_inputs.items() if "default" not in (s or {})}
             assert mandatory <= passed, (path.name, sorted(mandatory - passed))
+
+
+def _interpolated(path: Path, **inputs: str) -> dict:
+    header, body = _split(path)
+    values = {**_defaults(header), **inputs}
+    return _load_all(INPUT_REF.sub(lambda m: values[m.group(1)], body))[0]
+
+
+def test_a_branch_environment_stops_through_its_stop_job_after_its_time_to_live() -> None:
+    """GitLab stops an environment past `auto_stop_in` (and a deleted branch's) by running the
+    job `on_stop` names: it must stop the same environment, named after the branch itself."""
+    jobs = _interpolated(ROOT / "ci-templates" / "deploy.yml", auto_stop_in="3 days")
+    deploying = [job for job in jobs.values() if "on_stop" in job.get("environment", {})]
+    assert deploying, "no job starts the branch environment"
+    for job in deploying:
+        environment = job["environment"]
+        assert environment["auto_stop_in"] == "3 days"  # from the input
+        assert environment["name"] == "review/$CI_COMMIT_REF_NAME"  # not the shared slug
+        stop = jobs[environment["on_stop"]]
+        assert stop["environment"] == {"name": environment["name"], "action": "stop"}
+        assert stop["variables"]["GIT_STRATEGY"] == "none"  # runs after the branch is gone
+        assert all(rule.get("when") == "manual" for rule in stop["rules"])
+    header, _ = _split(ROOT / "ci-templates" / "deploy.yml")
+    assert header["spec"]["inputs"]["auto_stop_in"]["default"] == "1 week"
+    full = _interpolated(ROOT / "ci-templates" / "full.yml", auto_stop_in="3 days")
+    (deploy_include,) = [i for i in full["include"] if i["local"].endswith("/deploy.yml")]
+    assert deploy_include["inputs"]["auto_stop_in"] == "3 days"  # full.yml passes it on

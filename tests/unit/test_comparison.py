@@ -36,7 +36,7 @@ CONTEXT = NoteContext(
     environment="b-feature-x-0123456789",
     commit="a" * 40,
     pipeline_url="https://gitlab.example.com/ml/churn/-/pipelines/42",
-    gitlab_environment_url="https://gitlab.example.com/ml/churn/-/environments?search=feature-x",
+    gitlab_environment_url="https://gitlab.example.com/ml/churn/-/environments?search=review%2Ffeature%2Fx",
 )
 
 

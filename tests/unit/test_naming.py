@@ -16,10 +16,12 @@ from hypothesis import strategies as st
 
 from modelci.config import DAG_KINDS
 from modelci.naming import (
+    GITLAB_BRANCH_MAX,
     MAX_NAME_LENGTH,
     Names,
     environment_dirs,
     feature_environment,
+    gitlab_environment_problem,
     names_for,
     namespace_of,
     project_slug_of,
@@ -429,3 +431,36 @@ def test_environment_dirs_hold_every_path_of_each_model(branch: str, model: str)
     assert names.s3_prefix == dirs.s3_prefix
     for kind in DAG_KINDS:
         assert names.dag_path(kind).startswith(dirs.dag_dir + "/")
+
+
+@pytest.mark.parametrize("branch", ["feature/a", "feature/A", "feature/a-", "Fix/v2.1_x--y"])
+def test_gitlab_can_name_an_environment_after_an_ordinary_branch(branch: str) -> None:
+    assert gitlab_environment_problem(branch) is None
+
+
+@pytest.mark.parametrize(
+    ("branch", "reported"),
+    [
+        ("feat/ÜBER#1'x", "'#' \"'\" 'Ü'"),
+        ("feature/$CI_JOB_TOKEN", "'$'"),  # GitLab would expand it
+        ("feature/{x}", "'{' '}'"),
+        ("f/" + "x" * GITLAB_BRANCH_MAX, "more than 200"),
+    ],
+)
+def test_branches_gitlab_cannot_name_an_environment_after(branch: str, reported: str) -> None:
+    problem = gitlab_environment_problem(branch)
+    assert problem is not None and reported in problem
+
+
+def test_validate_checks_the_branch_of_a_feature_push_only() -> None:
+    from modelci.commands.validate import check_branch_name
+    from modelci.errors import ModelciError
+
+    odd = "feat/ÜBER"
+    check_branch_name({})  # outside CI
+    check_branch_name({"CI_COMMIT_BRANCH": odd, "CI_DEFAULT_BRANCH": odd})  # default branch
+    check_branch_name({"CI_COMMIT_REF_NAME": odd})  # a merge request or tag pipeline
+    with pytest.raises(
+        ModelciError, match=r"branch 'feat/ÜBER' cannot name its GitLab environment"
+    ):
+        check_branch_name({"CI_COMMIT_BRANCH": odd, "CI_DEFAULT_BRANCH": "main"})

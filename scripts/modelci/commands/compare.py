@@ -150,11 +150,11 @@ def _environment_links(job: Job, model, names) -> list[Link]:
 
 def gitlab_environment_url(job: Job) -> str:
     """The project's environments page filtered to this branch's environment:
-    `MODELCI_GITLAB_ENVIRONMENT` (the full name, as the deploy template sets it) when given,
-    else the branch slug GitLab puts in every environment name of the branch."""
+    `MODELCI_GITLAB_ENVIRONMENT` (the full name) when given, else `review/<branch>`, the name
+    the deploy template gives it with its default `environment_prefix`."""
     project_url = job.pipeline.project_url.rstrip("/")
     name = os.environ.get("MODELCI_GITLAB_ENVIRONMENT", "").strip()
-    name = name or os.environ.get("CI_COMMIT_REF_SLUG", "").strip()
+    name = name or f"review/{job.pipeline.branch}"
     if not project_url or not name:
         return ""
     return f"{project_url}/-/environments?search={quote(name, safe='')}"

@@ -1,4 +1,5 @@
-"""`modelci validate`: check the model config file; write nothing. With
+"""`modelci validate`: check the model config file; write nothing. In a feature branch's
+pipeline, also check that GitLab can name the branch's environment after it. With
 `--max-environments N`, also refuse a push that would make more than N live branch
 environments of the project (counted in the shared repos), before anything is trained."""
 
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import CONFIG_FILE_NAME, load_config
@@ -30,9 +32,26 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(Path(args.config))
     models = ", ".join(model.name for model in config.models)
     print(f"{config.path}: valid ({len(config.models)} model(s): {models})")
+    check_branch_name(os.environ)
     if args.max_environments > 0:
         check_capacity(args.max_environments)
     return 0
+
+
+def check_branch_name(env: Mapping[str, str]) -> None:
+    """A feature branch's GitLab environment is `<prefix>/<branch>`: the branch must fit."""
+    from ..naming import gitlab_environment_problem
+
+    branch = env.get("CI_COMMIT_BRANCH", "")
+    if not branch or branch == env.get("CI_DEFAULT_BRANCH", ""):
+        return  # not a feature branch's push pipeline: no branch environment
+    problem = gitlab_environment_problem(branch)
+    if problem:
+        raise ModelciError(
+            f"branch {branch!r} cannot name its GitLab environment (review/<branch>): "
+            f"{problem}. Nothing was trained or written. Rename the branch "
+            "(`git branch -m <new-name>`) and push it under the new name"
+        )
 
 
 def check_capacity(limit: int) -> None:
