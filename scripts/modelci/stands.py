@@ -115,9 +115,7 @@ def _write_stand(
     return {model.name: version.version for model, version in served}
 
 
-def _resolved(
-    job: Job, tracker: Tracker, store, version: ModelVersionInfo, run
-) -> ResolvedModel:
+def _resolved(job: Job, tracker: Tracker, store, version: ModelVersionInfo, run) -> ResolvedModel:
     location = tracker.resolve_storage_uri(version.uri, job.settings.artifacts_destination)
     return ResolvedModel(
         run_id=version.run_id,
