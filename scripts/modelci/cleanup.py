@@ -1,5 +1,6 @@
 """What the scheduled clean-up removes: the feature environments of one project whose branch
-is gone. Pure: decides from names alone.
+is gone, and the model environment archives nothing refers to. Pure: decides from names (and
+an archive's age) alone.
 
 A feature environment's name is `feature_environment(branch)` (always starting with `b-`); a
 stand's never does, and every project has its own directories, so the plan can only name
@@ -8,8 +9,9 @@ feature environments of this project, and only those no live branch maps to.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from .errors import ModelciError
 from .naming import FEATURE_PREFIX, feature_environment
@@ -37,3 +39,17 @@ def plan_cleanup(
     live = frozenset(feature_environment(branch) for branch in branches)
     stale = sorted({name for name in found if name.startswith(FEATURE_PREFIX)} - live)
     return CleanupPlan(live=live, stale=tuple(stale))
+
+
+def stale_archives(
+    archives: Mapping[str, datetime],
+    referenced: Iterable[str],
+    now: datetime,
+    retention: timedelta,
+) -> list[str]:
+    """The environment archives (key -> when it was uploaded) that no deployed environment
+    refers to and that are older than `retention`, sorted. The retention keeps what a recent
+    run trained in, and a pipeline between its train and its deploy jobs. A stand never
+    appears here: it runs a copy under its own prefix."""
+    keep = set(referenced)
+    return sorted(key for key, at in archives.items() if key not in keep and now - at > retention)

@@ -149,10 +149,13 @@ def render_dag(
     s3_secret: str,
     tracking_uri: str,
     s3_endpoint: str = "",
+    environment_uri: str = "",
 ) -> str:
     """The Python source of the DAG file for `dag` of `model`, for the environment in `names`.
 
-    `s3_endpoint` is the S3 URL pods reach (empty for AWS); the keys come from `s3_secret`."""
+    `s3_endpoint` is the S3 URL pods reach (empty for AWS); the keys come from `s3_secret`.
+    `environment_uri` is the model's environment archive the command runs in ("": the image's
+    Python)."""
     if dag.kind not in DAG_KINDS:
         raise ValueError(f"unknown DAG kind {dag.kind!r}: expected one of {', '.join(DAG_KINDS)}")
     if model.name != names.model:
@@ -167,6 +170,14 @@ def render_dag(
         dag_id=names.dag_id(dag.kind),
         image=image,
         code_uri=code_uri,
+        pod_run=[
+            "modelci",
+            "pod-run",
+            "--code",
+            code_uri,
+            *(["--env", environment_uri] if environment_uri else []),
+            "--",
+        ],
         command=["python", dag.entrypoint, *dag.args],
         env_vars={
             "MODEL_URI": model_uri,
@@ -175,6 +186,7 @@ def render_dag(
             "MODELCI_ENVIRONMENT": names.environment,
             "MODELCI_MODEL": names.model,
             "MODELCI_CODE_URI": code_uri,
+            **({"MODELCI_ENVIRONMENT_URI": environment_uri} if environment_uri else {}),
             **({"MLFLOW_S3_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {}),
         },
         run_values=RUN_VALUES,

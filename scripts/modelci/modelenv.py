@@ -5,23 +5,40 @@ A model repository may pin any scikit-learn, numpy or boto3 it likes: those pins
 virtualenv of their own, made with the `python:` version of `mlops.yaml`, and the model's
 code runs with that virtualenv's Python. `modelci`'s own packages never change.
 
-Environments are keyed by content (the Python version and the requirements file's bytes) and
-kept under a cache directory, so an unchanged requirements file is built once per cache. A
-build happens in a private directory that is renamed into place when complete, so two jobs
-building the same key at once both succeed and one environment remains. uv is used for speed
-(a cached install takes seconds) and because it makes relocatable virtualenvs. uv never
-downloads a Python here: the version must be installed where the job runs.
+The requirements are first resolved to a lock (`uv pip compile`: every package at an exact
+version), and the environment is keyed by content: the Python version, the platform and the
+lock. It is kept under a cache directory and, with an archive store (S3 under
+`MODELCI_SCRATCH_URI/envs/`), packed once as `<key>/environment.tar.gz` beside its
+`<key>/requirements.lock`: a later job anywhere finds the archive and unpacks it instead of
+building, and batch pods (`modelci pod-run --env`) and every stand use those same bytes.
+
+A build or an unpack happens in a private directory that is renamed into place when complete,
+so two jobs making the same key at once both succeed and one environment remains, and nothing
+ever runs in a half-unpacked one. uv is used for speed (a cached install takes seconds) and
+because it makes relocatable virtualenvs: the archive holds the virtualenv without its Python
+interpreter links, which are made again where it is unpacked, to that machine's Python of the
+same version (the job and runtime images carry it; uv never downloads a Python here). The
+archive is packed deterministically (sorted entries, no times or owners), so the same lock and
+wheels give the same bytes.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
+import json
 import os
+import platform
 import shutil
 import subprocess
+import sys
+import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from .errors import ModelciError, redact_url
 
@@ -32,11 +49,48 @@ ENV_CACHE_VARIABLE = "MODELCI_ENV_CACHE"
 REQUIRED_MODULE = "mlflow"  # the training script logs with it; `modelci` does not lend its own
 
 
+MANIFEST = ".modelci-env.json"
+LOCK_FILE = "requirements.lock"
+ARCHIVE_FILE = "environment.tar.gz"
+COMPRESS_LEVEL = 3  # gzip: level 9 takes minutes on a 600 MB environment for a few % less
+_INTERPRETER_LINKS = ("python", "python3")  # plus python3.X, found by prefix
+
+
+class ObjectStore(Protocol):
+    """What the archives need of S3 (modelci.s3.S3Store)."""
+
+    def exists(self, uri: str) -> bool: ...
+    def get_bytes(self, uri: str) -> bytes: ...
+    def put_bytes(self, uri: str, data: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class Archives:
+    """Where environment archives live: `<base>/<key>/environment.tar.gz` and its lock."""
+
+    store: ObjectStore
+    base: str  # s3://bucket/prefix/envs
+
+    def archive_uri(self, key: str) -> str:
+        return f"{self.base.rstrip('/')}/{key}/{ARCHIVE_FILE}"
+
+    def lock_uri(self, key: str) -> str:
+        return f"{self.base.rstrip('/')}/{key}/{LOCK_FILE}"
+
+
 @dataclass(frozen=True)
 class ModelEnvironment:
     key: str
     path: Path
     built: bool  # False when an earlier job had built it already
+    archive_uri: str = ""  # where its archive is, when archives are kept
+    downloaded: bool = False  # unpacked from the archive, not built here
+
+    @property
+    def how(self) -> str:
+        return (
+            "built" if self.built else "unpacked from its archive" if self.downloaded else "reused"
+        )
 
     @property
     def python(self) -> Path:
@@ -47,12 +101,26 @@ class ModelEnvironment:
         return self.path / "bin"
 
 
-def environment_key(python_version: str, requirements: bytes) -> str:
-    """Content key of an environment: same Python and same requirements, same key."""
+def environment_key(python_version: str, lock: bytes) -> str:
+    """Content key of an environment: same Python, platform and lock, same key."""
     digest = hashlib.sha256()
-    digest.update(f"python={python_version}\0".encode())
-    digest.update(requirements)
+    digest.update(f"python={python_version}\0{sys.platform}-{platform.machine()}\0".encode())
+    digest.update(lock)
     return f"py{python_version}-{digest.hexdigest()[:KEY_DIGITS]}"
+
+
+def lock_requirements(python_version: str, requirements_path: Path) -> bytes:
+    """The requirements resolved to exact versions, as `uv pip compile` writes them."""
+    return _uv(
+        [
+            "pip", "compile", "--quiet", "--no-header", "--no-annotate",
+            "--python-version", python_version, str(requirements_path),
+        ],
+        failure=(
+            f"the requirements in {requirements_path.name} cannot be installed: uv cannot "
+            "resolve them (the reason is below). Fix the named package or version"
+        ),
+    ).encode()  # fmt: skip
 
 
 def default_cache_dir(env: dict[str, str] | None = None) -> Path:
@@ -64,28 +132,146 @@ def default_cache_dir(env: dict[str, str] | None = None) -> Path:
 
 
 def ensure_environment(
-    python_version: str, requirements_path: Path, cache_dir: Path
+    python_version: str,
+    requirements_path: Path,
+    cache_dir: Path,
+    archives: Archives | None = None,
 ) -> ModelEnvironment:
-    """The environment for these requirements, built now unless the cache already has it."""
+    """The environment for these requirements: from the cache, else unpacked from its archive,
+    else built now (and then archived, when `archives` is given)."""
     if not requirements_path.is_file():
         raise ModelciError(
             f"{requirements_path} does not exist: the model's environment is built from it. "
             f"Add it, listing {REQUIRED_MODULE} and the libraries train.py imports "
             "(or name another file with the template's `requirements` input)"
         )
-    key = environment_key(python_version, requirements_path.read_bytes())
+    lock = lock_requirements(python_version, requirements_path)
+    key = environment_key(python_version, lock)
     final = cache_dir / key
+    uri = archives.archive_uri(key) if archives else ""
     if (final / COMPLETE_MARKER).is_file():
-        return ModelEnvironment(key, final, built=False)
+        if archives and not archives.store.exists(uri):
+            _upload(archives, key, final, lock)  # kept from before archives were configured
+        return ModelEnvironment(key, final, built=False, archive_uri=uri)
+    if archives and archives.store.exists(uri):
+        unpack_environment(archives.store.get_bytes(uri), final, key=key, source=uri)
+        return ModelEnvironment(key, final, built=False, archive_uri=uri, downloaded=True)
     cache_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=cache_dir))
     try:
-        _build(python_version, requirements_path, staging)
+        _build(python_version, requirements_path, lock, staging)
+        _write_manifest(staging, key, python_version, lock)
+        if archives:
+            _upload(archives, key, staging, lock)
         (staging / COMPLETE_MARKER).write_text(key + "\n", encoding="utf-8")
         _move_into_place(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return ModelEnvironment(key, final, built=True)
+    return ModelEnvironment(key, final, built=True, archive_uri=uri)
+
+
+def _write_manifest(path: Path, key: str, python_version: str, lock: bytes) -> None:
+    manifest = {"key": key, "python": python_version, "lock": lock.decode()}
+    (path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def _upload(archives: Archives, key: str, path: Path, lock: bytes) -> None:
+    """The lock first, then the archive: an archive that exists is complete."""
+    archives.store.put_bytes(archives.lock_uri(key), lock)
+    archives.store.put_bytes(archives.archive_uri(key), pack_environment(path))
+
+
+def pack_environment(path: Path) -> bytes:
+    """The environment at `path` as tar.gz, the same bytes for the same files: sorted entries,
+    no times or owners, and without the links to the Python interpreter (machine-specific)."""
+    buffer = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=COMPRESS_LEVEL) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for item in sorted(path.rglob("*")):
+            relative = item.relative_to(path).as_posix()
+            if relative == COMPLETE_MARKER or _is_interpreter_link(item, path):
+                continue
+            info = tar.gettarinfo(str(item), arcname=relative)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            if info.isfile():
+                with item.open("rb") as stream:
+                    tar.addfile(info, stream)
+            else:
+                tar.addfile(info)
+    return buffer.getvalue()
+
+
+def _is_interpreter_link(item: Path, root: Path) -> bool:
+    return (
+        item.parent == root / "bin"
+        and item.is_symlink()
+        and (item.name in _INTERPRETER_LINKS or item.name.startswith("python3."))
+    )
+
+
+def unpack_environment(archive: bytes, final: Path, *, key: str, source: str) -> None:
+    """Unpack an environment archive to `final` (complete, or not at all), linking it to this
+    machine's Python of its version. Refuses an archive that is corrupt or of another key."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".unpack-{key}-", dir=final.parent))
+    try:
+        try:
+            with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+                tar.extractall(staging, filter="data")
+            manifest = json.loads((staging / MANIFEST).read_text(encoding="utf-8"))
+        except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as error:
+            raise ModelciError(
+                f"the environment archive {source} is corrupt ({type(error).__name__}: "
+                f"{error}); nothing was run. Delete it and run the branch's pipeline again: "
+                "its train job builds and uploads it anew"
+            ) from None
+        if manifest.get("key") != key:
+            raise ModelciError(
+                f"the environment archive {source} holds environment {manifest.get('key')!r}, "
+                f"not {key!r}; nothing was run. Delete it and run the branch's pipeline again"
+            )
+        _link_interpreter(staging, manifest["python"])
+        (staging / COMPLETE_MARKER).write_text(key + "\n", encoding="utf-8")
+        _move_into_place(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _link_interpreter(path: Path, python_version: str) -> None:
+    """Point the unpacked virtualenv at this machine's Python `python_version`."""
+    interpreter = _local_python(python_version)
+    bin_dir = path / "bin"
+    for name in ("python", "python3", f"python{python_version}"):
+        link = bin_dir / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(interpreter)
+    config = path / "pyvenv.cfg"
+    lines = config.read_text(encoding="utf-8").splitlines()
+    home = f"home = {interpreter.parent}"
+    lines = [home if line.startswith("home =") else line for line in lines]
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _local_python(python_version: str) -> Path:
+    """This machine's Python `python_version` itself: not a virtualenv's, not a shim's."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == python_version:
+        return Path(getattr(sys, "_base_executable", sys.executable)).resolve()
+    found = shutil.which(f"python{python_version}")
+    if found:
+        asked = subprocess.run(
+            [found, "-c", "import sys; print(getattr(sys, '_base_executable', sys.executable))"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if asked.returncode == 0 and asked.stdout.strip():
+            return Path(asked.stdout.strip()).resolve()
+    raise ModelciError(
+        f"the model's environment needs Python {python_version}, which this machine does not "
+        f"have (no python{python_version} on PATH): use an image with it (mlops.yaml `python:`)"
+    )
 
 
 def _move_into_place(staging: Path, final: Path) -> None:
@@ -99,10 +285,17 @@ def _move_into_place(staging: Path, final: Path) -> None:
             raise
 
 
-def _build(python_version: str, requirements_path: Path, target: Path) -> None:
+def _build(python_version: str, requirements_path: Path, lock: bytes, target: Path) -> None:
     _uv(
-        ["venv", "--quiet", "--allow-existing", "--relocatable", "--python", python_version],
-        target,
+        [
+            "venv",
+            "--quiet",
+            "--allow-existing",
+            "--relocatable",
+            "--python",
+            python_version,
+            str(target),
+        ],
         failure=(
             f'Python {python_version} (`python: "{python_version}"` in mlops.yaml) is not '
             "installed where this job runs. Use the Python version of the job image, or a job "
@@ -110,9 +303,10 @@ def _build(python_version: str, requirements_path: Path, target: Path) -> None:
         ),
     )
     python = str(target / "bin" / "python")
+    lock_path = target / LOCK_FILE
+    lock_path.write_bytes(lock)
     _uv(
-        ["pip", "install", "--quiet", "--python", python, "-r", str(requirements_path)],
-        target,
+        ["pip", "sync", "--quiet", "--python", python, str(lock_path)],
         failure=(
             f"the requirements in {requirements_path.name} cannot be installed (the reason is "
             "above). Fix the named package or version"
@@ -132,12 +326,10 @@ def _build(python_version: str, requirements_path: Path, target: Path) -> None:
         )
 
 
-def _uv(arguments: list[str], target: Path, *, failure: str) -> None:
+def _uv(arguments: list[str], *, failure: str) -> str:
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
     env.pop("VIRTUAL_ENV", None)
     command = [_uv_binary(), *arguments]
-    if arguments[0] == "venv":
-        command.append(str(target))
     result = subprocess.run(
         command,
         env=env,
@@ -149,6 +341,7 @@ def _uv(arguments: list[str], target: Path, *, failure: str) -> None:
     if result.returncode != 0:
         detail = redact_url((result.stderr or result.stdout).strip())
         raise ModelciError(f"{failure}.\nuv said:\n{detail}")
+    return result.stdout
 
 
 def _uv_binary() -> str:

@@ -18,9 +18,8 @@ from .workspace import Job, ResolvedModel
 SCRATCH_PLACEHOLDER = "s3://<MODELCI_SCRATCH_URI>"
 
 
-def code_uri(job: Job, *, commit: str | None = None, dry_run: bool = False) -> str:
-    """Where batch pods of this environment fetch the model repository's code at `commit`
-    (default: the pipeline's), as tar.gz in S3."""
+def scratch_prefix(job: Job, *, dry_run: bool = False) -> str:
+    """This environment's directory of S3 scratch objects (code archives, ...), ending in /."""
     base = job.settings.scratch_uri.rstrip("/")
     if not base:
         if dry_run:
@@ -31,7 +30,13 @@ def code_uri(job: Job, *, commit: str | None = None, dry_run: bool = False) -> s
                 "there (an s3://bucket/prefix the pods can read); set it in the group's CI/CD "
                 "variables"
             )
-    return f"{base}/{job.dirs.s3_prefix}code/{commit or job.pipeline.commit}.tar.gz"
+    return f"{base}/{job.dirs.s3_prefix}"
+
+
+def code_uri(job: Job, *, commit: str | None = None, dry_run: bool = False) -> str:
+    """Where batch pods of this environment fetch the model repository's code at `commit`
+    (default: the pipeline's), as tar.gz in S3."""
+    return f"{scratch_prefix(job, dry_run=dry_run)}code/{commit or job.pipeline.commit}.tar.gz"
 
 
 def batch_image(job: Job) -> str:
@@ -69,6 +74,7 @@ def dag_files(
                 model_uri=chosen.storage_uri,
                 run_id=chosen.run_id,
                 code_uri=code[model.name],
+                environment_uri=chosen.environment_uri or "",
                 s3_secret=job.settings.cluster_s3_secret,
                 s3_endpoint=job.settings.cluster_s3_endpoint,
                 tracking_uri=strip_userinfo(job.settings.tracking_uri),

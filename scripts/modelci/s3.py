@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -130,6 +131,18 @@ class S3Store:
         if batch:
             deleted += self._delete(target, batch)
         return deleted
+
+    def list_objects(self, uri: str) -> dict[str, datetime]:
+        """Every object under the directory `uri`: its s3:// URI -> when it was last written."""
+        target = self._target(uri)
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=target.bucket, Prefix=_directory_prefix(target.key))
+        found = {}
+        with self._errors(target, "list"):
+            for page in pages:
+                for item in page.get("Contents", []):
+                    found[f"s3://{target.bucket}/{item['Key']}"] = item["LastModified"]
+        return found
 
     def list_prefixes(self, uri: str) -> list[str]:
         """Names of the immediate sub-directories of `uri`, sorted (`s3://b/envs` -> ["b-x"])."""

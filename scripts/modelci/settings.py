@@ -113,6 +113,7 @@ class Settings:
     )
     s3_region: str  # AWS_DEFAULT_REGION
     push_budget_seconds: float  # MODELCI_PUSH_BUDGET_SECONDS: how long a shared-repo write retries
+    env_retention_days: float  # MODELCI_ENV_RETENTION_DAYS: unused environment archives kept
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -134,6 +135,7 @@ class Settings:
             cluster_s3_secret=_get(env, "MODELCI_CLUSTER_S3_SECRET", "modelci-s3"),
             s3_region=_get(env, "AWS_DEFAULT_REGION", "us-east-1"),
             push_budget_seconds=_seconds(env, "MODELCI_PUSH_BUDGET_SECONDS", 600.0),
+            env_retention_days=_seconds(env, "MODELCI_ENV_RETENTION_DAYS", 14.0, unit="days"),
         )
 
 
@@ -182,7 +184,8 @@ def use_stand_credentials(environ: MutableMapping[str, str]) -> list[str]:
     return present
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float, *, unit: str = "seconds") -> float:
+    """A duration variable: a number from 0 to 86400 of `unit`."""
     text = _get(env, name)
     if not text:
         return default
@@ -192,7 +195,7 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = -1.0
     if not 0 <= value <= 86_400:
         raise ModelciError(
-            f"platform CI/CD variable {name} is {text!r}; expected a number of seconds from 0 to "
+            f"platform CI/CD variable {name} is {text!r}; expected a number of {unit} from 0 to "
             f"86400 (default {default:g}). Fix it in the GitLab group's CI/CD variables."
         )
     return value

@@ -116,14 +116,37 @@ def _write_stand(
 
 
 def _resolved(job: Job, tracker: Tracker, store, version: ModelVersionInfo, run) -> ResolvedModel:
+    from .deploy import checked_environment
+
     location = tracker.resolve_storage_uri(version.uri, job.settings.artifacts_destination)
+    storage_uri = require_model_dir(store, location)
     return ResolvedModel(
         run_id=version.run_id,
         experiment_id=run.info.experiment_id,
         model_uri=version.uri,
-        storage_uri=require_model_dir(store, location),
+        storage_uri=storage_uri,
         model_version=version.version,
+        environment_uri=_stand_environment(
+            job, store, checked_environment(store, run.data.tags, storage_uri, job.stand)
+        ),
     )
+
+
+def _stand_environment(job: Job, store, archive: str | None) -> str | None:
+    """The run's environment archive, copied (never rebuilt) to the stand's own prefix, which
+    only stand credentials may write: a feature branch cannot swap what a stand runs."""
+    from .modelenv import ARCHIVE_FILE
+
+    if archive is None:
+        return None
+    from .plan import scratch_prefix
+
+    key = archive.removesuffix("/" + ARCHIVE_FILE).rpartition("/")[2]
+    target = f"{scratch_prefix(job)}envs/{key}/{ARCHIVE_FILE}"
+    if not store.exists(target):
+        store.copy(archive, target)
+        print(f"environment {key} copied from {archive} to {target}")
+    return target
 
 
 def _stand_code(job: Job, store, tags: Mapping[str, str]) -> str:

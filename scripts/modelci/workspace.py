@@ -117,6 +117,7 @@ class ResolvedModel:
     model_uri: str  # models:/m-<id> or runs:/<id>/<path>, as MLflow names it
     storage_uri: str  # the s3:// directory holding MLmodel: what KServe and pods read
     model_version: str | None = None  # the registered version, once promoted to a stand
+    environment_uri: str | None = None  # the environment archive the run trained in
 
     def as_state(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value is not None}

@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from ruamel.yaml import YAML
 
 from modelci.naming import names_for
-from tests.harness.airflow import AirflowHome, json_output, parse_dag_folder
+from tests.harness.airflow import BRANCHES_BUNDLE, AirflowHome, json_output, parse_dag_folder
 from tests.harness.argocd import generator_params, matches_legacy, render_template
 from tests.harness.lifecycle import (
     PUSH_JOBS,
@@ -138,7 +138,7 @@ def test_push_deploys_the_branch_environment_and_stop_removes_it(
         assert parsed["import_errors"] == {}
         assert set(parsed["dags"]) == {names.dag_id("inference"), names.dag_id("monitoring")}
         require_airflow.wait_for_database()
-        require_airflow.airflow("dags", "reserialize", "-B", "model_dags")
+        require_airflow.airflow("dags", "reserialize", "-B", BRANCHES_BUNDLE)
         listed = json_output(require_airflow.airflow("dags", "list", "-o", "json"))
         assert names.dag_id("inference") in {row["dag_id"] for row in listed}
     finally:

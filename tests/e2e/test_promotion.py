@@ -95,6 +95,11 @@ def test_merge_promote_rollback_and_a_chosen_version(
     assert {staging.values_path, staging.app_config_path} <= stands_tree(platform.gitops_repo)
     assert staging.dag_path("inference") in stands_tree(platform.dag_repo)
     assert staging.values_path not in tree(platform.gitops_repo)
+    stand_dag = git.Repo(platform.dag_repo).git.show(
+        f"{STANDS_BRANCH}:{staging.dag_path('inference')}"
+    )
+    # The run's environment archive, copied to the stand's own prefix (never rebuilt).
+    assert f"/modelci-scratch/{staging.s3_prefix}envs/py" in stand_dag
     assert branch_names.values_path not in tree(platform.gitops_repo)
     assert not any(
         p.startswith(f"dags/{branch_names.project_slug}/{branch_names.environment}/")

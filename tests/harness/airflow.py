@@ -14,7 +14,8 @@ from tests.harness.tools import AIRFLOW_BIN, AIRFLOW_PYTHON
 
 # Two GitDagBundles on one DAG repo, as the README sets them up: feature environments' DAGs
 # from the branch every pipeline may push to, stands' DAGs from the protected stands branch.
-BUNDLES = {"modelci_branches": "main", "modelci_stands": "stands"}
+BRANCHES_BUNDLE, STANDS_BUNDLE = "modelci_branches", "modelci_stands"
+BUNDLES = {BRANCHES_BUNDLE: "main", STANDS_BUNDLE: "stands"}
 GIT_CONN_ID = "git_local"
 COMMAND_TIMEOUT = 180
 

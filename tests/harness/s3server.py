@@ -31,6 +31,15 @@ class S3Server:
     process: ServerProcess | None = field(default=None, repr=False, compare=False)
     startup_seconds: float = field(default=0.0, compare=False)
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The credentials a process reaching this server needs (boto3 reads them)."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
     def client(self, *, access_key: str | None = None, secret_key: str | None = None) -> Any:
         """A boto3 S3 client for this server (path-style); other keys test refusals."""
         import boto3

@@ -91,6 +91,7 @@ class Rendered:
     run_id: str
     image: str = IMAGE
     tracking_uri: str = TRACKING_URI
+    environment_uri: str = ""
 
 
 def render_all() -> list[Rendered]:
@@ -113,6 +114,12 @@ def render_all() -> list[Rendered]:
         code_uri = f"s3://mlops/scratch/{names.s3_prefix}code-{number:012x}.tar.gz"
         model_uri = f"models:/m-{number:08x}"
         run_id = f"{number:032x}"
+        # Stands and some branches run in the model's environment archive.
+        environment_uri = (
+            f"s3://mlops/scratch/envs/py3.11-{number:020x}/environment.tar.gz"
+            if names.is_stand or number % 2
+            else ""
+        )
         for dag in model.batch.dags:
             source = render_dag(
                 names=names,
@@ -125,8 +132,14 @@ def render_all() -> list[Rendered]:
                 code_uri=code_uri,
                 s3_secret=S3_SECRET,
                 tracking_uri=TRACKING_URI,
+                environment_uri=environment_uri,
             )
-            rendered.append(Rendered(names, dag, source, code_uri, model_uri, run_id))
+            rendered.append(
+                Rendered(
+                    names, dag, source, code_uri, model_uri, run_id,
+                    environment_uri=environment_uri,
+                )
+            )  # fmt: skip
     rendered.append(render_hostile(model))
     return rendered
 
@@ -211,7 +224,14 @@ def expected_dag(r: Rendered) -> dict[str, Any]:
                 "operator": "KubernetesPodOperator",
                 "image": r.image,
                 "namespace": r.names.namespace,
-                "cmds": ["modelci", "pod-run", "--code", r.code_uri, "--"],
+                "cmds": [
+                    "modelci",
+                    "pod-run",
+                    "--code",
+                    r.code_uri,
+                    *(["--env", r.environment_uri] if r.environment_uri else []),
+                    "--",
+                ],
                 "arguments": ["python", r.dag.entrypoint, *r.dag.args],
                 "env_vars": {
                     "MODEL_URI": r.model_uri,
@@ -220,6 +240,7 @@ def expected_dag(r: Rendered) -> dict[str, Any]:
                     "MODELCI_ENVIRONMENT": r.names.environment,
                     "MODELCI_MODEL": r.names.model,
                     "MODELCI_CODE_URI": r.code_uri,
+                    **({"MODELCI_ENVIRONMENT_URI": r.environment_uri} if r.environment_uri else {}),
                     **RUN_VALUES,
                 },
                 "env_from": [S3_SECRET],

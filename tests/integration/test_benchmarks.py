@@ -7,32 +7,33 @@ import subprocess
 from tests.harness.tools import ROOT, VENV_PYTHON
 
 
-def test_concurrent_deploys_benchmark_runs_and_every_deploy_lands() -> None:
+def benchmark(script: str, *args: str, timeout: float = 300) -> str:
+    """What `benchmarks/<script>` prints, after asserting it exited 0."""
     result = subprocess.run(
-        [str(VENV_PYTHON), str(ROOT / "benchmarks" / "concurrent_deploys.py"), "--sizes", "3"],
+        [str(VENV_PYTHON), str(ROOT / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
-
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    return result.stdout
+
+
+def test_concurrent_deploys_benchmark_runs_and_every_deploy_lands() -> None:
+    stdout = benchmark("concurrent_deploys.py", "--sizes", "3")
+
+    rows = [line.split() for line in stdout.splitlines()[1:]]
     assert [row[:4] for row in rows] == [["3", "serial", "3", "0"], ["3", "burst", "3", "0"]]
 
 
 def test_cleanup_benchmark_runs_and_makes_one_commit_per_repo() -> None:
-    result = subprocess.run(
-        [
-            str(VENV_PYTHON),
-            str(ROOT / "benchmarks" / "cleanup.py"),
-            *("--environments", "12", "--live", "2", "--repeat", "1"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    stdout = benchmark("cleanup.py", "--environments", "12", "--live", "2", "--repeat", "1")
+    assert "removed 10, commits DAG repo 1, GitOps repo 1" in stdout
 
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "removed 10, commits DAG repo 1, GitOps repo 1" in result.stdout
+
+def test_environment_archive_benchmark_runs_cold_archive_and_cache() -> None:
+    stdout = benchmark("env_archive.py", "--repeat", "1", timeout=900)
+    labels = [line.split()[0] for line in stdout.splitlines()[1:]]
+    assert labels == ["cold", "archive", "cache", "archive"]  # the last line: its size
+    assert " MB (tar.gz)" in stdout

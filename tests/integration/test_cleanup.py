@@ -56,8 +56,15 @@ def platform(s3: S3Server, mlflow_server: MlflowServer, git_remotes: GitRemotes)
 
 
 def cleanup(platform: LocalPlatform, gitlab: FakeGitLab, *args: str):
+    return cleanup_with(platform, gitlab, {}, *args)
+
+
+def cleanup_with(
+    platform: LocalPlatform, gitlab: FakeGitLab, variables: dict[str, str], *args: str
+):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "MODELCI_", "AWS_"))}
     env.update(platform.ci_variables())
+    env.update(variables)
     env.update(
         CI_PROJECT_PATH=PROJECT,
         CI_COMMIT_REF_NAME="main",
@@ -155,3 +162,54 @@ def test_a_branch_list_that_cannot_be_trusted_removes_nothing(
     assert "Nothing was removed" in result.stderr or "nothing is removed" in result.stderr
     assert "Traceback" not in result.stderr
     assert state(platform) == before
+
+
+def test_environment_archives_nothing_refers_to_go_after_the_retention(
+    platform: LocalPlatform, gitlab: FakeGitLab
+) -> None:
+    """Archives live in <scratch>/envs/<key>/, shared by every project; each deployed
+    environment records the archives its DAGs run in. Its own scratch here: the session's S3
+    holds other tests' archives."""
+    bucket, client = platform.s3.bucket, platform.s3.client()
+    scratch = "archive-cleanup-scratch"
+    keys = {name: f"py3.11-{name * 20}" for name in ("a", "b", "c", "d")}
+    for key in keys.values():
+        for name in ("environment.tar.gz", "requirements.lock"):
+            client.put_object(Bucket=bucket, Key=f"{scratch}/envs/{key}/{name}", Body=b"x")
+    users = {
+        (PROJECT, LIVE): "a",  # a live branch of this project
+        (PROJECT, GONE): "b",  # this project's branch that is gone
+        (OTHER, GONE): "c",  # another project's environment: its branch list is not ours
+    }
+    for (project, branch), name in users.items():
+        prefix = environment_dirs(project, branch).s3_prefix
+        record = f"s3://{bucket}/{scratch}/envs/{keys[name]}/environment.tar.gz\n"
+        client.put_object(Bucket=bucket, Key=f"{scratch}/{prefix}env-archives.txt", Body=record)
+    stand_copy = f"{scratch}/{environment_dirs(PROJECT, 'main', stand='production').s3_prefix}"
+    stand_copy += f"envs/{keys['d']}/environment.tar.gz"
+    client.put_object(Bucket=bucket, Key=stand_copy, Body=b"x")
+    ours = {"MODELCI_SCRATCH_URI": f"s3://{bucket}/{scratch}"}
+
+    def archives() -> set[str]:
+        listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{scratch}/envs/")
+        return {item["Key"].split("/")[2] for item in listed.get("Contents", [])}
+
+    # "In use" leaves out the gone branch's environment: its record goes with it.
+    recent = cleanup_with(platform, gitlab, ours, "--dry-run")
+    assert recent.returncode == 0, recent.stderr
+    assert "4 found, 2 in use by deployed environments, 0 unused and older than 14 days" in (
+        recent.stdout
+    )
+    aged = {**ours, "MODELCI_ENV_RETENTION_DAYS": "0"}
+    before = state(platform)
+    dry = cleanup_with(platform, gitlab, aged, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"would remove archive {keys['b']}" in dry.stdout  # its environment goes now
+    assert f"would remove archive {keys['d']}" in dry.stdout
+    assert dry.stdout.count("would remove archive") == 2
+    assert state(platform) == before
+
+    done = cleanup_with(platform, gitlab, aged)
+    assert done.returncode == 0, done.stderr
+    assert archives() == {keys["a"], keys["c"]}
+    assert client.head_object(Bucket=bucket, Key=stand_copy)  # a stand's copy is its own

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 from modelci.errors import ModelciError
-from modelci.modelenv import COMPLETE_MARKER, ensure_environment, environment_key
+from modelci.modelenv import (
+    COMPLETE_MARKER,
+    Archives,
+    ensure_environment,
+    environment_key,
+    lock_requirements,
+)
+from modelci.s3 import S3Store
+from tests.harness.s3server import S3Server
+from tests.harness.tools import VENV_BIN
 
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 # Versions other than the ones modelci's own environment has (see test below).
@@ -57,10 +66,12 @@ def test_the_models_pins_win_in_its_environment_and_modelci_is_untouched(tmp_pat
         f"{n}=={v}" for n, v in CONFLICTING.items()
     )
     assert freeze(sys.executable) == before
-    assert env.path == tmp_path / "cache" / environment_key(PYTHON, requirements.read_bytes())
+    lock = lock_requirements(PYTHON, requirements)
+    assert env.path == tmp_path / "cache" / environment_key(PYTHON, lock)
+    assert "scikit-learn==1.6.1" in lock.decode()  # the lock names every package exactly
 
 
-def test_unchanged_requirements_reuse_the_environment(tmp_path: Path) -> None:
+def test_an_unchanged_lock_reuses_the_environment(tmp_path: Path) -> None:
     requirements = write(tmp_path / "requirements.txt", "mlflow-skinny==3.17.2\n")
     first = ensure_environment(PYTHON, requirements, tmp_path / "cache")
     marker = (first.path / COMPLETE_MARKER).stat().st_mtime_ns
@@ -70,7 +81,9 @@ def test_unchanged_requirements_reuse_the_environment(tmp_path: Path) -> None:
     assert (first.built, second.built) == (True, False)
     assert second.path == first.path
     assert (second.path / COMPLETE_MARKER).stat().st_mtime_ns == marker
-    write(requirements, "mlflow-skinny==3.17.2\n# another line, another environment\n")
+    write(requirements, "mlflow-skinny==3.17.2\n# a comment: the lock is the same\n")
+    assert not ensure_environment(PYTHON, requirements, tmp_path / "cache").built
+    write(requirements, "mlflow-skinny==3.17.2\nsix==1.16.0\n")
     assert ensure_environment(PYTHON, requirements, tmp_path / "cache").built
 
 
@@ -115,7 +128,8 @@ def test_an_unresolvable_requirement_names_the_package_and_leaves_nothing(
     message = str(raised.value)
     assert "requirements.txt cannot be installed" in message
     assert "scikit-learn==0.0.404" in message
-    assert list((tmp_path / "cache").iterdir()) == []
+    cache = tmp_path / "cache"
+    assert not cache.exists() or list(cache.iterdir()) == []
 
 
 def test_requirements_without_mlflow_are_refused_with_the_fix(tmp_path: Path) -> None:
@@ -135,3 +149,140 @@ def test_a_python_version_that_is_not_installed_is_named(tmp_path: Path) -> None
 def test_a_missing_requirements_file_says_what_to_add(tmp_path: Path) -> None:
     with pytest.raises(ModelciError, match=r"requirements\.txt does not exist.*listing mlflow"):
         ensure_environment(PYTHON, tmp_path / "requirements.txt", tmp_path / "cache")
+
+
+# --- the environment as an archive in S3 ---------------------------------------------------
+
+
+@pytest.fixture
+def s3_env(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The S3 server, with its credentials in this process's environment (boto3 reads them)."""
+    for name, value in s3.env.items():
+        monkeypatch.setenv(name, value)
+    return s3
+
+
+def archives_in(s3: S3Server, name: str) -> Archives:
+    return Archives(S3Store(s3.endpoint_url, s3.region), f"s3://{s3.bucket}/{name}/envs")
+
+
+def archive_case(
+    s3: S3Server, tmp_path: Path, name: str, requirements: str
+) -> tuple[Archives, Path]:
+    """Archives under a prefix of the test's own, and a requirements file."""
+    return archives_in(s3, name), write(tmp_path / "requirements.txt", requirements)
+
+
+def objects(s3: S3Server, name: str) -> list[str]:
+    listed = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=f"{name}/envs/")
+    return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+def test_built_once_then_unpacked_on_another_machine(s3_env: S3Server, tmp_path: Path) -> None:
+    s3 = s3_env
+    archives, requirements = archive_case(
+        s3, tmp_path, "built-once", "mlflow-skinny==3.17.2\nsix==1.16.0\n"
+    )
+
+    first = ensure_environment(PYTHON, requirements, tmp_path / "runner-a", archives)
+    second = ensure_environment(PYTHON, requirements, tmp_path / "runner-b", archives)
+
+    assert (first.how, second.how) == ("built", "unpacked from its archive")
+    assert first.key == second.key and first.archive_uri == second.archive_uri
+    key = first.key
+    assert objects(s3, "built-once") == [
+        f"built-once/envs/{key}/environment.tar.gz",
+        f"built-once/envs/{key}/requirements.lock",
+    ]
+    assert installed(second.python, "six") == "six==1.16.0"
+
+
+def test_the_archive_runs_unpacked_elsewhere_by_a_process_without_build_tools(
+    s3_env: S3Server, tmp_path: Path
+) -> None:
+    s3 = s3_env
+    archives, requirements = archive_case(
+        s3, tmp_path, "relocated", "mlflow-skinny==3.17.2\nsix==1.16.0\n"
+    )
+    built = ensure_environment(PYTHON, requirements, tmp_path / "builder", archives)
+    elsewhere = tmp_path / "a" / "different" / "place"
+    # A process whose PATH has no uv, pip or compiler: only the system's basic tools.
+    unpack = (
+        "import sys; from pathlib import Path; from modelci.s3 import S3Store;"
+        "from modelci.modelenv import unpack_environment;"
+        "store = S3Store(sys.argv[1], sys.argv[2]);"
+        "unpack_environment(store.get_bytes(sys.argv[3]), Path(sys.argv[4]), key=sys.argv[5],"
+        " source=sys.argv[3])"
+    )
+    arguments = [s3.endpoint_url, s3.region, built.archive_uri, str(elsewhere), built.key]
+    clean = {**s3.env, "PATH": "/usr/bin:/bin"}
+    subprocess.run([str(VENV_BIN / "python"), "-c", unpack, *arguments], env=clean, check=True)
+
+    result = subprocess.run(
+        [str(elsewhere / "bin" / "python"), "-c", "import mlflow, six, sys; print(sys.prefix)"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(elsewhere)
+
+
+def test_two_jobs_building_the_same_archive_at_once_both_succeed(
+    s3_env: S3Server, tmp_path: Path
+) -> None:
+    s3 = s3_env
+    archives, requirements = archive_case(s3, tmp_path, "raced", "mlflow-skinny==3.17.2\n")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runners = [tmp_path / "runner-a", tmp_path / "runner-b"]
+        results = list(
+            pool.map(
+                lambda cache: ensure_environment(PYTHON, requirements, cache, archives), runners
+            )
+        )
+
+    assert len({r.archive_uri for r in results}) == 1
+    assert len(objects(s3, "raced")) == 2  # one archive and its lock
+    third = ensure_environment(PYTHON, requirements, tmp_path / "runner-c", archives)
+    assert third.how == "unpacked from its archive"
+    assert installed(third.python, "mlflow-skinny") == "mlflow-skinny==3.17.2"
+
+
+def test_a_corrupt_archive_is_refused_and_nothing_is_left(s3_env: S3Server, tmp_path: Path) -> None:
+    archives, requirements = archive_case(s3_env, tmp_path, "corrupt", "mlflow-skinny==3.17.2\n")
+    key = environment_key(PYTHON, lock_requirements(PYTHON, requirements))
+    archives.store.put_bytes(archives.archive_uri(key), b"\x1f\x8b not really gzip")
+
+    with pytest.raises(ModelciError, match=r"environment archive .* is corrupt.*nothing was run"):
+        ensure_environment(PYTHON, requirements, tmp_path / "runner", archives)
+    assert list((tmp_path / "runner").iterdir()) == []
+
+
+def test_a_model_logged_with_other_versions_than_its_environment_is_refused(
+    s3_env: S3Server,
+) -> None:
+    from modelci.deploy import checked_environment
+
+    s3 = s3_env
+    store = S3Store(s3.endpoint_url, s3.region)
+    base = f"s3://{s3.bucket}/checked/envs/py3.11-{'e' * 20}"
+    archive = f"{base}/environment.tar.gz"
+    store.put_bytes(archive, b"archive")
+    store.put_bytes(f"{base}/requirements.lock", b"numpy==2.2.6\nscikit-learn==1.6.1\n")
+    model_dir = f"s3://{s3.bucket}/checked/model"
+    tags = {"modelci.env_archive": archive}
+
+    store.put_bytes(f"{model_dir}/requirements.txt", b"mlflow==3.17.2\nscikit-learn==1.6.0\n")
+    assert checked_environment(store, tags, model_dir, "churn") == archive  # a patch apart
+    store.put_bytes(f"{model_dir}/requirements.txt", b"scikit-learn==1.3.2\nnumpy==2.2.6\n")
+    with pytest.raises(ModelciError) as refused:
+        checked_environment(store, tags, model_dir, "churn")
+    message = str(refused.value)
+    assert "scikit-learn 1.3.2 (logged) vs 1.6.1 (environment)" in message
+    assert "Nothing was written" in message and "pin the logged versions" in message
+    assert checked_environment(store, {}, model_dir, "churn") is None  # trained before archives
+    gone = {"modelci.env_archive": archive.replace("e" * 20, "f" * 20)}
+    with pytest.raises(ModelciError, match="is gone from S3"):
+        checked_environment(store, gone, model_dir, "churn")

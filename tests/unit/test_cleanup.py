@@ -34,3 +34,22 @@ def test_case_and_trailing_character_twins_are_distinct_branches() -> None:
 def test_a_branch_list_without_the_default_branch_is_not_believed(branches: list[str]) -> None:
     with pytest.raises(ModelciError, match="does not contain the default branch 'main'"):
         plan_cleanup([feature_environment("feature/a")], branches, "main", "ml/churn")
+
+
+def test_an_archive_goes_when_nothing_refers_to_it_and_it_is_old_enough() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from modelci.cleanup import stale_archives
+
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    archives = {
+        "used-old": now - timedelta(days=90),
+        "unused-old": now - timedelta(days=15),
+        "unused-new": now - timedelta(days=13),
+    }
+    assert stale_archives(archives, {"used-old"}, now, timedelta(days=14)) == ["unused-old"]
+    assert stale_archives(archives, {"used-old"}, now, timedelta(0)) == [
+        "unused-new",
+        "unused-old",
+    ]
+    assert stale_archives({}, {"x"}, now, timedelta(0)) == []

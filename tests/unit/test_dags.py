@@ -203,10 +203,7 @@ def read(source: str) -> dict[str, Any]:
             for k, v in op_kwargs.items()
             if k not in ("env_from", "container_resources", "cmds")
         },
-        "cmds": [
-            value_of(item, names)
-            for item in op_kwargs["cmds"].args[0].elts  # type: ignore[attr-defined]
-        ],
+        "cmds": value_of(op_kwargs["cmds"].args[0], names),  # type: ignore[attr-defined]
         "secret": value_of(keywords(secret_ref)["name"], names),  # type: ignore[arg-type]
         "requests": value_of(res_kwargs["requests"], names),
         "limits": value_of(res_kwargs["limits"], names),
@@ -492,3 +489,14 @@ def test_comment_text_stays_on_one_comment_line(text: str) -> None:
     line = f"# {comment_text(text)}\n"
     assert line.splitlines() == [line[:-1]]
     assert comments(line + "x = 1\n") == [line[:-1]]
+
+
+def test_a_model_environment_archive_is_named_to_pod_run() -> None:
+    uri = "s3://mlops/scratch/envs/py3.11-0123456789abcdef0123/environment.tar.gz"
+    kwargs = {**render_kwargs(), "environment_uri": uri}
+    got = read(render_dag(**kwargs))
+    assert got["cmds"] == ["modelci", "pod-run", "--code", kwargs["code_uri"], "--env", uri, "--"]
+    assert got["constants"]["ENV_VARS"]["MODELCI_ENVIRONMENT_URI"] == uri
+    without = read(render_dag(**render_kwargs()))
+    assert "--env" not in without["cmds"]
+    assert "MODELCI_ENVIRONMENT_URI" not in without["constants"]["ENV_VARS"]

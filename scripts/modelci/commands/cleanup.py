@@ -1,8 +1,10 @@
 """`modelci cleanup`: the scheduled clean-up of what stop jobs missed. Lists the project's
 branches through the GitLab API and removes every feature environment of the project whose
 branch is gone: DAG files and GitOps directories (one commit per repo) and S3 scratch objects.
-Never a stand, never another project. `--dry-run` prints the plan and writes nothing. Needs
-no checkout (like `stop`)."""
+Never a stand, never another project. Then removes the model environment archives that no
+deployed environment (of any project) refers to and that are older than
+MODELCI_ENV_RETENTION_DAYS. `--dry-run` prints the plan and writes nothing. Needs no checkout
+(like `stop`)."""
 
 from __future__ import annotations
 
@@ -60,12 +62,55 @@ def run(args: argparse.Namespace) -> int:
         where = ", ".join(place for place, names in found.items() if environment in names)
         verb = "would remove" if args.dry_run else "removing"
         print(f"  {verb} {environment} ({where})")
-    if args.dry_run or not plan.stale:
-        return 0
-    _remove(pipeline, settings, slug, plan.stale, found)
+    if not args.dry_run and plan.stale:
+        _remove(pipeline, settings, slug, plan.stale, found)
+        if scratch is not None:
+            scratch.remove([name for name in plan.stale if name in found[SCRATCH]])
     if scratch is not None:
-        scratch.remove([name for name in plan.stale if name in found[SCRATCH]])
+        gone = [f"{scratch.base}/{name}/" for name in plan.stale]
+        _clean_archives(scratch.store, settings, gone, dry_run=args.dry_run)
     return 0
+
+
+def _clean_archives(store, settings: Settings, gone: list[str], *, dry_run: bool) -> None:
+    """Environment archives no deployed environment refers to (each environment records its
+    archives beside its code; the records under `gone` are being removed) and older than the
+    retention. A stand runs a copy under its own prefix, so its archive is never one of them."""
+    from datetime import UTC, datetime, timedelta
+
+    from ..cleanup import stale_archives
+    from ..modelenv import ARCHIVE_FILE
+    from .deploy_batch import ARCHIVES_RECORD
+
+    base = f"{settings.scratch_uri.rstrip('/')}/envs/"
+    objects = store.list_objects(settings.scratch_uri)
+    archives = {
+        uri.removesuffix(f"/{ARCHIVE_FILE}").rpartition("/")[2]: at
+        for uri, at in objects.items()
+        if uri.startswith(base) and uri.endswith(f"/{ARCHIVE_FILE}")
+    }
+    records = [
+        uri
+        for uri in objects
+        if uri.endswith(f"/{ARCHIVES_RECORD}") and not uri.startswith(tuple(gone))
+    ]
+    referenced = {
+        line.removesuffix(f"/{ARCHIVE_FILE}").rpartition("/")[2]
+        for record in records
+        for line in store.get_bytes(record).decode().split()
+        if line.startswith(base)
+    }
+    days = settings.env_retention_days
+    stale = stale_archives(archives, referenced, datetime.now(UTC), timedelta(days=days))
+    in_use = len(referenced & archives.keys())
+    print(
+        f"environment archives: {len(archives)} found, {in_use} in use by deployed "
+        f"environments, {len(stale)} unused and older than {days:g} days"
+    )
+    for key in stale:
+        print(f"  {'would remove' if dry_run else 'removing'} archive {key}")
+        if not dry_run:
+            store.delete_prefix(f"{base}{key}/")
 
 
 SCRATCH = "S3 scratch"

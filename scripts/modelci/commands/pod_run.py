@@ -1,16 +1,20 @@
 """`modelci pod-run`: what a batch pod runs. Fetches the model repo's code archive (the exact
 commit the pipeline deployed) from S3, unpacks it, and runs the command inside it, with the
-run values it names (`${ds}`, ...; see `macros.py`) taken from the pod's environment."""
+run values it names (`${ds}`, ...; see `macros.py`) taken from the pod's environment. With
+`--env`, the model's environment archive (the one it was trained in) is unpacked too, and the
+command runs with its Python; a missing or corrupt archive stops the pod before the command."""
 
 from __future__ import annotations
 
 import argparse
 import io
 import os
+import re
 import subprocess
 import tarfile
 import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 
 from ..errors import ModelciError
 from ..macros import MACROS, env_name, expand
@@ -18,6 +22,9 @@ from ..macros import MACROS, env_name, expand
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--code", required=True, help="s3:// URI of the code archive (tar.gz)")
+    parser.add_argument(
+        "--env", help="s3:// URI of the model's environment archive (default: the image's Python)"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
 
 
@@ -31,12 +38,44 @@ def run(args: argparse.Namespace) -> int:
     store = S3Store(
         os.environ.get("MLFLOW_S3_ENDPOINT_URL"), os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     )
+    env = dict(os.environ)
+    if args.env:
+        environment = _environment(store, args.env)
+        env.update(
+            VIRTUAL_ENV=str(environment),
+            PATH=f"{environment / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        )
     archive = store.get_bytes(args.code)
     with tempfile.TemporaryDirectory(prefix="modelci-code-") as workdir:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
             tar.extractall(workdir, filter="data")  # refuses absolute paths, `..` and devices
-        print(f"running {command} in the code of {args.code}", flush=True)
-        return subprocess.run(command, cwd=workdir, check=False).returncode
+        where = f" with the environment {args.env}" if args.env else ""
+        print(f"running {command} in the code of {args.code}{where}", flush=True)
+        return subprocess.run(command, cwd=workdir, env=env, check=False).returncode
+
+
+def _environment(store, uri: str) -> Path:
+    """The environment archive at `uri`, unpacked (once per machine and key)."""
+    from ..modelenv import ARCHIVE_FILE, COMPLETE_MARKER, default_cache_dir, unpack_environment
+
+    key = uri.removesuffix("/" + ARCHIVE_FILE).rpartition("/")[2]
+    if not uri.endswith("/" + ARCHIVE_FILE) or not _KEY.fullmatch(key):
+        raise ModelciError(
+            f"--env {uri!r} is not an environment archive URI (.../<key>/{ARCHIVE_FILE}, as "
+            "the train job records it on the MLflow run)"
+        )
+    target = default_cache_dir() / key
+    if not (target / COMPLETE_MARKER).is_file():
+        if not store.exists(uri):
+            raise ModelciError(
+                f"the model's environment archive {uri} does not exist; nothing was run. Run "
+                "the branch's pipeline again: its train job builds and uploads it"
+            )
+        unpack_environment(store.get_bytes(uri), target, key=key, source=uri)
+    return target
+
+
+_KEY = re.compile(r"py\d+\.\d+-[0-9a-f]{20}")
 
 
 def with_run_values(command: list[str], env: Mapping[str, str]) -> list[str]:

@@ -14,6 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..deploy import checked_environment
     from ..s3 import S3Store
     from ..tracking import Tracker, require_model_dir
 
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
             experiment_id=run.info.experiment_id,
             model_uri=model_uri,
             storage_uri=storage_uri,
+            environment_uri=checked_environment(store, run.data.tags, storage_uri, model.name),
         )
         write_state(model.name, "resolve", environment=names.environment, **chosen.as_state())
         print(f"{model.name}: run {run.info.run_id} -> {model_uri} -> {storage_uri}", flush=True)

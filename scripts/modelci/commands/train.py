@@ -16,7 +16,7 @@ from pathlib import Path
 from ..config import Model
 from ..errors import ModelciError
 from ..macros import expand
-from ..modelenv import ModelEnvironment, default_cache_dir, ensure_environment
+from ..modelenv import Archives, ModelEnvironment, default_cache_dir, ensure_environment
 from ..workspace import Job, add_config_arguments, clear_state, load_job, write_state
 
 DEFAULT_REQUIREMENTS = "requirements.txt"
@@ -55,17 +55,32 @@ def run(args: argparse.Namespace) -> int:
 def _model_environment(job: Job, args: argparse.Namespace) -> ModelEnvironment:
     repo_root = Path(job.config.path).resolve().parent
     cache = args.env_cache or default_cache_dir()
-    environment = ensure_environment(job.config.python, repo_root / args.requirements, cache)
-    verb = "built" if environment.built else "reused"
-    print(f"model environment {environment.key} {verb} ({environment.path})", flush=True)
+    environment = ensure_environment(
+        job.config.python, repo_root / args.requirements, cache, _archives(job)
+    )
+    print(f"model environment {environment.key} {environment.how} ({environment.path})")
+    if environment.archive_uri:
+        print(f"model environment archive: {environment.archive_uri}", flush=True)
     return environment
 
 
+def _archives(job: Job) -> Archives | None:
+    """Environment archives live in S3 beside the code archives (MODELCI_SCRATCH_URI/envs)."""
+    from ..s3 import S3Store
+
+    if not job.settings.scratch_uri:
+        return None
+    store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
+    return Archives(store, f"{job.settings.scratch_uri.rstrip('/')}/envs")
+
+
 def _train(job: Job, tracker, model: Model, environment: ModelEnvironment) -> None:
-    from ..tracking import provenance_tags
+    from ..tracking import TAG_ENV_ARCHIVE, provenance_tags
 
     names = job.names(model)
     tags = provenance_tags(job.pipeline, names.environment, model.name)
+    if environment.archive_uri:
+        tags[TAG_ENV_ARCHIVE] = environment.archive_uri
     run_id = tracker.start_run(
         names.experiment, tags, run_name=f"{names.environment}-{job.pipeline.pipeline_id}"
     )

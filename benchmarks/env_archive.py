@@ -1,0 +1,99 @@
+"""How long does the model's environment take: built cold, unpacked from its archive on another
+runner, and found in a runner's cache? And how big is the archive?
+
+Starts a real SeaweedFS S3 (the test harness's), then for the example model's requirements
+(examples/churn/requirements.txt) times `ensure_environment` three ways, each in a fresh
+process-local cache directory where it matters:
+  cold    lock, build with uv (its package cache may be warm, as on a long-lived runner), pack,
+          upload: what the first pipeline with these requirements pays;
+  archive lock, download and unpack: a pipeline on another runner, or a batch pod;
+  cache   lock, then the environment is already in this runner's cache.
+Every way starts with the lock (`uv pip compile`), so the cache hit costs the lock and one
+lookup. Prints min/median/max over the repetitions and the archive's size.
+
+Run: .venv/bin/python benchmarks/env_archive.py [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from modelci.modelenv import Archives, ensure_environment  # noqa: E402
+from modelci.s3 import S3Store  # noqa: E402
+from tests.harness.processes import stop_all  # noqa: E402
+from tests.harness.s3server import start_seaweedfs  # noqa: E402
+
+REQUIREMENTS = ROOT / "examples" / "churn" / "requirements.txt"
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def timed(action) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def figures(label: str, seconds: list[float]) -> str:
+    return (
+        f"{label:<8} min {min(seconds):7.2f} s   median {statistics.median(seconds):7.2f} s   "
+        f"max {max(seconds):7.2f} s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="modelci-bench-env-") as tmp:
+        base = Path(tmp)
+        s3 = start_seaweedfs(base / "s3")
+        try:
+            os.environ.update(s3.env)
+            store = S3Store(s3.endpoint_url, s3.region)
+            results: dict[str, list[float]] = {"cold": [], "archive": [], "cache": []}
+            size = 0
+            for number in range(args.repeat):
+                archives = Archives(store, f"s3://{s3.bucket}/bench-{number}/envs")
+                builder = base / f"builder-{number}"
+                cold, built = timed(
+                    lambda a=archives, b=builder: ensure_environment(PYTHON, REQUIREMENTS, b, a)
+                )
+                assert built.how == "built", built
+                warm, unpacked = timed(
+                    lambda a=archives, n=number: ensure_environment(
+                        PYTHON, REQUIREMENTS, base / f"runner-{n}", a
+                    )
+                )
+                assert unpacked.how == "unpacked from its archive", unpacked
+                hit, cached = timed(
+                    lambda a=archives, b=builder: ensure_environment(PYTHON, REQUIREMENTS, b, a)
+                )
+                assert cached.how == "reused", cached
+                results["cold"].append(cold)
+                results["archive"].append(warm)
+                results["cache"].append(hit)
+                key = built.archive_uri.split("/", 3)[3]
+                size = s3.client().head_object(Bucket=s3.bucket, Key=key)["ContentLength"]
+        finally:
+            stop_all()
+    print(
+        f"model environment of {REQUIREMENTS.relative_to(ROOT)} (Python {PYTHON}), "
+        f"{args.repeat} repetitions"
+    )
+    for label, seconds in results.items():
+        print(figures(label, seconds))
+    print(f"archive  {size / 1e6:.1f} MB (tar.gz)")
+
+
+if __name__ == "__main__":
+    main()
