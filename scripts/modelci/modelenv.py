@@ -52,6 +52,7 @@ REQUIRED_MODULE = "mlflow"  # the training script logs with it; `modelci` does n
 MANIFEST = ".modelci-env.json"
 LOCK_FILE = "requirements.lock"
 ARCHIVE_FILE = "environment.tar.gz"
+DIGEST_METADATA = "sha256"  # S3 user metadata of an archive: the sha256 of its bytes
 COMPRESS_LEVEL = 3  # gzip: level 9 takes minutes on a 600 MB environment for a few % less
 _INTERPRETER_LINKS = ("python", "python3")  # plus python3.X, found by prefix
 
@@ -61,7 +62,8 @@ class ObjectStore(Protocol):
 
     def exists(self, uri: str) -> bool: ...
     def get_bytes(self, uri: str) -> bytes: ...
-    def put_bytes(self, uri: str, data: bytes) -> None: ...
+    def put_bytes(self, uri: str, data: bytes, metadata: dict[str, str] | None = None) -> None: ...
+    def object_metadata(self, uri: str) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class ModelEnvironment:
     built: bool  # False when an earlier job had built it already
     archive_uri: str = ""  # where its archive is, when archives are kept
     downloaded: bool = False  # unpacked from the archive, not built here
+    archive_sha256: str = ""  # of the archive's bytes in the store, when known
 
     @property
     def how(self) -> str:
@@ -150,24 +153,28 @@ def ensure_environment(
     final = cache_dir / key
     uri = archives.archive_uri(key) if archives else ""
     if (final / COMPLETE_MARKER).is_file():
+        digest = ""
         if archives and not archives.store.exists(uri):
-            _upload(archives, key, final, lock)  # kept from before archives were configured
-        return ModelEnvironment(key, final, built=False, archive_uri=uri)
+            digest = _upload(archives, key, final, lock)  # built before archives were kept
+        elif archives:
+            digest = archives.store.object_metadata(uri).get(DIGEST_METADATA, "")
+        return ModelEnvironment(key, final, built=False, archive_uri=uri, archive_sha256=digest)
     if archives and archives.store.exists(uri):
-        unpack_environment(archives.store.get_bytes(uri), final, key=key, source=uri)
-        return ModelEnvironment(key, final, built=False, archive_uri=uri, downloaded=True)
+        archive = archives.store.get_bytes(uri)
+        unpack_environment(archive, final, key=key, source=uri)
+        digest = hashlib.sha256(archive).hexdigest()
+        return ModelEnvironment(key, final, False, uri, downloaded=True, archive_sha256=digest)
     cache_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=cache_dir))
     try:
         _build(python_version, requirements_path, lock, staging)
         _write_manifest(staging, key, python_version, lock)
-        if archives:
-            _upload(archives, key, staging, lock)
+        digest = _upload(archives, key, staging, lock) if archives else ""
         (staging / COMPLETE_MARKER).write_text(key + "\n", encoding="utf-8")
         _move_into_place(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return ModelEnvironment(key, final, built=True, archive_uri=uri)
+    return ModelEnvironment(key, final, built=True, archive_uri=uri, archive_sha256=digest)
 
 
 def _write_manifest(path: Path, key: str, python_version: str, lock: bytes) -> None:
@@ -175,10 +182,14 @@ def _write_manifest(path: Path, key: str, python_version: str, lock: bytes) -> N
     (path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
-def _upload(archives: Archives, key: str, path: Path, lock: bytes) -> None:
-    """The lock first, then the archive: an archive that exists is complete."""
+def _upload(archives: Archives, key: str, path: Path, lock: bytes) -> str:
+    """The lock first, then the archive (an archive that exists is complete), carrying its
+    sha256; returns it."""
+    archive = pack_environment(path)
+    digest = hashlib.sha256(archive).hexdigest()
     archives.store.put_bytes(archives.lock_uri(key), lock)
-    archives.store.put_bytes(archives.archive_uri(key), pack_environment(path))
+    archives.store.put_bytes(archives.archive_uri(key), archive, {DIGEST_METADATA: digest})
+    return digest
 
 
 def pack_environment(path: Path) -> bytes:

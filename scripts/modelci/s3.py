@@ -7,7 +7,7 @@ A "prefix" here is a directory: `s3://b/envs/b-x` covers `envs/b-x/...` and not 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,10 +78,19 @@ class S3Store:
             return True
         return next(self._keys_under(target), None) is not None
 
-    def put_bytes(self, uri: str, data: bytes) -> None:
+    def put_bytes(self, uri: str, data: bytes, metadata: Mapping[str, str] | None = None) -> None:
+        """Write an object; `metadata` (x-amz-meta-*) travels with it, copies included."""
         target = self._target(uri, need_key=True)
         with self._errors(target, "write"):
-            self._client.put_object(Bucket=target.bucket, Key=target.key, Body=data)
+            self._client.put_object(
+                Bucket=target.bucket, Key=target.key, Body=data, Metadata=dict(metadata or {})
+            )
+
+    def object_metadata(self, uri: str) -> dict[str, str]:
+        """The user metadata an object was written with."""
+        target = self._target(uri, need_key=True)
+        with self._errors(target, "check"):
+            return dict(self._client.head_object(Bucket=target.bucket, Key=target.key)["Metadata"])
 
     def get_bytes(self, uri: str) -> bytes:
         target = self._target(uri, need_key=True)

@@ -19,7 +19,14 @@ from .config import Model
 from .errors import ModelciError
 from .promotion import Audit
 from .settings import use_stand_credentials
-from .tracking import TAG_BRANCH, TAG_COMMIT, ModelVersionInfo, Tracker, require_model_dir
+from .tracking import (
+    TAG_BRANCH,
+    TAG_COMMIT,
+    TAG_ENV_SHA256,
+    ModelVersionInfo,
+    Tracker,
+    require_model_dir,
+)
 from .workspace import Job, ResolvedModel, load_job
 
 
@@ -127,25 +134,38 @@ def _resolved(job: Job, tracker: Tracker, store, version: ModelVersionInfo, run)
         storage_uri=storage_uri,
         model_version=version.version,
         environment_uri=_stand_environment(
-            job, store, checked_environment(store, run.data.tags, storage_uri, job.stand)
+            job,
+            store,
+            checked_environment(store, run.data.tags, storage_uri, job.stand),
+            run.data.tags.get(TAG_ENV_SHA256, ""),
         ),
     )
 
 
-def _stand_environment(job: Job, store, archive: str | None) -> str | None:
+def _stand_environment(job: Job, store, archive: str | None, digest: str) -> str | None:
     """The run's environment archive, copied (never rebuilt) to the stand's own prefix, which
-    only stand credentials may write: a feature branch cannot swap what a stand runs."""
+    only stand credentials may write, and checked against the sha256 recorded when the run
+    trained: a feature branch can neither swap nor have swapped what a stand runs."""
+    import hashlib
+
     from .modelenv import ARCHIVE_FILE
+    from .plan import scratch_prefix
 
     if archive is None:
         return None
-    from .plan import scratch_prefix
-
     key = archive.removesuffix("/" + ARCHIVE_FILE).rpartition("/")[2]
     target = f"{scratch_prefix(job)}envs/{key}/{ARCHIVE_FILE}"
     if not store.exists(target):
         store.copy(archive, target)
         print(f"environment {key} copied from {archive} to {target}")
+    if digest and hashlib.sha256(store.get_bytes(target)).hexdigest() != digest:
+        store.delete_prefix(target.removesuffix(ARCHIVE_FILE))
+        raise ModelciError(
+            f"the environment archive {archive} is not the one the run trained in (its sha256 "
+            f"differs from the {digest[:12]}... recorded on the run): it was changed after "
+            f"training. Nothing was written to {job.stand}. Push the branch again (a new run "
+            "records the archive it uses) and promote that run"
+        )
     return target
 
 

@@ -38,6 +38,7 @@ TAG_PIPELINE_URL = "modelci.pipeline_url"
 TAG_ENVIRONMENT = "modelci.environment"
 TAG_MODEL = "modelci.model"
 TAG_ENV_ARCHIVE = "modelci.env_archive"  # s3:// URI of the environment archive the run used
+TAG_ENV_SHA256 = "modelci.env_archive_sha256"  # its sha256 when the run trained
 TAG_GATE = "modelci.gate"
 TAG_GATE_REASONS = "modelci.gate_reasons"
 # Set by hand in the MLflow UI to an environment name ("b-feature-x", "staging") to choose

@@ -310,3 +310,37 @@ def test_two_moves_racing_for_one_stand_end_consistent(
         for version in versions:
             tags = client.get_model_version(registered, version).tags
             assert tags["modelci.stand.production.action"] == "deploy"
+
+
+def test_an_environment_archive_changed_after_training_never_reaches_a_stand(
+    platform: LocalPlatform, tmp_path: Path
+) -> None:
+    """The shared archives are writable with feature-branch keys: a stand takes a copy only
+    when its bytes are the ones the run trained in (their sha256 is on the run)."""
+    project = "ml/tampered"
+    repo = model_repo(tmp_path, project)
+    main = on_main(push_branch(platform, repo, "feature/tampered"))
+    client = MlflowClient(platform.mlflow.tracking_uri)
+    experiment = client.get_experiment_by_name(f"{project}/{MODEL}")
+    (run,) = client.search_runs([experiment.experiment_id])
+    archive = run.data.tags["modelci.env_archive"]
+    assert len(run.data.tags["modelci.env_archive_sha256"]) == 64
+    bucket, key = archive.removeprefix("s3://").split("/", 1)
+    platform.s3.client().put_object(Bucket=bucket, Key=key, Body=b"swapped after training")
+    before = shared_state(platform)
+
+    refused = modelci(platform, main, "promote", "--branch", "feature/tampered")
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"the environment archive {archive} is not the one the run trained in" in (
+        refused.stderr
+    )
+    assert "Nothing was written to staging" in refused.stderr
+    after = shared_state(platform)
+    assert (after.dag_refs, after.gitops_refs) == (before.dag_refs, before.gitops_refs)
+    stand_prefix = f"modelci-scratch/{names_for(project, 'main', MODEL, stand='staging').s3_prefix}"
+    assert not [k for k in after.s3_keys if k.startswith(f"{stand_prefix}envs/")]
+    registered = names_for(project, "main", MODEL).registered_model
+    assert not client.search_model_versions(f"name = '{registered}'") or (
+        "staging" not in client.get_registered_model(registered).aliases
+    )

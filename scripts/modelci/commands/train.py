@@ -75,12 +75,14 @@ def _archives(job: Job) -> Archives | None:
 
 
 def _train(job: Job, tracker, model: Model, environment: ModelEnvironment) -> None:
-    from ..tracking import TAG_ENV_ARCHIVE, provenance_tags
+    from ..tracking import TAG_ENV_ARCHIVE, TAG_ENV_SHA256, provenance_tags
 
     names = job.names(model)
     tags = provenance_tags(job.pipeline, names.environment, model.name)
     if environment.archive_uri:
         tags[TAG_ENV_ARCHIVE] = environment.archive_uri
+    if environment.archive_sha256:
+        tags[TAG_ENV_SHA256] = environment.archive_sha256
     run_id = tracker.start_run(
         names.experiment, tags, run_name=f"{names.environment}-{job.pipeline.pipeline_id}"
     )
