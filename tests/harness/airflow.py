@@ -97,7 +97,8 @@ def parse_dag_folder(folder: Path, output: Path) -> dict[str, Any]:
 class AirflowHome:
     """A private AIRFLOW_HOME whose sqlite database is migrated in the background."""
 
-    def __init__(self, root: Path, bare_repo: Path) -> None:
+    def __init__(self, root: Path, bare_repo: Path, *, refresh_interval: int | None = None) -> None:
+        """`refresh_interval`: the bundles' (seconds; default: Airflow's, 300)."""
         self.root = root
         home = root / "home"
         home.mkdir(parents=True)
@@ -106,7 +107,12 @@ class AirflowHome:
             {
                 "name": name,
                 "classpath": "airflow.providers.git.bundles.git.GitDagBundle",
-                "kwargs": {"git_conn_id": GIT_CONN_ID, "tracking_ref": ref, "subdir": "dags"},
+                "kwargs": {
+                    "git_conn_id": GIT_CONN_ID,
+                    "tracking_ref": ref,
+                    "subdir": "dags",
+                    **({} if refresh_interval is None else {"refresh_interval": refresh_interval}),
+                },
             }
             for name, ref in BUNDLES.items()
         ]
@@ -139,7 +145,7 @@ class AirflowHome:
         self.timings.setdefault("airflow db migrate", time.monotonic() - self._started)
         assert code == 0, f"airflow db migrate failed:\n{self._migrate_log.read_text()[-4000:]}"
 
-    def run(self, label: str, argv: list[str]) -> str:
+    def run(self, label: str, argv: list[str], *, ok_codes: tuple[int, ...] = (0,)) -> str:
         start = time.monotonic()
         result = subprocess.run(
             argv,
@@ -151,13 +157,13 @@ class AirflowHome:
             check=False,
         )
         self.timings[label] = time.monotonic() - start
-        assert result.returncode == 0, (
+        assert result.returncode in ok_codes, (
             f"{label} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         )
         return result.stdout
 
-    def airflow(self, *args: str) -> str:
-        return self.run("airflow " + " ".join(args), [str(AIRFLOW_BIN), *args])
+    def airflow(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
+        return self.run("airflow " + " ".join(args), [str(AIRFLOW_BIN), *args], ok_codes=ok_codes)
 
     def close(self) -> None:
         if self._migrate.poll() is None:

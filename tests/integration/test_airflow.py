@@ -9,6 +9,7 @@ One AIRFLOW_HOME (sqlite) serves the whole module.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -23,7 +24,14 @@ from modelci.dags import render_dag
 from modelci.macros import env_name
 from modelci.naming import Names, names_for
 from modelci.settings import Pipeline
-from tests.harness.airflow import BUNDLES, DAGBAG_SCRIPT, AirflowHome, json_output
+from tests.harness.airflow import (
+    BRANCHES_BUNDLE,
+    BUNDLES,
+    DAGBAG_SCRIPT,
+    STANDS_BUNDLE,
+    AirflowHome,
+    json_output,
+)
 from tests.harness.gitremotes import add_branch, make_bare_repo
 from tests.harness.tools import AIRFLOW_BIN, AIRFLOW_PYTHON, ROOT, require
 
@@ -306,3 +314,52 @@ def test_git_dag_bundles_serialize_the_pushed_dags(
         assert row["bundle_version"] == heads[bundle]  # the commit of the branch it came from
         assert row["fileloc"].endswith("/" + r.names.dag_path(r.dag.kind))
         assert row["is_paused"] in (False, "False")  # created unpaused
+
+
+@pytest.mark.parametrize("policy", [True, False], ids=["with-policy", "without-policy"])
+def test_a_feature_branch_file_cannot_take_over_a_stands_dag(
+    rendered: list[Rendered], tmp_path: Path, policy: bool
+) -> None:
+    """A file pushed with feature-branch credentials that declares a stand's dag_id: with the
+    README's cluster policy (scripts/airflow_local_settings.py) it is an import error and the
+    stand's DAG stays the stands bundle's; without it, it takes the stand's DAG over."""
+    require(AIRFLOW_BIN)
+    stand = next(r for r in rendered if r.names.is_stand and r.dag.kind == "inference")
+    feature = next(r for r in rendered if not r.names.is_stand and r.dag.kind == "inference")
+    impostor = f"dags/{stand.names.project_slug}/b-impostor/{stand.names.model}__inference.py"
+    bare = make_bare_repo(
+        tmp_path / "dags.git",
+        {feature.names.dag_path("inference"): feature.source, impostor: stand.source},
+    )
+    add_branch(bare, BUNDLES[STANDS_BUNDLE], {stand.names.dag_path("inference"): stand.source})
+    home = AirflowHome(tmp_path / "airflow", bare)
+    if policy:
+        config = Path(home.env["AIRFLOW_HOME"]) / "config"
+        config.mkdir()
+        shutil.copy(ROOT / "scripts" / "airflow_local_settings.py", config)
+    try:
+        home.wait_for_database()
+        home.airflow("dags", "reserialize", "-B", STANDS_BUNDLE)
+        home.airflow("dags", "reserialize", "-B", BRANCHES_BUNDLE)
+        listed = {
+            row["dag_id"]: row for row in json_output(home.airflow("dags", "list", "-o", "json"))
+        }
+        # Exit 1 when there are import errors.
+        errors = json_output(
+            home.airflow("dags", "list-import-errors", "-o", "json", ok_codes=(0, 1))
+        )
+    finally:
+        home.close()
+
+    stand_id = stand.names.dag_id("inference")
+    assert feature.names.dag_id("inference") in listed
+    if policy:
+        assert listed[stand_id]["bundle_name"] == STANDS_BUNDLE
+        assert listed[stand_id]["fileloc"].endswith("/" + stand.names.dag_path("inference"))
+        (error,) = errors
+        assert error["bundle_name"] == BRANCHES_BUNDLE
+        assert impostor.removeprefix("dags/") == error["filepath"]
+        assert "holds only feature environments' DAGs" in error["error"]
+    else:
+        assert errors == []
+        assert listed[stand_id]["bundle_name"] == BRANCHES_BUNDLE  # taken over

@@ -37,3 +37,9 @@ def test_environment_archive_benchmark_runs_cold_archive_and_cache() -> None:
     labels = [line.split()[0] for line in stdout.splitlines()[1:]]
     assert labels == ["cold", "archive", "cache", "archive"]  # the last line: its size
     assert " MB (tar.gz)" in stdout
+
+
+def test_commit_to_listed_benchmark_runs_with_the_recommended_setting() -> None:
+    stdout = benchmark("commit_to_listed.py", "--settings", "recommended", timeout=600)
+    (row,) = [line.split() for line in stdout.splitlines()[1:]]
+    assert row[:3] == ["recommended", "10", "s"]

@@ -1,0 +1,136 @@
+"""From a deploy's commit to the DAG in Airflow: how long, with Airflow's defaults and with the
+settings the README recommends?
+
+Starts a real `airflow dag-processor` (Airflow 3, .venv-airflow) on the two Git DAG bundles the
+README sets up, over a local bare DAG repo, waits until it has parsed the repo's first DAG, then
+commits a new generated DAG the way `deploy-batch` does (modelci's RemoteRepo, one commit) and
+polls Airflow's database until the DAG is there. Prints the seconds from the commit to the DAG
+being listed, per setting, min/median/max over the repetitions.
+
+  default      the bundles' refresh_interval left at Airflow's [dag_processor] default (300 s)
+  recommended  refresh_interval 10 s on the bundles: a `git fetch` of one branch every 10 s is
+               cheap, and a new DAG file is parsed as soon as the bundle has it
+
+Run: .venv/bin/python benchmarks/commit_to_listed.py [--settings recommended,default] [--repeat 3]
+The default setting takes up to five minutes per repetition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from modelci.config import load_config  # noqa: E402
+from modelci.dags import render_dag  # noqa: E402
+from modelci.gitrepo import Changes, RemoteRepo  # noqa: E402
+from modelci.naming import names_for  # noqa: E402
+from modelci.settings import Pipeline  # noqa: E402
+from tests.harness.airflow import AirflowHome  # noqa: E402
+from tests.harness.gitremotes import make_bare_repo  # noqa: E402
+from tests.harness.processes import ServerProcess, stop_all  # noqa: E402
+from tests.harness.tools import AIRFLOW_BIN  # noqa: E402
+
+SETTINGS = {"default": None, "recommended": 10}
+TIMEOUT_SECONDS = 420.0
+EXAMPLE = ROOT / "examples" / "churn" / "mlops.yaml"
+
+
+def dag_file(branch: str) -> tuple[str, bytes]:
+    """A DAG file as deploy-batch writes it, for `branch`'s environment."""
+    model = load_config(EXAMPLE).models[0]
+    names = names_for("ml/bench", branch, model.name)
+    dag = model.batch.dags[0]
+    pipeline = Pipeline(
+        project="ml/bench", project_url="", branch=branch, default_branch="main",
+        commit="0" * 40, pipeline_id="1", pipeline_url="", job_url="", user="bench",
+    )  # fmt: skip
+    source = render_dag(
+        names=names, model=replace(model), dag=dag, pipeline=pipeline, image="python:3.11",
+        model_uri="s3://bench/model", run_id="0" * 32, code_uri="s3://bench/code.tar.gz",
+        s3_secret="modelci-s3", tracking_uri="http://mlflow",
+    )  # fmt: skip
+    return names.dag_path(dag.kind), source.encode()
+
+
+def listed(database: Path, dag_id: str) -> bool:
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
+            row = connection.execute("SELECT 1 FROM dag WHERE dag_id = ?", (dag_id,)).fetchone()
+    except sqlite3.Error:
+        return False
+    return row is not None
+
+
+def dag_id_of(path: str) -> str:
+    _, project, environment, rest = path.split("/", 3)
+    return f"{project}__{environment}__{rest.removesuffix('.py')}"
+
+
+def wait_listed(database: Path, dag_id: str, since: float) -> float:
+    while time.monotonic() - since < TIMEOUT_SECONDS:
+        if listed(database, dag_id):
+            return time.monotonic() - since
+        time.sleep(0.2)
+    raise SystemExit(f"{dag_id} was not listed within {TIMEOUT_SECONDS:.0f} s")
+
+
+def measure(base: Path, refresh_interval: int | None, number: int) -> float:
+    seed_path, seed = dag_file(f"feature/seed-{number}")
+    bare = make_bare_repo(base / "dags.git", {seed_path: seed.decode()})
+    home = AirflowHome(base / "airflow", bare, refresh_interval=refresh_interval)
+    home.wait_for_database()
+    database = Path(home.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///"))
+    processor = ServerProcess(
+        "airflow dag-processor",
+        [AIRFLOW_BIN, "dag-processor"],
+        base / "dag-processor.log",
+        env=home.env,
+        cwd=base,
+    )
+    try:
+        wait_listed(database, dag_id_of(seed_path), time.monotonic())
+        path, content = dag_file(f"feature/new-{number}")
+        RemoteRepo(str(bare), "main").apply(
+            [path.rsplit("/", 1)[0]], lambda _read: Changes(writes={path: content}), "deploy"
+        )
+        return wait_listed(database, dag_id_of(path), time.monotonic())
+    finally:
+        processor.stop()
+        home.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", default="recommended,default")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    chosen = args.settings.split(",")
+    results: dict[str, list[float]] = {name: [] for name in chosen}
+    try:
+        for name in chosen:
+            for number in range(args.repeat):
+                with tempfile.TemporaryDirectory(prefix="modelci-bench-listed-") as tmp:
+                    results[name].append(measure(Path(tmp), SETTINGS[name], number))
+    finally:
+        stop_all()
+    print("setting       refresh  commit to listed: min / median / max (s)")
+    for name, seconds in results.items():
+        refresh = SETTINGS[name] or 300
+        print(
+            f"{name:<12} {refresh:>5} s  {min(seconds):8.1f} {statistics.median(seconds):8.1f} "
+            f"{max(seconds):8.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Airflow cluster policy for modelci's two Git DAG bundles: a platform team copies this file to
+`$AIRFLOW_HOME/config/airflow_local_settings.py` (or adds its `dag_policy` to theirs).
+
+Anyone who can push a feature branch can write the feature environments' bundle, so a file
+there could declare a stand's `dag_id` and take the stand's DAG over. With this policy a DAG in
+that bundle must be a feature environment's (`<project>__b-<branch>__<model>__<kind>`); any
+other is an import error of that file, and the stand's DAG from the stands bundle stays as it
+is. Standalone on purpose: Airflow's environment does not have modelci installed.
+"""
+
+from airflow.exceptions import AirflowClusterPolicyViolation
+
+FEATURE_BUNDLE = "modelci_branches"  # the bundle on MODELCI_DAG_REPO_BRANCH (README)
+FEATURE_PREFIX = "b-"  # every feature environment's name starts with it; no stand's does
+
+
+def dag_policy(dag) -> None:
+    if f"/{FEATURE_BUNDLE}/" not in str(dag.fileloc):
+        return
+    parts = dag.dag_id.split("__")
+    if len(parts) != 4 or not parts[1].startswith(FEATURE_PREFIX):
+        raise AirflowClusterPolicyViolation(
+            f"DAG {dag.dag_id!r} is in bundle {FEATURE_BUNDLE}, which holds only feature "
+            "environments' DAGs (<project>__b-<branch>__<model>__<kind>); a stand's DAG comes "
+            "from the stands bundle only"
+        )
