@@ -58,7 +58,7 @@ def stand_job(job: Job, stand: str) -> Job:
     return replace(job, stand=stand)
 
 
-SETTLE_ROUNDS = 5  # each round is needed only when another move of the stand interleaved
+SETTLE_ROUNDS = 5  # a round after the first only when another move of the stand interleaved
 
 
 def deploy_to_stand(job: Job, tracker: Tracker, moves: Sequence[Move]) -> None:
@@ -66,24 +66,26 @@ def deploy_to_stand(job: Job, tracker: Tracker, moves: Sequence[Move]) -> None:
 
     Two moves of one stand may run at once (two projects' jobs never share a stand, but two
     runs of one job, or a job and a person at a terminal, can). Whichever moves an alias last
-    wins, and the files must follow: after moving its aliases a move reads them back and
-    rewrites the files until what it wrote is what the aliases name. Every write is idempotent,
-    so when nothing interleaved this costs one read per model."""
+    wins, and the files must follow. So after moving its aliases a move writes the files for
+    what the aliases name and reads the aliases again, until they stayed the same across the
+    write: every move ends with a write made after the last alias move it could have missed.
+    Writes are idempotent (no commit when the files already say so), so when nothing
+    interleaved this costs one fetch per repo and one read per model."""
     from .s3 import S3Store
 
     if job.stand is None:
         raise ValueError("deploy_to_stand needs a job for a stand")
     store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
-    written = _write_stand(job, tracker, store, [(m.model, m.version) for m in moves])
+    _write_stand(job, tracker, store, [(m.model, m.version) for m in moves])
     for move in moves:
         _move_alias(job, tracker, move)
     models = [move.model for move in moves]
     for _ in range(SETTLE_ROUNDS):
         served = [(m, _served_now(job, tracker, m)) for m in models]
-        if {m.name: v.version for m, v in served} == written:
-            return
-        print(f"{job.stand} changed meanwhile: rewriting its files for what its aliases name")
         written = _write_stand(job, tracker, store, served)
+        if {m.name: _served_now(job, tracker, m).version for m in models} == written:
+            return
+        print(f"{job.stand} changed meanwhile: writing its files again for what its aliases name")
     raise ModelciError(
         f"{job.stand}'s aliases kept moving while this job wrote its files ({SETTLE_ROUNDS} "
         "rounds): other moves of the stand are running. Run this job again once they are done."
@@ -155,9 +157,10 @@ def _stand_environment(job: Job, store, archive: str | None, digest: str) -> str
         return None
     key = archive.removesuffix("/" + ARCHIVE_FILE).rpartition("/")[2]
     target = f"{scratch_prefix(job)}envs/{key}/{ARCHIVE_FILE}"
-    if not store.exists(target):
-        store.copy(archive, target)
-        print(f"environment {key} copied from {archive} to {target}")
+    if store.exists(target):
+        return target  # checked when it was copied; only stand credentials write here
+    store.copy(archive, target)
+    print(f"environment {key} copied from {archive} to {target}")
     if digest and hashlib.sha256(store.get_bytes(target)).hexdigest() != digest:
         store.delete_prefix(target.removesuffix(ARCHIVE_FILE))
         raise ModelciError(
