@@ -169,7 +169,6 @@ def render_dag(
         run_id=run_id,
         dag_id=names.dag_id(dag.kind),
         image=image,
-        code_uri=code_uri,
         pod_run=[
             "modelci",
             "pod-run",

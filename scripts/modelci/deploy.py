@@ -19,13 +19,13 @@ def checked_environment(store, tags: Mapping[str, str], storage_uri: str, model:
     """The environment archive the run trained in (from its `tags`), after checking that it has
     the libraries MLflow recorded with the model; None for a run trained without archives."""
     from .envcheck import mismatches
-    from .modelenv import ARCHIVE_FILE, LOCK_FILE
+    from .modelenv import lock_beside
     from .tracking import TAG_ENV_ARCHIVE
 
     archive = tags.get(TAG_ENV_ARCHIVE, "")
     if not archive:
         return None
-    lock_uri = archive.removesuffix(ARCHIVE_FILE) + LOCK_FILE
+    lock_uri = lock_beside(archive)
     if not store.exists(archive) or not store.exists(lock_uri):
         raise ModelciError(
             f"{model}: the model's environment archive {archive} is gone from S3; nothing was "

@@ -30,6 +30,7 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -66,6 +67,10 @@ class ObjectStore(Protocol):
     def object_metadata(self, uri: str) -> dict[str, str]: ...
 
 
+ARCHIVES_DIR = "envs"  # under MODELCI_SCRATCH_URI (shared), and under each stand's prefix
+_KEY = re.compile(rf"py\d+\.\d+-[0-9a-f]{{{KEY_DIGITS}}}")  # what environment_key makes
+
+
 @dataclass(frozen=True)
 class Archives:
     """Where environment archives live: `<base>/<key>/environment.tar.gz` and its lock."""
@@ -73,11 +78,30 @@ class Archives:
     store: ObjectStore
     base: str  # s3://bucket/prefix/envs
 
+    @classmethod
+    def under(cls, store: ObjectStore, prefix: str) -> Archives:
+        """The archives directory under an S3 prefix (the scratch URI, or a stand's)."""
+        return cls(store, f"{prefix.rstrip('/')}/{ARCHIVES_DIR}")
+
     def archive_uri(self, key: str) -> str:
         return f"{self.base.rstrip('/')}/{key}/{ARCHIVE_FILE}"
 
     def lock_uri(self, key: str) -> str:
         return f"{self.base.rstrip('/')}/{key}/{LOCK_FILE}"
+
+
+def archive_key(uri: str) -> str | None:
+    """The environment key of an archive URI (`.../<key>/environment.tar.gz`); None when the
+    URI is not one."""
+    if not uri.endswith(f"/{ARCHIVE_FILE}"):
+        return None
+    key = uri.removesuffix(f"/{ARCHIVE_FILE}").rpartition("/")[2]
+    return key if _KEY.fullmatch(key) else None
+
+
+def lock_beside(archive_uri: str) -> str:
+    """The lock uploaded beside an archive."""
+    return archive_uri.removesuffix(ARCHIVE_FILE) + LOCK_FILE
 
 
 @dataclass(frozen=True)

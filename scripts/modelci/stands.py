@@ -76,13 +76,14 @@ def deploy_to_stand(job: Job, tracker: Tracker, moves: Sequence[Move]) -> None:
     if job.stand is None:
         raise ValueError("deploy_to_stand needs a job for a stand")
     store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
-    _write_stand(job, tracker, store, [(m.model, m.version) for m in moves])
+    prepared: dict[tuple[str, str], _Prepared] = {}
+    _write_stand(job, tracker, store, [(m.model, m.version) for m in moves], prepared)
     for move in moves:
         _move_alias(job, tracker, move)
     models = [move.model for move in moves]
     for _ in range(SETTLE_ROUNDS):
         served = [(m, _served_now(job, tracker, m)) for m in models]
-        written = _write_stand(job, tracker, store, served)
+        written = _write_stand(job, tracker, store, served, prepared)
         if {m.name: _served_now(job, tracker, m).version for m in models} == written:
             return
         print(f"{job.stand} changed meanwhile: writing its files again for what its aliases name")
@@ -103,25 +104,57 @@ def _served_now(job: Job, tracker: Tracker, model: Model) -> ModelVersionInfo:
     return version
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What writing one version onto the stand needs, gathered (and checked) once per move."""
+
+    resolved: ResolvedModel
+    code: str | None  # the code archive under the stand's prefix, for batch DAGs
+
+
 def _write_stand(
-    job: Job, tracker: Tracker, store, served: Sequence[tuple[Model, ModelVersionInfo]]
+    job: Job,
+    tracker: Tracker,
+    store,
+    served: Sequence[tuple[Model, ModelVersionInfo]],
+    prepared: dict[tuple[str, str], _Prepared],
 ) -> dict[str, str]:
     """Write the stand's DAGs and values for these versions (one commit per repo, none when
-    nothing changes); return model name -> version written."""
+    nothing changes); return model name -> version written. `prepared` keeps what each
+    (model, version) needed, so a second write of the same version reads nothing again."""
     from .deploy import write_dags, write_online
 
-    runs = {model.name: tracker.get_run(version.run_id) for model, version in served}
-    resolved = {
-        model.name: _resolved(job, tracker, store, version, runs[model.name])
-        for model, version in served
-    }
+    _prepare(job, tracker, store, served, prepared)
+    ready = {model.name: prepared[model.name, version.version] for model, version in served}
     models = [model for model, _ in served]
+    resolved = {name: item.resolved for name, item in ready.items()}
     batch = [m for m in models if m.batch.dags]
     if batch:
-        code = {m.name: _stand_code(job, store, runs[m.name].data.tags) for m in batch}
-        write_dags(job, batch, resolved, code)
+        write_dags(job, batch, resolved, {m.name: ready[m.name].code for m in batch})
     write_online(job, models, {m.name: resolved[m.name] for m in models if m.online.enabled})
     return {model.name: version.version for model, version in served}
+
+
+def _prepare(
+    job: Job,
+    tracker: Tracker,
+    store,
+    served: Sequence[tuple[Model, ModelVersionInfo]],
+    prepared: dict[tuple[str, str], _Prepared],
+) -> None:
+    """Add to `prepared` the versions of `served` it lacks: resolve and check them all first
+    (nothing is copied to the stand's prefix when one is refused), then bring the code
+    archives of the batch models there."""
+    missing = [(m, v) for m, v in served if (m.name, v.version) not in prepared]
+    runs = {model.name: tracker.get_run(version.run_id) for model, version in missing}
+    resolved = {
+        model.name: _resolved(job, tracker, store, version, runs[model.name])
+        for model, version in missing
+    }
+    for model, version in missing:
+        tags = runs[model.name].data.tags
+        code = _stand_code(job, store, tags) if model.batch.dags else None
+        prepared[model.name, version.version] = _Prepared(resolved[model.name], code)
 
 
 def _resolved(job: Job, tracker: Tracker, store, version: ModelVersionInfo, run) -> ResolvedModel:
@@ -150,13 +183,18 @@ def _stand_environment(job: Job, store, archive: str | None, digest: str) -> str
     trained: a feature branch can neither swap nor have swapped what a stand runs."""
     import hashlib
 
-    from .modelenv import ARCHIVE_FILE
+    from .modelenv import ARCHIVE_FILE, Archives, archive_key
     from .plan import scratch_prefix
 
     if archive is None:
         return None
-    key = archive.removesuffix("/" + ARCHIVE_FILE).rpartition("/")[2]
-    target = f"{scratch_prefix(job)}envs/{key}/{ARCHIVE_FILE}"
+    key = archive_key(archive)
+    if key is None:
+        raise ModelciError(
+            f"the run's environment archive {archive!r} (tag modelci.env_archive) is not an "
+            f".../<key>/{ARCHIVE_FILE} URI as the train job records it; nothing was written"
+        )
+    target = Archives.under(store, scratch_prefix(job)).archive_uri(key)
     if store.exists(target):
         return target  # checked when it was copied; only stand credentials write here
     store.copy(archive, target)

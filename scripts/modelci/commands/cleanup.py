@@ -79,15 +79,16 @@ def _clean_archives(store, settings: Settings, gone: list[str], *, dry_run: bool
     from datetime import UTC, datetime, timedelta
 
     from ..cleanup import stale_archives
-    from ..modelenv import ARCHIVE_FILE
+    from ..modelenv import Archives, archive_key
     from .deploy_batch import ARCHIVES_RECORD
 
-    base = f"{settings.scratch_uri.rstrip('/')}/envs/"
+    shared = Archives.under(store, settings.scratch_uri)
+    base = f"{shared.base}/"
     objects = store.list_objects(settings.scratch_uri)
     archives = {
-        uri.removesuffix(f"/{ARCHIVE_FILE}").rpartition("/")[2]: at
+        key: at
         for uri, at in objects.items()
-        if uri.startswith(base) and uri.endswith(f"/{ARCHIVE_FILE}")
+        if uri.startswith(base) and (key := archive_key(uri)) is not None
     }
     records = [
         uri
@@ -95,10 +96,10 @@ def _clean_archives(store, settings: Settings, gone: list[str], *, dry_run: bool
         if uri.endswith(f"/{ARCHIVES_RECORD}") and not uri.startswith(tuple(gone))
     ]
     referenced = {
-        line.removesuffix(f"/{ARCHIVE_FILE}").rpartition("/")[2]
+        key
         for record in records
         for line in store.get_bytes(record).decode().split()
-        if line.startswith(base)
+        if line.startswith(base) and (key := archive_key(line)) is not None
     }
     days = settings.env_retention_days
     stale = stale_archives(archives, referenced, datetime.now(UTC), timedelta(days=days))

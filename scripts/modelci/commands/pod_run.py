@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import re
 import subprocess
 import tarfile
 import tempfile
@@ -56,10 +55,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _environment(store, uri: str) -> Path:
     """The environment archive at `uri`, unpacked (once per machine and key)."""
-    from ..modelenv import ARCHIVE_FILE, COMPLETE_MARKER, default_cache_dir, unpack_environment
+    from ..modelenv import (
+        ARCHIVE_FILE,
+        COMPLETE_MARKER,
+        archive_key,
+        default_cache_dir,
+        unpack_environment,
+    )
 
-    key = uri.removesuffix("/" + ARCHIVE_FILE).rpartition("/")[2]
-    if not uri.endswith("/" + ARCHIVE_FILE) or not _KEY.fullmatch(key):
+    key = archive_key(uri)
+    if key is None:
         raise ModelciError(
             f"--env {uri!r} is not an environment archive URI (.../<key>/{ARCHIVE_FILE}, as "
             "the train job records it on the MLflow run)"
@@ -73,9 +78,6 @@ def _environment(store, uri: str) -> Path:
             )
         unpack_environment(store.get_bytes(uri), target, key=key, source=uri)
     return target
-
-
-_KEY = re.compile(r"py\d+\.\d+-[0-9a-f]{20}")
 
 
 def with_run_values(command: list[str], env: Mapping[str, str]) -> list[str]:

@@ -71,7 +71,7 @@ def _archives(job: Job) -> Archives | None:
     if not job.settings.scratch_uri:
         return None
     store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
-    return Archives(store, f"{job.settings.scratch_uri.rstrip('/')}/envs")
+    return Archives.under(store, job.settings.scratch_uri)
 
 
 def _train(job: Job, tracker, model: Model, environment: ModelEnvironment) -> None:
