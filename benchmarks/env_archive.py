@@ -2,8 +2,8 @@
 runner, and found in a runner's cache? And how big is the archive?
 
 Starts a real SeaweedFS S3 (the test harness's), then for the example model's requirements
-(examples/churn/requirements.txt) times `ensure_environment` three ways, each in a fresh
-process-local cache directory where it matters:
+(examples/churn/requirements.txt, with MLServer added as for an online model) times
+`ensure_environment` three ways, each in a fresh process-local cache directory where it matters:
   cold    lock, build with uv (its package cache may be warm, as on a long-lived runner), pack,
           upload: what the first pipeline with these requirements pays;
   archive lock, download and unpack: a pipeline on another runner, or a batch pod;
@@ -28,13 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from modelci.modelenv import Archives, ensure_environment  # noqa: E402
+from modelci.modelenv import SERVING_RUNTIME, Archives, ensure_environment  # noqa: E402
 from modelci.s3 import S3Store  # noqa: E402
 from tests.harness.processes import stop_all  # noqa: E402
 from tests.harness.s3server import start_seaweedfs  # noqa: E402
 
 REQUIREMENTS = ROOT / "examples" / "churn" / "requirements.txt"
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+SERVING = SERVING_RUNTIME  # the example has an online model: its environment carries MLServer
 
 
 def timed(action) -> tuple[float, object]:
@@ -66,17 +67,21 @@ def main() -> None:
                 archives = Archives(store, f"s3://{s3.bucket}/bench-{number}/envs")
                 builder = base / f"builder-{number}"
                 cold, built = timed(
-                    lambda a=archives, b=builder: ensure_environment(PYTHON, REQUIREMENTS, b, a)
+                    lambda a=archives, b=builder: ensure_environment(
+                        PYTHON, REQUIREMENTS, b, a, SERVING
+                    )
                 )
                 assert built.how == "built", built
                 warm, unpacked = timed(
                     lambda a=archives, n=number: ensure_environment(
-                        PYTHON, REQUIREMENTS, base / f"runner-{n}", a
+                        PYTHON, REQUIREMENTS, base / f"runner-{n}", a, SERVING
                     )
                 )
                 assert unpacked.how == "unpacked from its archive", unpacked
                 hit, cached = timed(
-                    lambda a=archives, b=builder: ensure_environment(PYTHON, REQUIREMENTS, b, a)
+                    lambda a=archives, b=builder: ensure_environment(
+                        PYTHON, REQUIREMENTS, b, a, SERVING
+                    )
                 )
                 assert cached.how == "reused", cached
                 results["cold"].append(cold)

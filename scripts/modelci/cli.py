@@ -52,6 +52,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "pod_run",
         "inside a batch pod: fetch the model repo's code archive and run a command",
     ),
+    "serve": (
+        "serve",
+        "inside the model server's pod: run MLServer from the model's environment archive",
+    ),
 }
 
 

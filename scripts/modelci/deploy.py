@@ -12,6 +12,7 @@ from .config import Model
 from .errors import ModelciError
 from .gitrepo import Changes, CommitResult
 from .plan import checked_values, dag_files, gitops_files, owned_dag_paths
+from .settings import Settings
 from .workspace import Job, ResolvedModel, commit_message, dag_repo, gitops_repo
 
 
@@ -60,6 +61,28 @@ def put_code_archive(job: Job, store, uri: str, commit: str) -> bool:
     return True
 
 
+# Which environment archives an environment's pods run in, one record per deploy step, in the
+# environment's S3 prefix: removed with the environment, and the clean-up keeps every archive a
+# record names.
+ARCHIVES_RECORDS = {"batch": "env-archives.txt", "online": "env-archives-online.txt"}
+
+
+def record_archives(job: Job, step: str, archives: Sequence[str]) -> None:
+    """Record the archives the `step` ("batch" or "online") of this environment runs in."""
+    if not job.settings.scratch_uri:
+        return  # archives are kept only under the scratch URI: there are none to record
+    from .plan import scratch_prefix
+    from .s3 import S3Store
+
+    store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
+    text = "".join(f"{uri}\n" for uri in sorted(set(archives)))
+    store.put_bytes(f"{scratch_prefix(job)}{ARCHIVES_RECORDS[step]}", text.encode())
+
+
+def is_archives_record(uri: str) -> bool:
+    return uri.rpartition("/")[2] in ARCHIVES_RECORDS.values()
+
+
 def write_dags(
     job: Job,
     models: Sequence[Model],
@@ -96,6 +119,8 @@ def write_online(
             f"modelci: deploy online models of {environment}", job.pipeline, environment
         ),
     )
+    written = [job.names(m).gitops_dir for m in models]
+    tell_argocd(job.settings, repo.branch, result, written, f"deploy {environment}")
     shown = [
         f"{job.names(m).gitops_dir}: "
         + ("online" if m.name in online else "not online (directory removed)")
@@ -103,6 +128,27 @@ def write_online(
     ]
     _report(repo.display_url, result, shown)
     return result
+
+
+def tell_argocd(
+    settings: Settings, branch: str, result: CommitResult, paths: Sequence[str], what: str
+) -> None:
+    """Send Argo CD's webhooks the GitOps commit of `result` (when there is one), so that it
+    syncs now rather than at its next poll; a webhook that fails is a warning."""
+    if not result.sha or not settings.argocd_webhook_urls:
+        return
+    from .argocd_webhook import notify, push_event
+
+    event = push_event(settings.gitops_repo_url, branch, result.sha, paths, f"modelci: {what}")
+    warnings = notify(settings.argocd_webhook_urls, event)
+    for warning in warnings:
+        print(
+            f"warning: Argo CD webhook {warning}; Argo CD picks the commit up at its next poll "
+            "(3 minutes by default)"
+        )
+    told = len(settings.argocd_webhook_urls) - len(warnings)
+    if told:
+        print(f"Argo CD told of {result.sha[:12]} ({told} webhook(s))")
 
 
 def _online_changes(

@@ -37,6 +37,7 @@ import sys
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -48,6 +49,10 @@ KEY_DIGITS = 20
 BUILD_TIMEOUT_SECONDS = 1800
 ENV_CACHE_VARIABLE = "MODELCI_ENV_CACHE"
 REQUIRED_MODULE = "mlflow"  # the training script logs with it; `modelci` does not lend its own
+# What KServe's `kserve-mlserver` runtime runs for `modelFormat: mlflow`. A model served online
+# runs MLServer from its own environment (`modelci serve`), so its lock includes them.
+# uvloop<0.22: MLServer 1.7.1's worker calls asyncio.get_event_loop(), which newer uvloop refuses.
+SERVING_RUNTIME = ("mlserver==1.7.1", "mlserver-mlflow==1.7.1", "uvloop<0.22")
 
 
 MANIFEST = ".modelci-env.json"
@@ -136,18 +141,28 @@ def environment_key(python_version: str, lock: bytes) -> str:
     return f"py{python_version}-{digest.hexdigest()[:KEY_DIGITS]}"
 
 
-def lock_requirements(python_version: str, requirements_path: Path) -> bytes:
-    """The requirements resolved to exact versions, as `uv pip compile` writes them."""
-    return _uv(
-        [
-            "pip", "compile", "--quiet", "--no-header", "--no-annotate",
-            "--python-version", python_version, str(requirements_path),
-        ],
-        failure=(
-            f"the requirements in {requirements_path.name} cannot be installed: uv cannot "
-            "resolve them (the reason is below). Fix the named package or version"
-        ),
-    ).encode()  # fmt: skip
+def lock_requirements(
+    python_version: str, requirements_path: Path, extra: Sequence[str] = ()
+) -> bytes:
+    """The requirements (and `extra` ones, e.g. SERVING_RUNTIME) resolved to exact versions, as
+    `uv pip compile` writes them."""
+    added = f" together with {', '.join(extra)} (added for online serving)" if extra else ""
+    with tempfile.TemporaryDirectory(prefix="modelci-lock-") as workdir:
+        inputs = [str(requirements_path)]
+        if extra:
+            extra_path = Path(workdir) / "modelci-serving.txt"
+            extra_path.write_text("".join(f"{line}\n" for line in extra), encoding="utf-8")
+            inputs.append(str(extra_path))
+        return _uv(
+            [
+                "pip", "compile", "--quiet", "--no-header", "--no-annotate",
+                "--python-version", python_version, *inputs,
+            ],
+            failure=(
+                f"the requirements in {requirements_path.name}{added} cannot be installed: uv "
+                "cannot resolve them (the reason is below). Fix the named package or version"
+            ),
+        ).encode()  # fmt: skip
 
 
 def default_cache_dir(env: dict[str, str] | None = None) -> Path:
@@ -163,16 +178,17 @@ def ensure_environment(
     requirements_path: Path,
     cache_dir: Path,
     archives: Archives | None = None,
+    extra: Sequence[str] = (),
 ) -> ModelEnvironment:
-    """The environment for these requirements: from the cache, else unpacked from its archive,
-    else built now (and then archived, when `archives` is given)."""
+    """The environment for these requirements (and `extra` ones): from the cache, else unpacked
+    from its archive, else built now (and then archived, when `archives` is given)."""
     if not requirements_path.is_file():
         raise ModelciError(
             f"{requirements_path} does not exist: the model's environment is built from it. "
             f"Add it, listing {REQUIRED_MODULE} and the libraries train.py imports "
             "(or name another file with the template's `requirements` input)"
         )
-    lock = lock_requirements(python_version, requirements_path)
+    lock = lock_requirements(python_version, requirements_path, extra)
     key = environment_key(python_version, lock)
     final = cache_dir / key
     uri = archives.archive_uri(key) if archives else ""
@@ -272,6 +288,26 @@ def unpack_environment(archive: bytes, final: Path, *, key: str, source: str) ->
         _move_into_place(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def environment_from_archive(store: ObjectStore, uri: str, cache_dir: Path) -> Path:
+    """The environment archive at `uri`, unpacked under `cache_dir` (once per machine and key):
+    what a batch pod or a model server runs in."""
+    key = archive_key(uri)
+    if key is None:
+        raise ModelciError(
+            f"--env {uri!r} is not an environment archive URI (.../<key>/{ARCHIVE_FILE}, as "
+            "the train job records it on the MLflow run)"
+        )
+    target = cache_dir / key
+    if not (target / COMPLETE_MARKER).is_file():
+        if not store.exists(uri):
+            raise ModelciError(
+                f"the model's environment archive {uri} does not exist; nothing was run. Run "
+                "the branch's pipeline again: its train job builds and uploads it"
+            )
+        unpack_environment(store.get_bytes(uri), target, key=key, source=uri)
+    return target
 
 
 def _link_interpreter(path: Path, python_version: str) -> None:

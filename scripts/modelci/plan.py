@@ -39,11 +39,14 @@ def code_uri(job: Job, *, commit: str | None = None, dry_run: bool = False) -> s
     return f"{scratch_prefix(job, dry_run=dry_run)}code/{commit or job.pipeline.commit}.tar.gz"
 
 
-def batch_image(job: Job) -> str:
+def runtime_image(job: Job) -> str:
+    """The image of the pods that run the model's code: batch pods, and the model server when
+    it runs in the model's environment (both need modelci and the model's Python)."""
     image = job.config.image or job.settings.runtime_image
     if not image:
         raise ModelciError(
-            f"no image for batch pods: set `image:` in {job.config.path} or the platform's "
+            f"no image for the model's pods (batch DAGs, and the model server in its own "
+            f"environment): set `image:` in {job.config.path} or the platform's "
             "MODELCI_RUNTIME_IMAGE CI/CD variable"
         )
     return image
@@ -60,7 +63,7 @@ def dag_files(
     archive (a stand's models may come from different commits)."""
     from .dags import render_dag
 
-    image = batch_image(job)
+    image = runtime_image(job)
     files = {}
     for model in models:
         names, chosen = job.names(model), resolved[model.name]
@@ -101,6 +104,8 @@ def checked_values(job: Job, model: Model, chosen: ResolvedModel) -> dict[str, A
         run_id=chosen.run_id,
         model_version=chosen.model_version,
         pipeline=job.pipeline,
+        environment_uri=chosen.environment_uri or "",
+        image=runtime_image(job) if chosen.environment_uri else "",
     )
     validate_values(values, source=f"values for {model.name} in {names.values_path}")
     return values

@@ -114,6 +114,8 @@ class Settings:
     s3_region: str  # AWS_DEFAULT_REGION
     push_budget_seconds: float  # MODELCI_PUSH_BUDGET_SECONDS: how long a shared-repo write retries
     env_retention_days: float  # MODELCI_ENV_RETENTION_DAYS: unused environment archives kept
+    # MODELCI_ARGOCD_WEBHOOK_URLS: Argo CD webhook endpoints told of each GitOps commit
+    argocd_webhook_urls: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -136,6 +138,7 @@ class Settings:
             s3_region=_get(env, "AWS_DEFAULT_REGION", "us-east-1"),
             push_budget_seconds=_seconds(env, "MODELCI_PUSH_BUDGET_SECONDS", 600.0),
             env_retention_days=_seconds(env, "MODELCI_ENV_RETENTION_DAYS", 14.0, unit="days"),
+            argocd_webhook_urls=tuple(_get(env, "MODELCI_ARGOCD_WEBHOOK_URLS").split()),
         )
 
 

@@ -82,8 +82,11 @@ def build_values(
     run_id: str,
     model_version: str | None,
     pipeline: Pipeline,
+    environment_uri: str = "",
+    image: str = "",
 ) -> dict[str, Any]:
-    """The chart values that serve `model` in the environment `names` describes."""
+    """The chart values that serve `model` in the environment `names` describes; with
+    `environment_uri` (the run's environment archive), `image` runs the model server from it."""
     online = model.online
     quantities = {"cpu": online.resources.cpu, "memory": online.resources.memory}
     s3_endpoint, s3_https = split_s3_endpoint(settings.cluster_s3_endpoint)
@@ -98,6 +101,7 @@ def build_values(
         # or throttled under node pressure (Guaranteed QoS).
         "resources": {"requests": dict(quantities), "limits": dict(quantities)},
         "gpu": online.resources.gpu,
+        "environment": {"archive": environment_uri, "image": image if environment_uri else ""},
         "s3": {
             "endpoint": s3_endpoint,
             "useHttps": s3_https,

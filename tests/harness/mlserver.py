@@ -10,15 +10,16 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelci.commands.serve import write_model_settings
 from tests.harness.ports import HOST, reserve_ports
 from tests.harness.processes import ServerProcess, StartError, start_with_retries
 from tests.harness.tools import MLSERVER_BIN, require
 
-MLFLOW_RUNTIME = "mlserver_mlflow.MLflowRuntime"
 # About 10 s on an idle 2-core machine; loading the model imports mlflow and sklearn.
 READY_TIMEOUT_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 30.0
@@ -77,20 +78,6 @@ def _answers_200(url: str) -> bool:
         return False
 
 
-def write_model_settings(repository: Path, name: str, model_dir: Path) -> Path:
-    """The model-settings.json that serves the MLflow model in `model_dir` as `name`."""
-    settings = {
-        "name": name,
-        "implementation": MLFLOW_RUNTIME,
-        "parameters": {"uri": str(model_dir)},
-    }
-    folder = repository / name
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "model-settings.json"
-    path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
-    return path
-
-
 def server_env(http_port: int, grpc_port: int, metrics_port: int) -> dict[str, str]:
     # The caller's MLServer, MLflow and AWS settings must not leak in: the model is local.
     env = {
@@ -110,26 +97,44 @@ def server_env(http_port: int, grpc_port: int, metrics_port: int) -> dict[str, s
 
 
 def start_mlserver(workdir: Path, name: str, model_dir: Path) -> ModelServer:
-    """Serve the MLflow model in `model_dir` as `name`; return once the model is ready.
+    """Serve the MLflow model in `model_dir` as `name` with the runtime image's MLServer (its own
+    virtualenv, as KServe's kserve-mlserver runtime does); return once the model is ready."""
+    require(MLSERVER_BIN)
+
+    def command(attempt_dir: Path) -> list[str | Path]:
+        repository = attempt_dir / "models"
+        write_model_settings(repository, name, model_dir)
+        return [MLSERVER_BIN, "start", repository]
+
+    return start_model_server(workdir, name, command)
+
+
+def start_model_server(
+    workdir: Path,
+    name: str,
+    command: Callable[[Path], list[str | Path]],
+    env: Mapping[str, str] | None = None,
+) -> ModelServer:
+    """Start `command(attempt_dir)` with MLServer's port variables (as KServe sets them) on top
+    of `env`; return once model `name` is ready.
 
     MLServer stops itself when a model fails to load at start-up, so a model it cannot read
     fails here at once, with MLServer's log (the load traceback) in the message.
     """
-    require(MLSERVER_BIN)
 
     def start(attempt: int) -> ModelServer:
         started = time.monotonic()
         # MLServer writes .metrics/ and .envs/ under its working directory.
         attempt_dir = workdir / f"attempt{attempt}"
-        repository = attempt_dir / "models"
-        write_model_settings(repository, name, model_dir)
+        attempt_dir.mkdir(parents=True, exist_ok=True)
+        argv = command(attempt_dir)
         with reserve_ports() as ports:
             http_port, grpc_port, metrics_port = ports.any(), ports.any(), ports.any()
         process = ServerProcess(
             "MLServer",
-            [MLSERVER_BIN, "start", repository],
+            argv,
             attempt_dir / "mlserver.log",
-            env=server_env(http_port, grpc_port, metrics_port),
+            env={**server_env(http_port, grpc_port, metrics_port), **(env or {})},
             cwd=attempt_dir,
         )
         server = ModelServer(f"http://{HOST}:{http_port}", name, process=process)

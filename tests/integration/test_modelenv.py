@@ -13,6 +13,7 @@ import pytest
 from modelci.errors import ModelciError
 from modelci.modelenv import (
     COMPLETE_MARKER,
+    SERVING_RUNTIME,
     Archives,
     ensure_environment,
     environment_key,
@@ -130,6 +131,26 @@ def test_an_unresolvable_requirement_names_the_package_and_leaves_nothing(
     assert "scikit-learn==0.0.404" in message
     cache = tmp_path / "cache"
     assert not cache.exists() or list(cache.iterdir()) == []
+
+
+def test_an_online_models_lock_carries_the_serving_runtime_or_names_the_conflict(
+    tmp_path: Path,
+) -> None:
+    requirements = write(tmp_path / "requirements.txt", REQUIREMENTS)
+    lock = lock_requirements(PYTHON, requirements, SERVING_RUNTIME).decode().split()
+    assert {"mlserver==1.7.1", "mlserver-mlflow==1.7.1", "scikit-learn==1.6.1"} <= set(lock)
+    assert "uvloop==0.21.0" in lock  # what MLServer 1.7.1's workers run with
+    assert lock_requirements(PYTHON, requirements).decode().split() != lock
+
+    # MLServer 1.7.1 needs fastapi < 0.116: a model that pins a newer one cannot be served.
+    clashing = write(tmp_path / "clashing.txt", REQUIREMENTS + "fastapi==0.120.0\n")
+    with pytest.raises(ModelciError) as raised:
+        ensure_environment(PYTHON, clashing, tmp_path / "cache", extra=SERVING_RUNTIME)
+    message = str(raised.value)
+    assert "clashing.txt together with mlserver==1.7.1" in message
+    assert "(added for online serving) cannot be installed" in message
+    assert "fastapi" in message
+    assert not (tmp_path / "cache").exists()
 
 
 def test_requirements_without_mlflow_are_refused_with_the_fix(tmp_path: Path) -> None:

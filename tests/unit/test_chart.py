@@ -88,6 +88,25 @@ def assert_serves_mlflow(isvc: dict[str, Any], values: dict[str, Any]) -> None:
     for field, annotation in (("branch", "branch"), ("runId", "mlflow-run-id")):
         expected = values["traceability"].get(field)
         assert annotations.get(f"modelci.io/{annotation}") == (expected or None)
+    assert_runs_in_environment(model, values)
+
+
+def assert_runs_in_environment(model: dict[str, Any], values: dict[str, Any]) -> None:
+    """With an environment archive the container runs `modelci serve` from the runtime image,
+    with the S3 settings it fetches the archive with; without one, KServe's runtime as it is."""
+    environment = values.get("environment", {}).get("archive")
+    if not environment:
+        assert not {"image", "command", "args", "env", "envFrom"} & model.keys()
+        return
+    assert model["image"] == values["environment"]["image"]
+    assert model["command"] == ["modelci", "serve"]
+    assert model["args"] == ["--env", environment, "--name", values["name"]]
+    assert model["envFrom"] == [{"secretRef": {"name": values["s3"]["secretName"]}}]
+    env = {item["name"]: item["value"] for item in model["env"]}
+    scheme = "https" if values["s3"]["useHttps"] else "http"
+    endpoint = values["s3"]["endpoint"]
+    assert env.get("MLFLOW_S3_ENDPOINT_URL") == (f"{scheme}://{endpoint}" if endpoint else None)
+    assert env["AWS_DEFAULT_REGION"] == values["s3"]["region"]
 
 
 def assert_service_account(account: dict[str, Any], values: dict[str, Any]) -> None:
@@ -119,6 +138,7 @@ def test_there_is_an_example_per_serving_variant() -> None:
     assert {"RawDeployment", "Serverless"} <= variants
     assert any(load_yaml(path)["gpu"] > 0 for path in CI_VALUES)
     assert any(load_yaml(path)["minReplicas"] == 0 for path in CI_VALUES)
+    assert any("environment" in load_yaml(path) for path in CI_VALUES)
 
 
 @pytest.mark.parametrize("path", CI_VALUES, ids=lambda p: p.name)
@@ -157,8 +177,19 @@ MODELS = {
 }
 
 
+ARCHIVE = "s3://mlops/modelci-scratch/envs/py3.11-0123456789abcdef0123/environment.tar.gz"
+IMAGE = "registry.example.com/platform/modelci-runtime:1.4.0"
+
+
 def built_values(
-    project: str, branch: str, model_name: str, online: Online, *, stand: str | None = None
+    project: str,
+    branch: str,
+    model_name: str,
+    online: Online,
+    *,
+    stand: str | None = None,
+    environment_uri: str = "",
+    image: str = "",
 ) -> tuple[dict[str, Any], Names, Settings]:
     names = names_for(project, branch, model_name, stand=stand)
     settings = Settings.from_env(
@@ -190,6 +221,8 @@ def built_values(
         run_id="0123456789abcdef0123456789abcdef",
         model_version="12",
         pipeline=pipeline,
+        environment_uri=environment_uri,
+        image=image,
     )
     return values, names, settings
 
@@ -221,6 +254,24 @@ def test_built_values_render_objects_kserve_accepts(
     assert model_api_url(names, settings) in notes.split()
 
 
+def test_built_values_with_an_environment_archive_run_the_server_from_it(
+    chart: helm.Chart,
+) -> None:
+    values, names, _ = built_values(
+        "ml/churn", "feature/x", "churn", MODELS["cpu"], environment_uri=ARCHIVE, image=IMAGE
+    )
+    validate_values(values, names.values_path)
+    objects, _ = render_objects(chart, values, release=names.model, namespace=names.namespace)
+    assert_valid_objects(objects, values)
+    isvc = next(obj for obj in objects if obj["kind"] == "InferenceService")
+    model = isvc["spec"]["predictor"]["model"]
+    assert (model["image"], model["args"][1]) == (IMAGE, ARCHIVE)
+    assert model["env"][0] == {
+        "name": "MLFLOW_S3_ENDPOINT_URL",
+        "value": "http://seaweedfs.storage:8333",
+    }
+
+
 @pytest.mark.parametrize("variant", sorted(MODELS))
 def test_built_values_for_a_stand_lint_clean(variant: str) -> None:
     values, names, _ = built_values(
@@ -244,6 +295,14 @@ BAD_CHANGES = {
     "unknown mode": ({"deploymentMode": "Kubernetes"}, "deploymentMode"),
     "typo": ({"minReplica": 1}, "minReplica"),
     "secret value": ({"s3": {"accessKey": "AKIA..."}}, "s3.accessKey"),
+    "archive without image": (
+        {"environment": {"archive": "s3://mlops/envs/py3.11-ab/environment.tar.gz", "image": ""}},
+        "environment.image",
+    ),
+    "archive not a tar.gz": (
+        {"environment": {"archive": "s3://mlops/envs/py3.11-ab/env.zip", "image": "img:1"}},
+        "environment.archive",
+    ),
 }
 
 

@@ -38,6 +38,7 @@ DOCUMENTED_COMMANDS = (
     "cleanup",
     "render",
     "pod-run",
+    "serve",
 )
 NAME_KEYS = {
     "project",

@@ -79,8 +79,8 @@ def _clean_archives(store, settings: Settings, gone: list[str], *, dry_run: bool
     from datetime import UTC, datetime, timedelta
 
     from ..cleanup import stale_archives
+    from ..deploy import is_archives_record
     from ..modelenv import Archives, archive_key
-    from .deploy_batch import ARCHIVES_RECORD
 
     shared = Archives.under(store, settings.scratch_uri)
     base = f"{shared.base}/"
@@ -91,9 +91,7 @@ def _clean_archives(store, settings: Settings, gone: list[str], *, dry_run: bool
         if uri.startswith(base) and (key := archive_key(uri)) is not None
     }
     records = [
-        uri
-        for uri in objects
-        if uri.endswith(f"/{ARCHIVES_RECORD}") and not uri.startswith(tuple(gone))
+        uri for uri in objects if is_archives_record(uri) and not uri.startswith(tuple(gone))
     ]
     referenced = {
         key

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..deploy import write_dags
+    from ..deploy import record_archives, write_dags
     from ..plan import code_uri
 
     job = load_job(args)
@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     resolved = {m.name: read_resolved_state(m.name) for m in models}
     code = upload_code(job, code_uri(job))
     write_dags(job, models, resolved, {m.name: code for m in models})
-    record_archives(job, [r.environment_uri for r in resolved.values() if r.environment_uri])
+    record_archives(
+        job, "batch", [r.environment_uri for r in resolved.values() if r.environment_uri]
+    )
     for model in models:
         write_state(
             model.name,
@@ -38,20 +40,6 @@ def run(args: argparse.Namespace) -> int:
             dags={d.kind: job.names(model).dag_id(d.kind) for d in model.batch.dags},
         )
     return 0
-
-
-ARCHIVES_RECORD = "env-archives.txt"  # in the environment's S3 prefix; read by the clean-up
-
-
-def record_archives(job: Job, archives: list[str]) -> None:
-    """Which environment archives this environment's DAGs run in, beside its code: removed
-    with the environment, and the clean-up keeps every archive such a record names."""
-    from ..plan import scratch_prefix
-    from ..s3 import S3Store
-
-    store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
-    text = "".join(f"{uri}\n" for uri in sorted(set(archives)))
-    store.put_bytes(f"{scratch_prefix(job)}{ARCHIVES_RECORD}", text.encode())
 
 
 def upload_code(job: Job, uri: str) -> str:

@@ -13,10 +13,10 @@ import subprocess
 import tarfile
 import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 
 from ..errors import ModelciError
 from ..macros import MACROS, env_name, expand
+from ..modelenv import default_cache_dir, environment_from_archive
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     )
     env = dict(os.environ)
     if args.env:
-        environment = _environment(store, args.env)
+        environment = environment_from_archive(store, args.env, default_cache_dir())
         env.update(
             VIRTUAL_ENV=str(environment),
             PATH=f"{environment / 'bin'}{os.pathsep}{env.get('PATH', '')}",
@@ -51,33 +51,6 @@ def run(args: argparse.Namespace) -> int:
         where = f" with the environment {args.env}" if args.env else ""
         print(f"running {command} in the code of {args.code}{where}", flush=True)
         return subprocess.run(command, cwd=workdir, env=env, check=False).returncode
-
-
-def _environment(store, uri: str) -> Path:
-    """The environment archive at `uri`, unpacked (once per machine and key)."""
-    from ..modelenv import (
-        ARCHIVE_FILE,
-        COMPLETE_MARKER,
-        archive_key,
-        default_cache_dir,
-        unpack_environment,
-    )
-
-    key = archive_key(uri)
-    if key is None:
-        raise ModelciError(
-            f"--env {uri!r} is not an environment archive URI (.../<key>/{ARCHIVE_FILE}, as "
-            "the train job records it on the MLflow run)"
-        )
-    target = default_cache_dir() / key
-    if not (target / COMPLETE_MARKER).is_file():
-        if not store.exists(uri):
-            raise ModelciError(
-                f"the model's environment archive {uri} does not exist; nothing was run. Run "
-                "the branch's pipeline again: its train job builds and uploads it"
-            )
-        unpack_environment(store.get_bytes(uri), target, key=key, source=uri)
-    return target
 
 
 def with_run_values(command: list[str], env: Mapping[str, str]) -> list[str]:

@@ -30,6 +30,7 @@ def stop_environment(
 ) -> None:
     """Remove `branch`'s environment (or `stand`) of the pipeline's project: DAG directory,
     GitOps directory (one commit per repo) and scratch objects."""
+    from ..deploy import tell_argocd
     from ..gitrepo import Changes
 
     dirs = environment_dirs(pipeline.project, branch, stand=stand)
@@ -41,6 +42,8 @@ def stop_environment(
         result = repo.apply([path], lambda _read, path=path: Changes(removes=[path]), message)
         verb = f"removed in {result.sha[:12]}" if result.sha else "already absent"
         print(f"{repo.display_url}: {path} {verb}")
+        if path == dirs.gitops_dir:
+            tell_argocd(settings, repo.branch, result, [path], f"stop {dirs.environment}")
     _remove_scratch(settings, dirs.s3_prefix)
 
 

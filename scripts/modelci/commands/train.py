@@ -16,7 +16,13 @@ from pathlib import Path
 from ..config import Model
 from ..errors import ModelciError
 from ..macros import expand
-from ..modelenv import Archives, ModelEnvironment, default_cache_dir, ensure_environment
+from ..modelenv import (
+    SERVING_RUNTIME,
+    Archives,
+    ModelEnvironment,
+    default_cache_dir,
+    ensure_environment,
+)
 from ..workspace import Job, add_config_arguments, clear_state, load_job, write_state
 
 DEFAULT_REQUIREMENTS = "requirements.txt"
@@ -55,8 +61,11 @@ def run(args: argparse.Namespace) -> int:
 def _model_environment(job: Job, args: argparse.Namespace) -> ModelEnvironment:
     repo_root = Path(job.config.path).resolve().parent
     cache = args.env_cache or default_cache_dir()
+    # One environment for the repository's models: with one of them online, it carries the
+    # model server too, so that the served model runs in the environment it was trained in.
+    serving = SERVING_RUNTIME if any(m.online.enabled for m in job.config.models) else ()
     environment = ensure_environment(
-        job.config.python, repo_root / args.requirements, cache, _archives(job)
+        job.config.python, repo_root / args.requirements, cache, _archives(job), serving
     )
     print(f"model environment {environment.key} {environment.how} ({environment.path})")
     if environment.archive_uri:
