@@ -248,6 +248,30 @@ def scratch_keys(platform: LocalPlatform, prefix: str) -> list[str]:
     return [item["Key"] for item in response.get("Contents", [])]
 
 
+def serve_once(modelci: Modelci, platform: LocalPlatform, name: str) -> None:
+    """What the model server's container runs, from the clean install: MLServer from the run's
+    environment archive (a cache of its own), on the model the storage initializer downloads;
+    one V2 request answered."""
+    from tests.e2e.test_model_environment import download
+    from tests.harness.mlserver import start_model_server
+    from tests.integration.test_serving import example_frame, v2_request
+
+    resolved = json.loads((modelci.cwd / ".modelci" / MODEL / "resolve.json").read_text())
+    work = modelci.cwd.parent / "model-server"
+    model_dir = download(platform, resolved["storage_uri"], work / "mnt-models")
+    command = [str(modelci.venv / "bin" / "modelci"), "serve", "--env"]
+    command += [resolved["environment_uri"], "--name", name, "--model-dir", str(model_dir)]
+    env = {k: v for k, v in modelci.env.items() if k.startswith(("AWS_", "MLFLOW_S3_"))}
+    env["MODELCI_ENV_CACHE"] = str(work / "env-cache")
+    server = start_model_server(work, name, lambda _attempt: list(command), env)
+    try:
+        answer = server.infer(v2_request(model_dir, *example_frame(model_dir)))
+    finally:
+        server.process.stop()
+    assert answer.status == 200, answer.body
+    modelci.ran.append("serve")
+
+
 def test_every_subcommand_from_the_clean_install(
     pipeline: tuple[Modelci, LocalPlatform, str],
 ) -> None:
@@ -282,6 +306,7 @@ def test_every_subcommand_from_the_clean_install(
     assert dags and dags <= set(derived["dag_paths"].values()), dags
 
     modelci("deploy-online", "--config", "mlops.yaml")
+    serve_once(modelci, platform, names.k8s_name)
     assert remote_files(platform.gitops_repo, dirs.gitops_dir) == {
         names.values_path,
         names.app_config_path,
