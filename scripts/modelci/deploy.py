@@ -4,7 +4,7 @@ repo. Used by `deploy-batch`, `deploy-online` and every move of a stand's alias.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +67,17 @@ def put_code_archive(job: Job, store, uri: str, commit: str) -> bool:
 ARCHIVES_RECORDS = {"batch": "env-archives.txt", "online": "env-archives-online.txt"}
 
 
-def record_archives(job: Job, step: str, archives: Sequence[str]) -> None:
-    """Record the archives the `step` ("batch" or "online") of this environment runs in."""
+def record_archives(job: Job, step: str, resolved: Iterable[ResolvedModel]) -> None:
+    """Record the archives the `step` ("batch" or "online") of this environment runs in: those
+    of the `resolved` runs."""
     if not job.settings.scratch_uri:
         return  # archives are kept only under the scratch URI: there are none to record
     from .plan import scratch_prefix
     from .s3 import S3Store
 
     store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
-    text = "".join(f"{uri}\n" for uri in sorted(set(archives)))
+    archives = {r.environment_uri for r in resolved if r.environment_uri}
+    text = "".join(f"{uri}\n" for uri in sorted(archives))
     store.put_bytes(f"{scratch_prefix(job)}{ARCHIVES_RECORDS[step]}", text.encode())
 
 
@@ -112,19 +114,18 @@ def write_online(
     online = {m.name: checked_values(job, m, resolved[m.name]) for m in models if m.online.enabled}
     environment = job.dirs.environment
     repo = gitops_repo(job.settings, stands=job.stand is not None)
+    model_dirs = [job.names(m).gitops_dir for m in models]
     result = repo.apply(
-        [job.names(m).gitops_dir for m in models],
+        model_dirs,
         lambda read: _online_changes(job, models, online, read),
         commit_message(
             f"modelci: deploy online models of {environment}", job.pipeline, environment
         ),
     )
-    written = [job.names(m).gitops_dir for m in models]
-    tell_argocd(job.settings, repo.branch, result, written, f"deploy {environment}")
+    tell_argocd(job.settings, repo.branch, result, model_dirs, f"deploy {environment}")
     shown = [
-        f"{job.names(m).gitops_dir}: "
-        + ("online" if m.name in online else "not online (directory removed)")
-        for m in models
+        f"{directory}: " + ("online" if m.name in online else "not online (directory removed)")
+        for m, directory in zip(models, model_dirs, strict=True)
     ]
     _report(repo.display_url, result, shown)
     return result

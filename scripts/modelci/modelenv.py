@@ -37,7 +37,7 @@ import sys
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -127,10 +127,6 @@ class ModelEnvironment:
     @property
     def python(self) -> Path:
         return self.path / "bin" / "python"
-
-    @property
-    def bin_dir(self) -> Path:
-        return self.path / "bin"
 
 
 def environment_key(python_version: str, lock: bytes) -> str:
@@ -308,6 +304,21 @@ def environment_from_archive(store: ObjectStore, uri: str, cache_dir: Path) -> P
             )
         unpack_environment(store.get_bytes(uri), target, key=key, source=uri)
     return target
+
+
+# Set by a job runner, an image or a user's shell; the model's Python must not see other paths.
+_LEAKING_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
+
+
+def variables_for(path: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """`env` for a process that runs in the environment at `path`: its `bin` first on PATH,
+    and without the variables that would make its Python import other packages."""
+    variables = {k: v for k, v in env.items() if k not in _LEAKING_VARIABLES}
+    variables.update(
+        VIRTUAL_ENV=str(path),
+        PATH=f"{path / 'bin'}{os.pathsep}{variables.get('PATH', '')}",
+    )
+    return variables
 
 
 def _link_interpreter(path: Path, python_version: str) -> None:

@@ -71,6 +71,12 @@ class S3Store:
             "s3", endpoint_url=self.endpoint_url, config=config
         )
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> S3Store:
+        """The store the S3 variables of `env` name (MLFLOW_S3_ENDPOINT_URL, AWS_DEFAULT_REGION):
+        for the pods, which run without the pipeline's settings."""
+        return cls(env.get("MLFLOW_S3_ENDPOINT_URL"), env.get("AWS_DEFAULT_REGION", "us-east-1"))
+
     def exists(self, uri: str) -> bool:
         """True if `uri` is an object, or a directory holding at least one object."""
         target = self._target(uri)

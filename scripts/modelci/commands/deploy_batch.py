@@ -30,9 +30,7 @@ def run(args: argparse.Namespace) -> int:
     resolved = {m.name: read_resolved_state(m.name) for m in models}
     code = upload_code(job, code_uri(job))
     write_dags(job, models, resolved, {m.name: code for m in models})
-    record_archives(
-        job, "batch", [r.environment_uri for r in resolved.values() if r.environment_uri]
-    )
+    record_archives(job, "batch", resolved.values())
     for model in models:
         write_state(
             model.name,

@@ -24,7 +24,5 @@ def run(args: argparse.Namespace) -> int:
     models = job.models(args.model)
     resolved = {m.name: read_resolved_state(m.name) for m in models if m.online.enabled}
     write_online(job, models, resolved)
-    record_archives(
-        job, "online", [r.environment_uri for r in resolved.values() if r.environment_uri]
-    )
+    record_archives(job, "online", resolved.values())
     return 0

@@ -34,9 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if not command:
         raise ModelciError("pod-run needs a command after --, e.g. -- python score.py")
     command = with_run_values(command, os.environ)
-    store = S3Store(
-        os.environ.get("MLFLOW_S3_ENDPOINT_URL"), os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-    )
+    store = S3Store.from_env(os.environ)
     env = dict(os.environ)
     if args.env:
         environment = environment_from_archive(store, args.env, default_cache_dir())

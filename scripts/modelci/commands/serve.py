@@ -21,11 +21,14 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ModelciError
-from ..modelenv import SERVING_RUNTIME, default_cache_dir, environment_from_archive
+from ..modelenv import (
+    SERVING_RUNTIME,
+    default_cache_dir,
+    environment_from_archive,
+    variables_for,
+)
 
 MLFLOW_RUNTIME = "mlserver_mlflow.MLflowRuntime"
-# Variables of the image that would make the environment's Python import other packages.
-_LEAKING_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,9 +50,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.model_dir} holds no MLmodel file: the InferenceService's storageUri must be "
             "the MLflow model directory, which KServe's storage initializer copies there"
         )
-    store = S3Store(
-        os.environ.get("MLFLOW_S3_ENDPOINT_URL"), os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-    )
+    store = S3Store.from_env(os.environ)
     environment = environment_from_archive(store, args.env, default_cache_dir())
     mlserver = environment / "bin" / "mlserver"
     if not mlserver.is_file():
@@ -60,11 +61,7 @@ def run(args: argparse.Namespace) -> int:
         )
     repository = Path(tempfile.mkdtemp(prefix="modelci-serve-"))
     write_model_settings(repository, args.name, args.model_dir.resolve())
-    env = {k: v for k, v in os.environ.items() if k not in _LEAKING_VARIABLES}
-    env.update(
-        VIRTUAL_ENV=str(environment),
-        PATH=f"{environment / 'bin'}{os.pathsep}{env.get('PATH', '')}",
-    )
+    env = variables_for(environment, os.environ)
     print(f"serving {args.name} from {args.model_dir} with the environment {args.env}", flush=True)
     os.chdir(repository)  # MLServer keeps its metrics and worker files under its working dir
     os.execve(mlserver, [str(mlserver), "start", str(repository)], env)

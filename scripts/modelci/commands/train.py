@@ -22,12 +22,11 @@ from ..modelenv import (
     ModelEnvironment,
     default_cache_dir,
     ensure_environment,
+    variables_for,
 )
 from ..workspace import Job, add_config_arguments, clear_state, load_job, write_state
 
 DEFAULT_REQUIREMENTS = "requirements.txt"
-# Set by the job runner or a user's shell; the model's Python must not see modelci's paths.
-_LEAKING_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -158,10 +157,8 @@ def _run_entrypoint(
     environment_name: str,
 ) -> int:
     repo_root = Path(job.config.path).resolve().parent
-    env = {k: v for k, v in os.environ.items() if k not in _LEAKING_VARIABLES}
+    env = variables_for(environment.path, os.environ)
     env.update(
-        VIRTUAL_ENV=str(environment.path),
-        PATH=f"{environment.bin_dir}{os.pathsep}{env.get('PATH', '')}",
         MLFLOW_TRACKING_URI=job.settings.tracking_uri,
         MLFLOW_EXPERIMENT_ID=experiment_id,
         MLFLOW_RUN_ID=run_id,
