@@ -326,10 +326,17 @@ def test_an_environment_archive_changed_after_training_never_reaches_a_stand(
     archive = run.data.tags["modelci.env_archive"]
     assert len(run.data.tags["modelci.env_archive_sha256"]) == 64
     bucket, key = archive.removeprefix("s3://").split("/", 1)
-    platform.s3.client().put_object(Bucket=bucket, Key=key, Body=b"swapped after training")
+    s3 = platform.s3.client()
+    trained = s3.get_object(Bucket=bucket, Key=key)
+    body, metadata = trained["Body"].read(), trained["Metadata"]
+    s3.put_object(Bucket=bucket, Key=key, Body=b"swapped after training")
     before = shared_state(platform)
 
-    refused = modelci(platform, main, "promote", "--branch", "feature/tampered")
+    try:
+        refused = modelci(platform, main, "promote", "--branch", "feature/tampered")
+    finally:
+        # The archive is shared by every test with these requirements: put its bytes back.
+        s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)
 
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert f"the environment archive {archive} is not the one the run trained in" in (
