@@ -1,10 +1,10 @@
-"""Score today's customers with the model in MODEL_URI; with --monitor, check its accuracy.
+"""Score a day's customers with the model in MODEL_URI and write the scores.
 
-The pipeline sets MODEL_URI (an s3:// or models:/ URI) for the pod that runs this script.
-By hand:
+The pipeline sets MODEL_URI (an s3:// or models:/ URI) for the pod that runs this script, and
+MODELCI_OUTPUT_DIR: what is written there is uploaded to the environment's data prefix, where
+the monitoring DAG reads it (mlops.yaml, `monitoring.data: scores/${ds}.csv`). By hand:
 
-    MODEL_URI=runs:/<run id>/model python score.py --output scores.csv
-    MODEL_URI=... python score.py --monitor --min-accuracy 0.7
+    MODEL_URI=runs:/<run id>/model python score.py --date 2026-12-01 --output-dir out
 """
 
 from __future__ import annotations
@@ -13,18 +13,17 @@ import argparse
 import os
 import sys
 from datetime import date
+from pathlib import Path
 
 import mlflow.pyfunc
-from sklearn.metrics import accuracy_score
 from train import make_customers
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1000)
-    parser.add_argument("--output", help="CSV file to write the scores to")
-    parser.add_argument("--monitor", action="store_true", help="score labelled data and check it")
-    parser.add_argument("--min-accuracy", type=float, default=0.7)
+    parser.add_argument("--date", default="", help="the day scored, YYYY-MM-DD (default: today)")
+    parser.add_argument("--output-dir", default=os.environ.get("MODELCI_OUTPUT_DIR", "."))
     return parser.parse_args()
 
 
@@ -34,21 +33,18 @@ def main() -> int:
     if not model_uri:
         print("MODEL_URI is not set: give the URI of the model to score with.", file=sys.stderr)
         return 2
+    day = date.fromisoformat(args.date) if args.date else date.today()
     model = mlflow.pyfunc.load_model(model_uri)
-    # A new sample each day, from the same population the model was trained on.
-    customers, churned = make_customers(args.rows, seed=date.today().toordinal())
-    scores = customers.assign(churn_predicted=model.predict(customers))
+    # A new sample each day, from the same population the model was trained on; the label
+    # (churned) stands in for the ground truth that arrives later in real life.
+    customers, churned = make_customers(args.rows, seed=day.toordinal())
+    scores = customers.assign(churn_predicted=model.predict(customers), churned=churned)
     churn_rate = scores["churn_predicted"].mean()
     print(f"scored {len(scores)} customers with {model_uri}: predicted churn rate {churn_rate:.3f}")
-    if args.output:
-        scores.to_csv(args.output, index=False)
-        print(f"wrote {args.output}")
-    if args.monitor:
-        accuracy = accuracy_score(churned, scores["churn_predicted"])
-        print(f"accuracy on today's labelled sample: {accuracy:.3f} (minimum {args.min_accuracy})")
-        if accuracy < args.min_accuracy:
-            print("accuracy is below the minimum: retrain the model.", file=sys.stderr)
-            return 1
+    output = Path(args.output_dir) / "scores" / f"{day.isoformat()}.csv"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    scores.to_csv(output, index=False)
+    print(f"wrote {output}")
     return 0
 
 

@@ -10,6 +10,8 @@ set. Run it by hand the same way CI does:
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
 
 import mlflow
 import mlflow.sklearn
@@ -104,6 +106,12 @@ def main() -> None:
                 f"numpy=={np.__version__}",
             ],
         )
+        # The data the model was trained on, with its scores: the monitoring's reference.
+        reference = x_train.assign(churn_predicted=model.predict(x_train), churned=y_train)
+        with tempfile.TemporaryDirectory() as where:
+            path = Path(where) / "reference.csv"
+            reference.to_csv(path, index=False)
+            mlflow.log_artifact(str(path))
         summary = ", ".join(f"{key}={value:.3f}" for key, value in metrics.items())
         print(f"run {run.info.run_id}: {summary}")
 

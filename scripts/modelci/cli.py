@@ -48,6 +48,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "scheduled: remove the project's environments whose branch is gone (--dry-run first)",
     ),
     "render": ("render", "dry run: print every file a pipeline would write, touching no remote"),
+    "monitor": (
+        "monitor",
+        "inside the monitoring DAG's pod: check drift and quality; trigger retraining",
+    ),
     "pod-run": (
         "pod_run",
         "inside a batch pod: fetch the model repo's code archive and run a command",

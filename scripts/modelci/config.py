@@ -25,21 +25,27 @@ from .config_checks import (
     advice,
     as_arg,
     as_bool,
+    as_column_name,
     as_cpu,
     as_flavor,
     as_gpu,
     as_image,
     as_int_between,
+    as_local_master,
     as_max_replicas,
     as_memory,
     as_metric_name,
     as_min_replicas,
     as_model_name,
     as_non_negative_number,
+    as_number,
     as_one_of,
     as_optional_number,
     as_python,
+    as_relative_path,
     as_schedule,
+    as_spark_memory,
+    as_spark_version,
     as_stand_name,
     as_text,
     as_version,
@@ -51,6 +57,8 @@ from .yamlio import node_position, problem_at, read_yaml, value_position
 
 CONFIG_FILE_NAME = "mlops.yaml"
 DAG_KINDS = ("training", "inference", "monitoring")
+MONITOR_METRICS = ("accuracy", "mae", "rmse")
+ENGINES = ("python", "spark")
 
 
 @dataclass(frozen=True)
@@ -75,10 +83,30 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class SparkPart:
+    """The driver's or the executors' share of a Spark application."""
+
+    cores: int = 1
+    memory: str = "2g"  # Spark's notation: 512m, 2g
+    instances: int = 1  # executors only
+
+
+@dataclass(frozen=True)
+class Spark:
+    version: str = "4.0.1"  # the Spark of the runtime image (SparkApplication sparkVersion)
+    driver: SparkPart = SparkPart(cores=1, memory="2g")
+    executor: SparkPart = SparkPart(cores=1, memory="2g", instances=2)
+    ci_master: str = "local[2]"  # how the CI train job runs it: local Spark in the job
+    ci_args: tuple[str, ...] = ()  # added to train.args in CI, e.g. ["--sample", "0.1"]
+
+
+@dataclass(frozen=True)
 class Train:
     entrypoint: str  # path relative to the repository root
     args: tuple[str, ...] = ()
     resources: Resources = Resources(cpu="1", memory="2Gi")
+    engine: str = "python"  # one of ENGINES
+    spark: Spark | None = None  # set when engine is "spark"
 
 
 @dataclass(frozen=True)
@@ -89,6 +117,7 @@ class Dag:
     schedule: str | None = None  # cron expression or preset ("@daily"); None: triggered by hand
     retries: int = 1
     resources: Resources = Resources(cpu="1", memory="2Gi")
+    builtin: bool = False  # the product's own command (`modelci monitor`), not an entrypoint
 
 
 @dataclass(frozen=True)
@@ -105,6 +134,37 @@ class Online:
 
 
 @dataclass(frozen=True)
+class GroundTruth:
+    label: str  # the column of the monitoring data holding the true outcome
+    metric: str = "accuracy"  # one of MONITOR_METRICS, of the score against the label
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class Retrain:
+    enabled: bool = True
+    cooldown_hours: float = 24.0  # no new retraining sooner after the last one
+    timeout_hours: float = 6.0  # a retraining that reported nothing by then is no longer waited on
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    data: str  # CSV under the environment's data prefix the scoring DAG writes ("${ds}" allowed)
+    reference: str  # CSV artifact of the served run: the data the model was trained on
+    features: tuple[str, ...]  # columns whose PSI is checked
+    score: str | None = None  # the model's output column: PSI and the ground-truth metric
+    ranges: tuple[tuple[str, float, float], ...] = ()  # (column, low, high)
+    max_psi: float = 0.2
+    max_null_share: float = 0.0
+    max_out_of_range: float = 0.0
+    ground_truth: GroundTruth | None = None
+    schedule: str | None = "@daily"
+    resources: Resources = Resources(cpu="1", memory="2Gi")
+    retrain: Retrain = Retrain()
+
+
+@dataclass(frozen=True)
 class Model:
     name: str  # [a-z][a-z0-9-]*, at most 20 characters, unique in the file
     flavor: str  # the MLflow flavor the training script logs with ("sklearn", "pyfunc", ...)
@@ -112,6 +172,7 @@ class Model:
     gate: Gate
     batch: Batch = Batch()
     online: Online = Online()
+    monitoring: Monitoring | None = None
 
 
 @dataclass(frozen=True)
@@ -144,14 +205,34 @@ DEFAULT_STANDS = (Stand(name="production", manual=False),)
 
 _TOP_KEYS = ("version", "python", "image", "stands", "models")
 _STAND_KEYS = ("name", "manual")
-_MODEL_KEYS = ("name", "flavor", "train", "gate", "batch", "online")
-_TRAIN_KEYS = ("entrypoint", "args", "resources")
+_MODEL_KEYS = ("name", "flavor", "train", "gate", "batch", "online", "monitoring")
+_TRAIN_KEYS = ("entrypoint", "args", "resources", "engine", "spark")
+_SPARK_KEYS = ("version", "driver", "executor", "ci")
+_SPARK_DRIVER_KEYS = ("cores", "memory")
+_SPARK_EXECUTOR_KEYS = ("instances", "cores", "memory")
+_SPARK_CI_KEYS = ("master", "args")
 _GATE_KEYS = ("metrics", "compare_with_production", "tolerance")
 _METRIC_KEYS = ("name", "min", "max")
 _BATCH_KEYS = ("resources", "dags")
 _DAG_KEYS = ("kind", "entrypoint", "args", "schedule", "retries", "resources")
 _ONLINE_KEYS = ("enabled", "min_replicas", "max_replicas", "resources")
 _RESOURCE_KEYS = ("cpu", "memory", "gpu")
+_MONITORING_KEYS = (
+    "schedule",
+    "data",
+    "reference",
+    "features",
+    "score",
+    "ranges",
+    "max_psi",
+    "max_null_share",
+    "max_out_of_range",
+    "ground_truth",
+    "retrain",
+    "resources",
+)
+_GROUND_TRUTH_KEYS = ("label", "metric", "min", "max")
+_RETRAIN_KEYS = ("enabled", "cooldown_hours", "timeout_hours")
 _EXAMPLES = {  # shown when a required key is missing
     "version": "1",
     "models": "[{name: churn, flavor: sklearn, train: ..., gate: ...}]",
@@ -162,11 +243,17 @@ _EXAMPLES = {  # shown when a required key is missing
     "metrics": "[{name: accuracy, min: 0.8}]",
     "entrypoint": "score.py",
     "kind": "inference",
+    "data": "scores/${ds}.csv",
+    "reference": "reference.csv",
+    "features": "[tenure_months, monthly_charges]",
+    "label": "churned",
 }
 
 T = TypeVar("T")
 
 _as_dag_kind = as_one_of(DAG_KINDS)
+_as_monitor_metric = as_one_of(MONITOR_METRICS)
+_as_engine = as_one_of(ENGINES)
 
 
 def load_config(path: Path, repo_root: Path | None = None) -> Config:
@@ -410,14 +497,19 @@ class _Loader:
             name = self.value(model, "name", path, as_model_name, None, required=True)
             self.unique(seen, name, model, "name", path, "model name")
             train = self.train(model, path)
+            batch = self.batch(model, path, train)
+            monitoring = self.monitoring(model, path)
+            if monitoring is not None:
+                batch = self.with_monitoring_dag(model, path, batch, monitoring)
             models.append(
                 Model(
                     name=name,
                     flavor=self.value(model, "flavor", path, as_flavor, None, required=True),
                     train=train,
                     gate=self.gate(model, path),
-                    batch=self.batch(model, path, train),
+                    batch=batch,
                     online=self.online(model, path),
+                    monitoring=monitoring,
                 )
             )
         return tuple(models)
@@ -427,10 +519,61 @@ class _Loader:
         train = self.mapping(
             model, "train", path, _TRAIN_KEYS, required=("entrypoint",), is_required=True
         )
+        engine = self.value(train, "engine", path, _as_engine, "python")
         return Train(
             entrypoint=self.value(train, "entrypoint", path, self.entrypoint, None, required=True),
             args=self.strings(train, "args", path),
             resources=self.resources(train, path, DEFAULT_RESOURCES),
+            engine=engine,
+            spark=self.spark(train, path, engine),
+        )
+
+    def spark(self, train: CommentedMap | None, path: str, engine: str | None) -> Spark | None:
+        path = _join(path, "spark")
+        spark = self.mapping(train, "spark", path, _SPARK_KEYS)
+        if engine != "spark":
+            if spark is not None:
+                self.report(
+                    train,
+                    "spark",
+                    path,
+                    "is set but train.engine is not spark; add engine: spark, or remove it.",
+                    at_key=True,
+                )
+            return None
+        self.no_run_values(train, path)
+        default = Spark()
+        driver = self.mapping(spark, "driver", _join(path, "driver"), _SPARK_DRIVER_KEYS)
+        executor = self.mapping(spark, "executor", _join(path, "executor"), _SPARK_EXECUTOR_KEYS)
+        ci = self.mapping(spark, "ci", _join(path, "ci"), _SPARK_CI_KEYS)
+        return Spark(
+            version=self.value(spark, "version", path, as_spark_version, default.version),
+            driver=self.spark_part(driver, _join(path, "driver"), default.driver),
+            executor=self.spark_part(executor, _join(path, "executor"), default.executor),
+            ci_master=self.value(ci, "master", _join(path, "ci"), as_local_master, "local[2]"),
+            ci_args=self.strings(ci, "args", _join(path, "ci")),
+        )
+
+    def no_run_values(self, train: CommentedMap | None, path: str) -> None:
+        """A SparkApplication is submitted as written: `${ds}` would reach the entrypoint as is."""
+        args = train.get("args") if train is not None else None
+        for index, arg in enumerate(args if isinstance(args, list) else []):
+            if isinstance(arg, str) and "${" in arg.replace("$${", ""):
+                self.report(
+                    args,
+                    index,
+                    f"{path.removesuffix('.spark')}.args[{index}]",
+                    f"found {arg!r}; a Spark training's arguments cannot use run values such as "
+                    "${ds} (the SparkApplication is submitted as written). Remove it.",
+                )
+
+    def spark_part(self, part: CommentedMap | None, path: str, default: SparkPart) -> SparkPart:
+        return SparkPart(
+            cores=self.value(part, "cores", path, as_int_between(1, 256), default.cores),
+            memory=self.value(part, "memory", path, as_spark_memory, default.memory),
+            instances=self.value(
+                part, "instances", path, as_int_between(1, 1000), default.instances
+            ),
         )
 
     def gate(self, model: CommentedMap, path: str) -> Gate:
@@ -461,23 +604,28 @@ class _Loader:
 
     def threshold(self, metric: CommentedMap, path: str) -> MetricThreshold:
         name = self.value(metric, "name", path, as_metric_name, None, required=True)
-        low = self.value(metric, "min", path, as_optional_number, None)
-        high = self.value(metric, "max", path, as_optional_number, None)
-        if metric.get("min") is None and metric.get("max") is None:
+        low, high = self.bounds(metric, path)
+        return MetricThreshold(name=name, min=low, max=high)
+
+    def bounds(self, mapping: CommentedMap, path: str) -> tuple[float | None, float | None]:
+        """`min` and `max` of a threshold: at least one of them, min <= max."""
+        low = self.value(mapping, "min", path, as_optional_number, None)
+        high = self.value(mapping, "max", path, as_optional_number, None)
+        if mapping.get("min") is None and mapping.get("max") is None:
             self.report_at_node(
-                metric,
+                mapping,
                 path,
                 "the threshold has neither min nor max; add min: (pass when the metric is at "
                 "least that) or max: (pass when it is at most that), or both.",
             )
         elif low is not None and high is not None and low > high:
             self.report(
-                metric,
+                mapping,
                 "max",
                 _join(path, "max"),
                 f"found max {high:g} below min {low:g}; no value can pass. Swap or fix them.",
             )
-        return MetricThreshold(name=name, min=low, max=high)
+        return low, high
 
     def batch(self, model: CommentedMap, path: str, train: Train) -> Batch:
         path = _join(path, "batch")
@@ -546,6 +694,126 @@ class _Loader:
             resources=self.resources(online, path, DEFAULT_RESOURCES),
         )
 
+    def monitoring(self, model: CommentedMap, path: str) -> Monitoring | None:
+        path = _join(path, "monitoring")
+        required = ("data", "reference", "features")
+        monitoring = self.mapping(model, "monitoring", path, _MONITORING_KEYS, required)
+        if monitoring is None:
+            return None
+        score = self.value(monitoring, "score", path, as_column_name, None)
+        return Monitoring(
+            data=self.value(monitoring, "data", path, as_relative_path, None, required=True),
+            reference=self.value(
+                monitoring, "reference", path, as_relative_path, None, required=True
+            ),
+            features=self.columns(monitoring, path),
+            score=score,
+            ranges=self.ranges(monitoring, path),
+            max_psi=self.value(monitoring, "max_psi", path, as_non_negative_number, 0.2),
+            max_null_share=self.value(monitoring, "max_null_share", path, _as_share, 0.0),
+            max_out_of_range=self.value(monitoring, "max_out_of_range", path, _as_share, 0.0),
+            ground_truth=self.ground_truth(monitoring, path, score),
+            schedule=self.value(monitoring, "schedule", path, as_schedule, "@daily"),
+            resources=self.resources(monitoring, path, DEFAULT_RESOURCES),
+            retrain=self.retrain(monitoring, path),
+        )
+
+    def columns(self, monitoring: CommentedMap, path: str) -> tuple[str, ...]:
+        field = _join(path, "features")
+        items = self.sequence(
+            monitoring,
+            "features",
+            field,
+            what="column names",
+            example="For example: features: [tenure_months, monthly_charges]",
+            at_least_one="column",
+        )
+        names = (
+            self.checked(items, index, f"{field}[{index}]", as_column_name, "Write a column name.")
+            for index, _ in enumerate(items)
+        )
+        return tuple(name for name in names if name is not None)
+
+    def ranges(self, monitoring: CommentedMap, path: str) -> tuple[tuple[str, float, float], ...]:
+        field = _join(path, "ranges")
+        ranges = monitoring.get("ranges")
+        if ranges is None:
+            return ()
+        if not isinstance(ranges, CommentedMap):
+            example = "For example: ranges: {tenure_months: [0, 120]}"
+            self.report(monitoring, "ranges", field, str(wrong(ranges, "a mapping", example)))
+            return ()
+        found = []
+        for name in ranges:
+            try:
+                column = as_column_name(name)
+            except Invalid as invalid:
+                self.report(ranges, name, _join(field, name), str(invalid), at_key=True)
+                continue
+            interval = self.checked(ranges, name, _join(field, column), _as_interval, "")
+            if interval is not None:
+                found.append((column, *interval))
+        return tuple(found)
+
+    def ground_truth(
+        self, monitoring: CommentedMap, path: str, score: str | None
+    ) -> GroundTruth | None:
+        path = _join(path, "ground_truth")
+        truth = self.mapping(monitoring, "ground_truth", path, _GROUND_TRUTH_KEYS, ("label",))
+        if truth is None:
+            return None
+        if score is None and "score" not in monitoring:
+            self.report(
+                monitoring,
+                "ground_truth",
+                path,
+                "compares the score with the label, but monitoring.score is not set; add "
+                "score: <the column holding the model's output>.",
+                at_key=True,
+            )
+        low, high = self.bounds(truth, path)
+        return GroundTruth(
+            label=self.value(truth, "label", path, as_column_name, None, required=True),
+            metric=self.value(truth, "metric", path, _as_monitor_metric, "accuracy"),
+            min=low,
+            max=high,
+        )
+
+    def retrain(self, monitoring: CommentedMap, path: str) -> Retrain:
+        path = _join(path, "retrain")
+        retrain = self.mapping(monitoring, "retrain", path, _RETRAIN_KEYS)
+        return Retrain(
+            enabled=self.value(retrain, "enabled", path, as_bool, True),
+            cooldown_hours=self.value(
+                retrain, "cooldown_hours", path, as_non_negative_number, 24.0
+            ),
+            timeout_hours=self.value(retrain, "timeout_hours", path, as_non_negative_number, 6.0),
+        )
+
+    def with_monitoring_dag(
+        self, model: CommentedMap, path: str, batch: Batch, monitoring: Monitoring
+    ) -> Batch:
+        """`batch` with the product's monitoring DAG; a hand-written one may not stay beside it."""
+        if any(dag.kind == "monitoring" for dag in batch.dags):
+            self.report(
+                model,
+                "monitoring",
+                _join(path, "monitoring"),
+                "the model has both a monitoring: section and a batch DAG of kind monitoring; "
+                "the section generates that DAG. Remove the batch DAG of kind monitoring.",
+                at_key=True,
+            )
+            return batch
+        dag = Dag(
+            kind="monitoring",
+            entrypoint="modelci monitor",
+            schedule=monitoring.schedule,
+            retries=0,  # a retry would check the same data again
+            resources=monitoring.resources,
+            builtin=True,
+        )
+        return Batch(dags=(*batch.dags, dag))
+
     def resources(self, container: CommentedMap | None, path: str, default: Resources) -> Resources:
         """`container.resources`, each omitted field taken from `default`."""
         path = _join(path, "resources")
@@ -597,6 +865,23 @@ class _Loader:
                 "Fix the path (relative to the repository root) or add the file."
             )
         return normal
+
+
+def _as_share(value: Any) -> float:
+    share = as_non_negative_number(value)
+    if share > 1:
+        raise wrong(value, "a share from 0 to 1", "Write 0.01 for 1 %.")
+    return share
+
+
+def _as_interval(value: Any) -> tuple[float, float]:
+    expected = "a list [low, high] of two numbers, low <= high"
+    if not isinstance(value, list) or len(value) != 2:
+        raise wrong(value, expected, "For example: [0, 120].")
+    low, high = as_number(value[0]), as_number(value[1])
+    if low > high:
+        raise wrong(value, expected, "Swap the two numbers.")
+    return low, high
 
 
 def _none_fix(key: Any, required: bool) -> str:

@@ -404,6 +404,61 @@ def as_arg(value: Any) -> str:
     return value
 
 
+def as_column_name(value: Any) -> str:
+    """A column of the monitoring data; it becomes part of MLflow metric keys (psi.<column>)."""
+    text = as_text(value, "tenure_months")
+    if not _METRIC_KEY.fullmatch(text) or len(text) > MAX_METRIC_NAME_LENGTH - 20:
+        raise wrong(
+            value,
+            'a column name of letters, digits and "_-. /" (it names MLflow metrics such as '
+            'psi.<column>), e.g. "tenure_months"',
+            "Rename the column where the data is written.",
+        )
+    return text
+
+
+_SPARK_MEMORY = re.compile(r"[1-9][0-9]*[kmgt]")
+_SPARK_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
+_LOCAL_MASTER = re.compile(r"local(\[([1-9][0-9]*|\*)\])?")
+
+
+def as_spark_memory(value: Any) -> str:
+    if not isinstance(value, str) or not _SPARK_MEMORY.fullmatch(value):
+        raise wrong(value, 'a Spark memory size such as "512m" or "2g"', "Spark writes m, g.")
+    return value
+
+
+def as_spark_version(value: Any) -> str:
+    if not isinstance(value, str) or not _SPARK_VERSION.fullmatch(value):
+        raise wrong(value, 'the Spark version of the image as a string, e.g. "4.0.1"')
+    return value
+
+
+def as_local_master(value: Any) -> str:
+    if not isinstance(value, str) or not _LOCAL_MASTER.fullmatch(value):
+        raise wrong(
+            value,
+            'a local Spark master, e.g. "local[2]" or "local[*]"',
+            "The CI job trains with Spark in its own process.",
+        )
+    return value
+
+
+def as_relative_path(value: Any) -> str:
+    """A path under a prefix the product owns (S3 data, run artifacts): relative, no `..`;
+    `${...}` placeholders must be allowlisted macros."""
+    text = as_arg(as_text(value, "scores/${ds}.csv"))
+    parts = text.split("/")
+    if text.startswith("/") or "://" in text or ".." in parts or "" in parts[:-1]:
+        raise wrong(
+            value,
+            'a relative path such as "scores/${ds}.csv"',
+            "Write it relative to the prefix the README names, without a scheme, a leading /, "
+            "an empty part or ..",
+        )
+    return text
+
+
 # --- Kubernetes resources -----------------------------------------------------------------------
 
 

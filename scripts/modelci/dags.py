@@ -26,7 +26,9 @@ Choices the generated DAG makes (the README should repeat them):
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from .config import DAG_KINDS, Dag, Model, Resources
 from .macros import env_name
 from .naming import Names
 from .settings import Pipeline
+from .spark import spark_application as spark_application_for
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "dag.py.j2"
@@ -51,6 +54,30 @@ _RUN_VALUE_TEMPLATES = {
     "run_id": "{{ run_id }}",
 }
 RUN_VALUES = {env_name(macro): template for macro, template in _RUN_VALUE_TEMPLATES.items()}
+
+
+@dataclass(frozen=True)
+class MonitorTarget:
+    """What the product's monitoring DAG needs beyond any DAG: the config file to read in the
+    code archive, and where a failed check triggers retraining (a GitLab pipeline of the
+    project's default branch; the trigger token comes from the optional `trigger_secret`)."""
+
+    config_file: str  # relative to the repository root, e.g. "mlops.yaml"
+    gitlab_url: str  # CI_SERVER_URL
+    ref: str  # the default branch
+    trigger_secret: str  # Kubernetes Secret holding MODELCI_TRIGGER_TOKEN
+
+    def command(self, names: Names) -> list[str]:
+        stand = ["--stand", names.environment] if names.is_stand else []
+        return ["modelci", "monitor", "--config", self.config_file, "--model", names.model, *stand]
+
+    def env(self, names: Names) -> dict[str, str]:
+        return {
+            "MODELCI_GITLAB_URL": self.gitlab_url,
+            "MODELCI_PROJECT": names.project,
+            "MODELCI_EXPERIMENT": names.experiment,
+            "MODELCI_RETRAIN_REF": self.ref,
+        }
 
 
 class _Rendered(str):
@@ -90,6 +117,19 @@ def _literal(value: Any) -> str:
     raise TypeError(f"cannot write a {type(value).__name__} as a Python literal")
 
 
+def pyblock(value: Any, indent: int = 0) -> _Rendered:
+    """`value` as Python source like `pyliteral`, but a non-empty dict or list spreads over
+    lines (4 spaces per level), so a large structure stays readable in the generated file."""
+    pad = " " * indent
+    if isinstance(value, dict) and value:
+        items = [f"{pad}    {_literal(k)}: {pyblock(v, indent + 4)}," for k, v in value.items()]
+        return _Rendered("{\n" + "\n".join(items) + f"\n{pad}}}")
+    if isinstance(value, list | tuple) and value:
+        items = [f"{pad}    {pyblock(item, indent + 4)}," for item in value]
+        return _Rendered("[\n" + "\n".join(items) + f"\n{pad}]")
+    return _Rendered(_literal(value))
+
+
 def comment_text(value: Any) -> _Rendered:
     """`value` as text that stays inside one `#` comment line.
 
@@ -120,11 +160,27 @@ def _environment() -> jinja2.Environment:
         finalize=_only_filtered,
     )
     env.filters["py"] = pyliteral
+    env.filters["pyblock"] = pyblock
     env.filters["comment"] = comment_text
     return env
 
 
 _TEMPLATE = _environment().get_template(TEMPLATE_NAME)
+
+
+def _training_env(env: dict[str, str], names: Names, pipeline: Pipeline) -> dict[str, str]:
+    """A scheduled training makes a run of its own (not the served one), tagged as a CI
+    training's: MLflow adds the tags in MLFLOW_RUN_CONTEXT to a run the script starts. Its
+    run is not deployed until a pipeline gates it."""
+    from .tracking import provenance_tags
+
+    tags = provenance_tags(pipeline, names.environment, names.model)
+    env = {key: value for key, value in env.items() if key != "MLFLOW_RUN_ID"}
+    return {
+        **env,
+        "MLFLOW_EXPERIMENT_NAME": names.experiment,
+        "MLFLOW_RUN_CONTEXT": json.dumps(tags, sort_keys=True),
+    }
 
 
 def container_resources(resources: Resources) -> tuple[dict[str, str], dict[str, str]]:
@@ -150,18 +206,64 @@ def render_dag(
     tracking_uri: str,
     s3_endpoint: str = "",
     environment_uri: str = "",
+    data_uri: str = "",
+    monitor: MonitorTarget | None = None,
 ) -> str:
     """The Python source of the DAG file for `dag` of `model`, for the environment in `names`.
 
     `s3_endpoint` is the S3 URL pods reach (empty for AWS); the keys come from `s3_secret`.
     `environment_uri` is the model's environment archive the command runs in ("": the image's
-    Python)."""
+    Python). `data_uri` is the environment's data prefix (MODELCI_DATA_URI in the pod), where
+    a scoring DAG writes what the monitoring DAG reads. The product's own monitoring DAG
+    (`dag.builtin`) runs `modelci monitor` and needs `monitor`."""
     if dag.kind not in DAG_KINDS:
         raise ValueError(f"unknown DAG kind {dag.kind!r}: expected one of {', '.join(DAG_KINDS)}")
     if model.name != names.model:
         raise ValueError(f"names are for model {names.model!r}, not {model.name!r}")
     requests, limits = container_resources(dag.resources)
+    if dag.builtin and monitor is None:
+        raise ValueError("the monitoring DAG needs a MonitorTarget")
+    command = ["python", dag.entrypoint, *dag.args]
+    extra_env: dict[str, str] = {}
+    if dag.builtin and monitor is not None:
+        command = monitor.command(names)
+        extra_env = monitor.env(names)
+    env_vars = {
+        "MODEL_URI": model_uri,
+        "MLFLOW_RUN_ID": run_id,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MODELCI_ENVIRONMENT": names.environment,
+        "MODELCI_MODEL": names.model,
+        "MODELCI_CODE_URI": code_uri,
+        **({"MODELCI_ENVIRONMENT_URI": environment_uri} if environment_uri else {}),
+        **({"MLFLOW_S3_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {}),
+        **({"MODELCI_DATA_URI": data_uri} if data_uri else {}),
+        **extra_env,
+    }
+    if dag.kind == "training":
+        env_vars = {**_training_env(env_vars, names, pipeline), "MODELCI_SERVED_RUN_ID": run_id}
+    labels = {
+        f"{LABEL_PREFIX}project": names.project_slug,
+        f"{LABEL_PREFIX}environment": names.environment,
+        f"{LABEL_PREFIX}model": names.model,
+        f"{LABEL_PREFIX}dag-kind": dag.kind,
+    }
+    spark_application = None
+    if dag.kind == "training" and model.train.engine == "spark":
+        spark_application = spark_application_for(
+            name=names.k8s_name,
+            namespace=names.namespace,
+            model=model,
+            image=image,
+            code_uri=code_uri,
+            environment_uri=environment_uri,
+            env_vars=env_vars,
+            s3_secret=s3_secret,
+            s3_endpoint=s3_endpoint,
+            labels=labels,
+        )
     return _TEMPLATE.render(
+        spark_application=spark_application,
         names=names,
         dag=dag,
         pipeline=pipeline,
@@ -174,30 +276,18 @@ def render_dag(
             "pod-run",
             "--code",
             code_uri,
-            *(["--env", environment_uri] if environment_uri else []),
+            # The product's monitoring runs modelci itself, in the image's Python.
+            *(["--env", environment_uri] if environment_uri and not dag.builtin else []),
             "--",
         ],
-        command=["python", dag.entrypoint, *dag.args],
-        env_vars={
-            "MODEL_URI": model_uri,
-            "MLFLOW_RUN_ID": run_id,
-            "MLFLOW_TRACKING_URI": tracking_uri,
-            "MODELCI_ENVIRONMENT": names.environment,
-            "MODELCI_MODEL": names.model,
-            "MODELCI_CODE_URI": code_uri,
-            **({"MODELCI_ENVIRONMENT_URI": environment_uri} if environment_uri else {}),
-            **({"MLFLOW_S3_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {}),
-        },
+        command=command,
+        env_vars=env_vars,
+        trigger_secret=monitor.trigger_secret if dag.builtin and monitor else "",
         run_values=RUN_VALUES,
         s3_secret=s3_secret,
         requests=requests,
         limits=limits,
-        labels={
-            f"{LABEL_PREFIX}project": names.project_slug,
-            f"{LABEL_PREFIX}environment": names.environment,
-            f"{LABEL_PREFIX}model": names.model,
-            f"{LABEL_PREFIX}dag-kind": dag.kind,
-        },
+        labels=labels,
         tags=[names.project_slug, names.environment, names.model, dag.kind],
         pod_name=f"{names.model}-{dag.kind}",
         description=f"{dag.kind} of {names.model} for {names.project} @ {names.branch}",

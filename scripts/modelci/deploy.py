@@ -92,6 +92,7 @@ def write_dags(
     code: Mapping[str, str],
 ) -> CommitResult:
     """Commit the batch DAGs of `models`; a DAG dropped from the config is removed."""
+    _put_spark_main_files(job, models, code)
     files = dag_files(job, models, code=code, resolved=resolved)
     owned = owned_dag_paths(job, models)
     changes = Changes(writes=files, removes=[path for path in owned if path not in files])
@@ -104,6 +105,39 @@ def write_dags(
     )
     _report(repo.display_url, result, sorted(files))
     return result
+
+
+def _put_spark_main_files(job: Job, models: Sequence[Model], code: Mapping[str, str]) -> None:
+    """A Spark training DAG's main file: the entrypoint, taken out of the code archive."""
+    from .s3 import S3Store
+    from .spark import main_file_uri
+
+    spark = [m for m in models if m.train.engine == "spark" and "training" in _kinds(m)]
+    if not spark:
+        return
+    store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
+    for model in spark:
+        target = main_file_uri(code[model.name], model.train.entrypoint)
+        if store.exists(target):
+            continue
+        archive = store.get_bytes(code[model.name])
+        store.put_bytes(target, file_in_archive(archive, model.train.entrypoint, code[model.name]))
+        print(f"Spark main file of {model.name}: {target}", flush=True)
+
+
+def _kinds(model: Model) -> set[str]:
+    return {dag.kind for dag in model.batch.dags}
+
+
+def file_in_archive(archive: bytes, path: str, uri: str) -> bytes:
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        member = tar.extractfile(path) if path in tar.getnames() else None
+        if member is None:
+            raise ModelciError(f"the code archive {uri} has no file {path}")
+        return member.read()
 
 
 def write_online(

@@ -8,11 +8,15 @@ these files, the deploy commands commit them, and promotion writes them for a st
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .config import DAG_KINDS, Model
 from .errors import ModelciError, strip_userinfo
 from .workspace import Job, ResolvedModel
+
+if TYPE_CHECKING:
+    from .dags import MonitorTarget
 
 # What `render` shows for the code archive when the platform has not set MODELCI_SCRATCH_URI.
 SCRATCH_PLACEHOLDER = "s3://<MODELCI_SCRATCH_URI>"
@@ -39,6 +43,25 @@ def code_uri(job: Job, *, commit: str | None = None, dry_run: bool = False) -> s
     return f"{scratch_prefix(job, dry_run=dry_run)}code/{commit or job.pipeline.commit}.tar.gz"
 
 
+def data_uri(job: Job, model: Model, *, dry_run: bool = False) -> str:
+    """The environment's data prefix of `model` (MODELCI_DATA_URI in its pods), ending in /:
+    its scoring DAG writes there and its monitoring reads there. It lives with the
+    environment's scratch objects, so a branch's data goes when the branch does."""
+    return f"{scratch_prefix(job, dry_run=dry_run)}data/{model.name}/"
+
+
+def monitor_target(job: Job) -> MonitorTarget:
+    from .dags import MonitorTarget
+
+    config_file = Path(job.config.path)
+    return MonitorTarget(
+        config_file=config_file.name if config_file.is_absolute() else config_file.as_posix(),
+        gitlab_url=job.pipeline.server_url,
+        ref=job.pipeline.default_branch,
+        trigger_secret=job.settings.retrain_trigger_secret,
+    )
+
+
 def runtime_image(job: Job) -> str:
     """The image of the pods that run the model's code: batch pods, and the model server when
     it runs in the model's environment (both need modelci and the model's Python)."""
@@ -58,12 +81,14 @@ def dag_files(
     *,
     code: Mapping[str, str],
     resolved: Mapping[str, ResolvedModel],
+    dry_run: bool = False,
 ) -> dict[str, bytes]:
     """{repo path: DAG source} for every batch DAG of `models`; `code` holds each model's code
     archive (a stand's models may come from different commits)."""
     from .dags import render_dag
 
     image = runtime_image(job)
+    monitor = monitor_target(job)
     files = {}
     for model in models:
         names, chosen = job.names(model), resolved[model.name]
@@ -81,6 +106,8 @@ def dag_files(
                 s3_secret=job.settings.cluster_s3_secret,
                 s3_endpoint=job.settings.cluster_s3_endpoint,
                 tracking_uri=strip_userinfo(job.settings.tracking_uri),
+                data_uri=data_uri(job, model, dry_run=dry_run),
+                monitor=monitor,
             )
             files[names.dag_path(dag.kind)] = source.encode("utf-8")
     return files

@@ -116,6 +116,8 @@ class Settings:
     env_retention_days: float  # MODELCI_ENV_RETENTION_DAYS: unused environment archives kept
     # MODELCI_ARGOCD_WEBHOOK_URLS: Argo CD webhook endpoints told of each GitOps commit
     argocd_webhook_urls: tuple[str, ...] = ()
+    # MODELCI_RETRAIN_TRIGGER_SECRET: Secret with MODELCI_TRIGGER_TOKEN for monitoring pods
+    retrain_trigger_secret: str = "modelci-retrain-trigger"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -139,6 +141,9 @@ class Settings:
             push_budget_seconds=_seconds(env, "MODELCI_PUSH_BUDGET_SECONDS", 600.0),
             env_retention_days=_seconds(env, "MODELCI_ENV_RETENTION_DAYS", 14.0, unit="days"),
             argocd_webhook_urls=tuple(_get(env, "MODELCI_ARGOCD_WEBHOOK_URLS").split()),
+            retrain_trigger_secret=_get(
+                env, "MODELCI_RETRAIN_TRIGGER_SECRET", "modelci-retrain-trigger"
+            ),
         )
 
 
@@ -261,6 +266,7 @@ class Pipeline:
     pipeline_url: str  # CI_PIPELINE_URL
     job_url: str  # CI_JOB_URL
     user: str  # GITLAB_USER_LOGIN
+    server_url: str = ""  # CI_SERVER_URL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Pipeline:
@@ -275,6 +281,7 @@ class Pipeline:
             pipeline_url=_get(env, "CI_PIPELINE_URL"),
             job_url=_get(env, "CI_JOB_URL"),
             user=_get(env, "GITLAB_USER_LOGIN", "unknown"),
+            server_url=_get(env, "CI_SERVER_URL"),
         )
 
     @classmethod

@@ -366,6 +366,41 @@ class Tracker:
             f"{PIN_TAG} with value {environment}."
         )
 
+    def download_artifact(self, run_id: str, path: str) -> bytes:
+        """The bytes of one artifact file of a run."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="modelci-artifact-") as where:
+            local = self._call(
+                f"download artifact {path} of run {run_id}",
+                self._client.download_artifacts,
+                run_id,
+                path,
+                where,
+            )
+            return Path(local).read_bytes()
+
+    def log_finished_run(
+        self, experiment: str, tags: Mapping[str, str], metrics: Mapping[str, float], name: str
+    ) -> str:
+        """A FINISHED run holding `tags` and `metrics`, e.g. one monitoring check."""
+        from mlflow.entities import Metric
+
+        run_id = self.start_run(experiment, tags, run_name=name)
+        now = int(time.time() * 1000)
+        logged = [Metric(key, value, now, 0) for key, value in metrics.items()]
+        self._call(f"log metrics of run {run_id}", self._client.log_batch, run_id, metrics=logged)
+        self.end_run(run_id, "FINISHED")
+        return run_id
+
+    def newest_run(self, experiment: str, tags: Mapping[str, str]) -> Run | None:
+        """The newest run of `experiment` carrying every tag of `tags`; None if there is none."""
+        experiment_id = self._find_experiment(experiment)
+        if experiment_id is None:
+            return None
+        search = " and ".join(f"tags.`{k}` = {_filter_value(v)}" for k, v in tags.items())
+        return self._newest_run(experiment_id, search)
+
     def _newest_run(self, experiment_id: str, filter_string: str) -> Run | None:
         runs = self._call(
             "search runs",

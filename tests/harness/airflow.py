@@ -21,7 +21,8 @@ COMMAND_TIMEOUT = 180
 
 # Runs inside .venv-airflow: argv[1] is the folder to parse, argv[2] the JSON file to write.
 # Each task is rendered as a task run renders it (render_template_fields with a run context),
-# then turned into the pod Kubernetes would get (build_pod_request_obj). The context holds
+# then turned into the pod Kubernetes would get (build_pod_request_obj), or for a Spark task the
+# SparkApplication it would submit (template_body). The context holds
 # Variables, a Connection and a template file that must never reach the pod: any of their
 # markers in the output means Airflow evaluated a string it was given.
 DAGBAG_SCRIPT = """
@@ -53,6 +54,14 @@ for dag_id, dag in bag.dags.items():
             "macros": types.SimpleNamespace(),
         }
         task.render_template_fields(context)
+        if type(task).__name__ == "SparkKubernetesOperator":
+            tasks[task.task_id] = {
+                "operator": type(task).__name__,
+                "namespace": task.namespace,
+                "spark_application": task.template_body["spark"],
+                "retries": task.retries,
+            }
+            continue
         pod = task.build_pod_request_obj(context, dry_run=True)
         container = pod.spec.containers[0]
         tasks[task.task_id] = {

@@ -82,9 +82,9 @@ def library_include(repo: Path) -> tuple[str, str]:
     return include["project"], include["ref"]
 
 
-def make_model_repo(path: Path, *, project: str, branch: str) -> Path:
-    """A clone of the example model repo on `branch`, with origin at `project` on GitLab."""
-    shutil.copytree(EXAMPLE_REPO, path, ignore=shutil.ignore_patterns("__pycache__", "mlruns"))
+def make_model_repo(path: Path, *, project: str, branch: str, example: Path = EXAMPLE_REPO) -> Path:
+    """A clone of an example model repo on `branch`, with origin at `project` on GitLab."""
+    shutil.copytree(example, path, ignore=shutil.ignore_patterns("__pycache__", "mlruns"))
     (path / ".gitignore").write_text(".gitlab-ci-local/\n.modelci/\n", encoding="utf-8")
     repo = git.Repo.init(path, initial_branch="main")
     with repo.config_writer() as config:

@@ -10,6 +10,10 @@ REST API v4 documents them, and nothing else (anything else is a 404):
 - `PUT  /api/v4/projects/:id/merge_requests/:iid/notes/:note_id` (edit a note)
 - `GET  /api/v4/projects/:id/repository/commits/:sha/merge_requests`
 - `GET  /api/v4/projects/:id/repository/branches` (paginated)
+- `POST /api/v4/projects/:id/trigger/pipeline` (pipeline trigger API: `token` and `ref` in the
+  body, `variables` as an object; no PRIVATE-TOKEN; a wrong trigger token is a 404 as on
+  GitLab). Each trigger is kept in `FakeGitLab.triggered`; the pipeline itself is for the
+  test to run (under gitlab-ci-local, or step by step).
 
 Every request is recorded (`FakeGitLab.requests`) so tests can assert on what was asked, with
 which token. It can be told to fail: answer a status code to the next N requests
@@ -76,6 +80,8 @@ class FakeGitLab:
     fail_status: int | None = None  # answer this status ...
     fail_count: int = 0  # ... to this many requests (then behave again)
     hang_seconds: float = 0.0  # wait this long before answering anything
+    trigger_token: str = ""  # the project's pipeline trigger token
+    triggered: list[dict] = field(default_factory=list)  # {"project", "ref", "variables", "id"}
     _release: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -167,12 +173,15 @@ class _Handler(BaseHTTPRequestHandler):
             if fake.fail_status is not None and fake.fail_count > 0:
                 fake.fail_count -= 1
                 return self._reply(fake.fail_status, {"message": f"{fake.fail_status} fake"})
-        if self.headers.get("PRIVATE-TOKEN") != fake.token:
-            return self._reply(401, {"message": "401 Unauthorized"})
         if not url.path.startswith(_PREFIX):
             return self._reply(404, {"message": "404 Not Found"})
         project_id, _, rest = url.path.removeprefix(_PREFIX).partition("/")
         route = (method, *rest.split("/"))
+        if route == ("POST", "trigger", "pipeline"):
+            with fake._lock:
+                return self._trigger(unquote(project_id), body)
+        if self.headers.get("PRIVATE-TOKEN") != fake.token:
+            return self._reply(401, {"message": "401 Unauthorized"})
         with fake._lock:
             self._route(unquote(project_id), route, query, body)
 
@@ -209,6 +218,24 @@ class _Handler(BaseHTTPRequestHandler):
                 ]
                 return self._page(found, query)
         self._reply(404, {"message": "404 Not Found"})
+
+    def _trigger(self, project: str, body: dict) -> None:
+        fake = self.fake
+        if not fake.trigger_token or body.get("token") != fake.trigger_token:
+            return self._reply(404, {"message": "404 Not Found"})
+        if not body.get("ref"):
+            return self._reply(400, {"message": "ref is missing"})
+        pipeline_id = 9000 + len(fake.triggered)
+        fake.triggered.append(
+            {
+                "project": project,
+                "ref": body["ref"],
+                "variables": dict(body.get("variables") or {}),
+                "id": pipeline_id,
+            }
+        )
+        web_url = f"{fake.url}/{project}/-/pipelines/{pipeline_id}"
+        self._reply(201, {"id": pipeline_id, "status": "created", "web_url": web_url})
 
     def _known(self, project: str, iid: str) -> bool:
         return any(mr.project == project and str(mr.iid) == iid for mr in self.fake.merge_requests)

@@ -20,7 +20,7 @@ import git
 import pytest
 
 from modelci.config import DAG_KINDS, Batch, Dag, Model, Resources, load_config
-from modelci.dags import render_dag
+from modelci.dags import MonitorTarget, render_dag
 from modelci.macros import env_name
 from modelci.naming import Names, names_for
 from modelci.settings import Pipeline
@@ -100,6 +100,19 @@ class Rendered:
     image: str = IMAGE
     tracking_uri: str = TRACKING_URI
     environment_uri: str = ""
+    data_uri: str = ""
+
+
+MONITOR = MonitorTarget(
+    config_file="mlops.yaml",
+    gitlab_url="https://gitlab.example.com",
+    ref="main",
+    trigger_secret="modelci-retrain-trigger",
+)
+
+
+def data_uri(names: Names) -> str:
+    return f"s3://mlops/scratch/{names.s3_prefix}data/{names.model}/"
 
 
 def render_all() -> list[Rendered]:
@@ -141,11 +154,13 @@ def render_all() -> list[Rendered]:
                 s3_secret=S3_SECRET,
                 tracking_uri=TRACKING_URI,
                 environment_uri=environment_uri,
+                data_uri=data_uri(names),
+                monitor=MONITOR,
             )
             rendered.append(
                 Rendered(
                     names, dag, source, code_uri, model_uri, run_id,
-                    environment_uri=environment_uri,
+                    environment_uri=environment_uri, data_uri=data_uri(names),
                 )
             )  # fmt: skip
     rendered.append(render_hostile(model))
@@ -221,7 +236,46 @@ def airflow_home(
     sys.stderr.write(f"\n[test_airflow timings] {timings}\n")
 
 
+def expected_command(r: Rendered) -> tuple[list[str], list[str]]:
+    """(cmds, arguments): the product's monitoring runs modelci in the image's Python."""
+    if r.dag.builtin:
+        stand = ["--stand", r.names.environment] if r.names.is_stand else []
+        monitor = ["modelci", "monitor", "--config", "mlops.yaml", "--model", r.names.model]
+        return ["modelci", "pod-run", "--code", r.code_uri, "--"], [*monitor, *stand]
+    env = ["--env", r.environment_uri] if r.environment_uri else []
+    return (
+        ["modelci", "pod-run", "--code", r.code_uri, *env, "--"],
+        ["python", r.dag.entrypoint, *r.dag.args],
+    )
+
+
+def expected_env(r: Rendered) -> dict[str, str]:
+    env = {
+        "MODEL_URI": r.model_uri,
+        "MLFLOW_RUN_ID": r.run_id,
+        "MLFLOW_TRACKING_URI": r.tracking_uri,
+        "MODELCI_ENVIRONMENT": r.names.environment,
+        "MODELCI_MODEL": r.names.model,
+        "MODELCI_CODE_URI": r.code_uri,
+        **({"MODELCI_ENVIRONMENT_URI": r.environment_uri} if r.environment_uri else {}),
+        **({"MODELCI_DATA_URI": r.data_uri} if r.data_uri else {}),
+        **RUN_VALUES,
+    }
+    if r.dag.builtin:
+        env |= {
+            "MODELCI_GITLAB_URL": MONITOR.gitlab_url,
+            "MODELCI_PROJECT": r.names.project,
+            "MODELCI_EXPERIMENT": r.names.experiment,
+            "MODELCI_RETRAIN_REF": MONITOR.ref,
+        }
+    if r.dag.kind == "training":  # a run of its own (MLFLOW_RUN_CONTEXT: checked apart)
+        served = env.pop("MLFLOW_RUN_ID")
+        env |= {"MODELCI_SERVED_RUN_ID": served, "MLFLOW_EXPERIMENT_NAME": r.names.experiment}
+    return env
+
+
 def expected_dag(r: Rendered) -> dict[str, Any]:
+    cmds, arguments = expected_command(r)
     return {
         "schedule": r.dag.schedule,
         "catchup": False,
@@ -232,26 +286,10 @@ def expected_dag(r: Rendered) -> dict[str, Any]:
                 "operator": "KubernetesPodOperator",
                 "image": r.image,
                 "namespace": r.names.namespace,
-                "cmds": [
-                    "modelci",
-                    "pod-run",
-                    "--code",
-                    r.code_uri,
-                    *(["--env", r.environment_uri] if r.environment_uri else []),
-                    "--",
-                ],
-                "arguments": ["python", r.dag.entrypoint, *r.dag.args],
-                "env_vars": {
-                    "MODEL_URI": r.model_uri,
-                    "MLFLOW_RUN_ID": r.run_id,
-                    "MLFLOW_TRACKING_URI": r.tracking_uri,
-                    "MODELCI_ENVIRONMENT": r.names.environment,
-                    "MODELCI_MODEL": r.names.model,
-                    "MODELCI_CODE_URI": r.code_uri,
-                    **({"MODELCI_ENVIRONMENT_URI": r.environment_uri} if r.environment_uri else {}),
-                    **RUN_VALUES,
-                },
-                "env_from": [S3_SECRET],
+                "cmds": cmds,
+                "arguments": arguments,
+                "env_vars": expected_env(r),
+                "env_from": [S3_SECRET, *([MONITOR.trigger_secret] if r.dag.builtin else [])],
                 "requests": {"cpu": r.dag.resources.cpu, "memory": r.dag.resources.memory},
                 "limits": {"memory": r.dag.resources.memory}
                 | ({"nvidia.com/gpu": str(r.dag.resources.gpu)} if r.dag.resources.gpu else {}),
@@ -291,6 +329,11 @@ def test_dagbag_loads_every_generated_file(
     for r in rendered:
         dag = found["dags"][r.names.dag_id(r.dag.kind)]
         assert dag.pop("fileloc") == str(tmp_path / r.names.dag_path(r.dag.kind))
+        if r.dag.kind == "training":
+            context = dag["tasks"]["training"]["env_vars"].pop("MLFLOW_RUN_CONTEXT")
+            tags = json.loads(context)
+            assert tags["modelci.branch"] == r.names.branch
+            assert tags["modelci.environment"] == r.names.environment
         assert dag == expected_dag(r)
 
 

@@ -32,8 +32,10 @@ from pathlib import Path
 
 import git
 import pytest
+from mlflow import MlflowClient
 
 from modelci.cli import SUBCOMMANDS
+from modelci.macros import env_name
 from modelci.naming import environment_dirs, names_for
 from tests.harness.gitremotes import GitRemotes
 from tests.harness.lifecycle import GITLAB_HOST, LocalPlatform, make_model_repo
@@ -321,6 +323,28 @@ def test_every_subcommand_from_the_clean_install(
     assert {"mlops.yaml", "train.py", "score.py"} <= set(listed.split())
 
     assert "candidate" in modelci("compare", "--config", "mlops.yaml").lower()
+
+    # What the monitoring DAG's pod runs, on a day whose scores look like the training data.
+    data_uri = f"{modelci.env['MODELCI_SCRATCH_URI']}/{dirs.s3_prefix}data/{MODEL}/"
+    reference = MlflowClient(platform.mlflow.tracking_uri).download_artifacts(
+        state["run_id"], "reference.csv", str(modelci.cwd.parent)
+    )
+    bucket, _, prefix = data_uri.removeprefix("s3://").partition("/")
+    platform.s3.client().put_object(
+        Bucket=bucket, Key=f"{prefix}scores/2026-12-01.csv", Body=Path(reference).read_bytes()
+    )
+    pod = {
+        "MODELCI_PROJECT": PROJECT,
+        "MODELCI_EXPERIMENT": names.experiment,
+        "MODELCI_ENVIRONMENT": names.environment,
+        "MODELCI_DATA_URI": data_uri,
+        "MLFLOW_RUN_ID": state["run_id"],
+        env_name("ds"): "2026-12-01",
+    }
+    monitor = Modelci(modelci.venv, modelci.cwd, {**modelci.env, **pod}, modelci.ran)
+    assert "retraining: none (every check passed)" in monitor(
+        "monitor", "--config", "mlops.yaml", "--model", MODEL
+    )
 
     # The default branch's jobs after the merge, from the same clean install: the branch's
     # run goes to staging (and the branch's environment is stopped), then onwards.

@@ -37,6 +37,7 @@ DOCUMENTED_COMMANDS = (
     "deploy-version",
     "cleanup",
     "render",
+    "monitor",
     "pod-run",
     "serve",
 )

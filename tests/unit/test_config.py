@@ -12,7 +12,10 @@ from modelci.config import (
     DEFAULT_RESOURCES,
     DEFAULT_STANDS,
     Dag,
+    GroundTruth,
+    Monitoring,
     Resources,
+    Retrain,
     Stand,
     load_config,
 )
@@ -115,11 +118,81 @@ def test_the_example_repository_loads():
     assert model.gate.compare_with_production is True
     assert {dag.kind: dag.entrypoint for dag in model.batch.dags} == {
         "inference": "score.py",
-        "monitoring": "score.py",
+        "monitoring": "modelci monitor",  # generated from the monitoring: section
     }
     assert all(dag.schedule for dag in model.batch.dags)
     assert model.online.enabled is True
     assert config.stands == (Stand("staging", manual=False), Stand("production", manual=True))
+    monitoring = model.monitoring
+    assert monitoring is not None
+    assert (monitoring.data, monitoring.reference) == ("scores/${ds}.csv", "reference.csv")
+    assert monitoring.ground_truth == GroundTruth("churned", "accuracy", 0.8, None)
+
+
+MONITORED = """\
+version: 1
+models:
+  - name: churn
+    flavor: sklearn
+    train: {entrypoint: train.py}
+    gate: {metrics: [{name: accuracy, min: 0.8}]}
+    monitoring:
+      data: scores/${ds}.csv
+      reference: reference.csv
+      features: [age, income]
+      score: predicted
+      ranges: {age: [0, 120]}
+      max_null_share: 0.05
+      ground_truth: {label: churned, metric: rmse, max: 0.4}
+      retrain: {cooldown_hours: 12, timeout_hours: 3}
+"""
+
+
+def test_a_monitoring_section_generates_the_monitoring_dag(tmp_path):
+    model = load_config(write_repo(tmp_path, MONITORED)).models[0]
+
+    assert model.monitoring == Monitoring(
+        data="scores/${ds}.csv",
+        reference="reference.csv",
+        features=("age", "income"),
+        score="predicted",
+        ranges=(("age", 0.0, 120.0),),
+        max_null_share=0.05,
+        ground_truth=GroundTruth("churned", "rmse", None, 0.4),
+        retrain=Retrain(enabled=True, cooldown_hours=12.0, timeout_hours=3.0),
+    )
+    (dag,) = model.batch.dags
+    assert (dag.kind, dag.builtin, dag.schedule, dag.retries) == ("monitoring", True, "@daily", 0)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("data: scores/${ds}.csv", "data: /abs/x.csv", "monitoring.data: found"),
+        ("data: scores/${ds}.csv", "data: ../x.csv", "a relative path"),
+        ("data: scores/${ds}.csv", "data: s/${day}.csv", "unknown placeholder ${day}"),
+        ("features: [age, income]", "features: []", "at least one column"),
+        ("      score: predicted\n", "", "monitoring.score is not set"),
+        ("{age: [0, 120]}", "{age: [120, 0]}", "Swap the two numbers"),
+        ("max_null_share: 0.05", "max_null_share: 5", "a share from 0 to 1"),
+        ("metric: rmse", "metric: r2", "expected one of accuracy, mae, rmse"),
+        ("      retrain:", "      retrian:", 'Did you mean "retrain"?'),
+    ],
+)
+def test_monitoring_mistakes_name_the_field_and_the_fix(tmp_path, old, new, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(write_repo(tmp_path, MONITORED.replace(old, new)))
+    assert message in str(error.value)
+    assert "models[0].monitoring" in str(error.value)
+
+
+def test_monitoring_and_a_hand_written_monitoring_dag_cannot_both_be_there(tmp_path):
+    text = MONITORED.replace(
+        "    monitoring:\n",
+        "    batch: {dags: [{kind: monitoring, entrypoint: train.py}]}\n    monitoring:\n",
+    )
+    with pytest.raises(ConfigError, match="Remove the batch DAG of kind monitoring"):
+        load_config(write_repo(tmp_path, text))
 
 
 def test_a_full_config_reads_every_field(tmp_path):

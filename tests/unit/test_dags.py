@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelci.config import DAG_KINDS, Dag, Gate, Model, Resources, Train
-from modelci.dags import RUN_VALUES, comment_text, pyliteral, render_dag
+from modelci.dags import RUN_VALUES, MonitorTarget, comment_text, pyliteral, render_dag
 from modelci.macros import MACROS, env_name
 from modelci.naming import Names, names_for
 from modelci.settings import Pipeline
@@ -500,3 +500,42 @@ def test_a_model_environment_archive_is_named_to_pod_run() -> None:
     without = read(render_dag(**render_kwargs()))
     assert "--env" not in without["cmds"]
     assert "MODELCI_ENVIRONMENT_URI" not in without["constants"]["ENV_VARS"]
+
+
+def test_the_monitoring_dag_runs_modelci_monitor_and_may_trigger_retraining() -> None:
+    dag = make_dag("monitoring", entrypoint="modelci monitor", args=(), builtin=True, retries=0)
+    target = MonitorTarget(
+        config_file="models/mlops.yaml",
+        gitlab_url="https://gitlab.example.com",
+        ref="main",
+        trigger_secret="modelci-retrain-trigger",
+    )
+    for stand in (None, "production"):
+        names = names_for(PROJECT, BRANCH, "churn", stand=stand)
+        source = render_dag(
+            **render_kwargs(
+                names=names,
+                dag=dag,
+                monitor=target,
+                data_uri="s3://mlops/scratch/ml-churn/production/data/churn/",
+                environment_uri="s3://mlops/scratch/envs/py3.11-abc/environment.tar.gz",
+            )
+        )
+        found = constants(ast.parse(source))
+        stand_args = ["--stand", "production"] if stand else []
+        assert found["COMMAND"] == [
+            "modelci", "monitor", "--config", "models/mlops.yaml", "--model", "churn", *stand_args
+        ]  # fmt: skip
+        assert "--env" not in found["POD_RUN"]  # modelci runs in the image, not the model's env
+        assert found["TRIGGER_SECRET"] == "modelci-retrain-trigger"
+        assert found["ENV_VARS"]["MODELCI_DATA_URI"].endswith("/production/data/churn/")
+        assert found["ENV_VARS"]["MODELCI_EXPERIMENT"] == names.experiment
+        assert found["ENV_VARS"]["MODELCI_RETRAIN_REF"] == "main"
+        assert "optional=True" in source
+
+
+def test_a_scoring_dag_gets_the_data_prefix_and_no_trigger_secret() -> None:
+    source = render_dag(**render_kwargs(data_uri="s3://mlops/scratch/ml-churn/b-x/data/churn/"))
+    found = constants(ast.parse(source))
+    assert found["ENV_VARS"]["MODELCI_DATA_URI"] == "s3://mlops/scratch/ml-churn/b-x/data/churn/"
+    assert "TRIGGER_SECRET" not in found and "MODELCI_GITLAB_URL" not in found["ENV_VARS"]

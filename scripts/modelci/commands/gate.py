@@ -4,8 +4,10 @@ with the reasons, writes a JUnit report for the merge request widget, fails on a
 from __future__ import annotations
 
 import argparse
+import os
 
 from ..errors import ModelciError
+from ..retraining import RetrainRequest, record_outcome
 from ..workspace import STATE_DIR, add_config_arguments, load_job, read_run_state, write_state
 
 PRODUCTION_ALIAS = "production"
@@ -22,8 +24,9 @@ def run(args: argparse.Namespace) -> int:
 
     job = load_job(args)
     tracker = Tracker(job.settings.tracking_uri)
+    request = RetrainRequest.from_env(os.environ)
     reports, failed = [], []
-    for model in job.models(args.model):
+    for model in job.models([request.model] if request else args.model):
         run_id = read_run_state(model.name).run_id
         production = None
         if model.gate.compare_with_production:
@@ -37,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
         reports.append((f"quality gate: {model.name}", result))
         if not result.passed:
             failed.append(model.name)
+            if request is not None:
+                reasons = "; ".join(check.message for check in result.failures)
+                outcome = f"run {run_id} rejected by the gate, production unchanged: {reasons}"
+                record_outcome(tracker, request, outcome)
     REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
     REPORT_PATH.write_text(gate_junit_report(reports), encoding="utf-8")
     if failed:

@@ -9,6 +9,7 @@ import argparse
 import os
 
 from ..errors import ModelciError
+from ..retraining import RetrainRequest, record_outcome
 from ..stands import load_stand_job
 from ..workspace import Job, add_config_arguments
 
@@ -41,6 +42,14 @@ def run(args: argparse.Namespace) -> int:
         moves = [Move(m, _served(job, tracker, m, previous, args.stand), "promote") for m in models]
         deploy_to_stand(stand_job(job, args.stand), tracker, moves)
         return 0
+    request = RetrainRequest.from_env(os.environ)
+    if request is not None:
+        try:
+            _promote_retrained(job, tracker, request, first)
+        except ModelciError as error:
+            record_outcome(tracker, request, f"not promoted, {first} unchanged: {error}")
+            raise
+        return 0
     branch, merge_request = (args.branch, "") if args.branch else merged_branch(job)
     print(f"promoting the models of branch {branch!r} to {first}", flush=True)
     moves = [
@@ -52,6 +61,31 @@ def run(args: argparse.Namespace) -> int:
 
     stop_environment(job.pipeline, job.settings, branch)
     return 0
+
+
+def _promote_retrained(job: Job, tracker, request: RetrainRequest, first: str) -> None:
+    """A retraining pipeline's run, through the gate of this pipeline, to the first stand."""
+    from ..naming import names_for
+    from ..stands import Move, deploy_to_stand, stand_job
+    from ..tracking import TAG_PIPELINE_ID
+
+    branch = job.pipeline.default_branch
+    (model,) = job.models([request.model])
+    names = names_for(job.pipeline.project, branch, model.name)
+    run = tracker.find_run(names.experiment, names.environment, branch)
+    if run.data.tags.get(TAG_PIPELINE_ID) != job.pipeline.pipeline_id:
+        raise ModelciError(
+            f"the newest run of {model.name} on {branch} that passed the gate is "
+            f"{run.info.run_id}, not one of this retraining pipeline "
+            f"({job.pipeline.pipeline_id}); nothing is promoted. Rerun its train and gate jobs"
+        )
+    version = _validated_version(job, tracker, model, branch)
+    deploy_to_stand(stand_job(job, first), tracker, [Move(model, version, "promote")])
+    record_outcome(
+        tracker,
+        request,
+        f"run {version.run_id} passed the gate and is version {version.version} on {first}",
+    )
 
 
 def _served(job: Job, tracker, model, previous: str, stand: str):

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     batch = [m for m in models if m.batch.dags]
     if batch:
         code = {model.name: code_uri(job, dry_run=True) for model in batch}
-        files |= dag_files(job, batch, code=code, resolved=resolved)
+        files |= dag_files(job, batch, code=code, resolved=resolved, dry_run=True)
     for model in models:
         if model.online.enabled:
             values = checked_values(job, model, chosen)

@@ -24,6 +24,8 @@ from ..modelenv import (
     ensure_environment,
     variables_for,
 )
+from ..retraining import TAG_TRIGGERED_BY, RetrainRequest, record_outcome
+from ..spark import local_submit_args
 from ..workspace import Job, add_config_arguments, clear_state, load_job, write_state
 
 DEFAULT_REQUIREMENTS = "requirements.txt"
@@ -49,11 +51,17 @@ def run(args: argparse.Namespace) -> int:
     from ..tracking import Tracker
 
     job = load_job(args)
-    models = job.models(args.model)
-    environment = _model_environment(job, args)
+    request = RetrainRequest.from_env(os.environ)
+    models = job.models([request.model] if request else args.model)
     tracker = Tracker(job.settings.tracking_uri)
-    for model in models:
-        _train(job, tracker, model, environment)
+    try:
+        environment = _model_environment(job, args)
+        for model in models:
+            _train(job, tracker, model, environment, request)
+    except ModelciError as error:
+        if request is not None:
+            record_outcome(tracker, request, f"training failed, production unchanged: {error}")
+        raise
     return 0
 
 
@@ -82,11 +90,19 @@ def _archives(job: Job) -> Archives | None:
     return Archives.under(store, job.settings.scratch_uri)
 
 
-def _train(job: Job, tracker, model: Model, environment: ModelEnvironment) -> None:
+def _train(
+    job: Job,
+    tracker,
+    model: Model,
+    environment: ModelEnvironment,
+    request: RetrainRequest | None,
+) -> None:
     from ..tracking import TAG_ENV_ARCHIVE, TAG_ENV_SHA256, provenance_tags
 
     names = job.names(model)
     tags = provenance_tags(job.pipeline, names.environment, model.name)
+    if request is not None:
+        tags[TAG_TRIGGERED_BY] = request.trigger_run
     if environment.archive_uri:
         tags[TAG_ENV_ARCHIVE] = environment.archive_uri
     if environment.archive_sha256:
@@ -168,5 +184,12 @@ def _run_entrypoint(
     env.pop("MLFLOW_EXPERIMENT_NAME", None)  # the id above wins; a stale name would conflict
     values = ci_run_values(job.pipeline.pipeline_id)
     args = [expand(arg, values) for arg in model.train.args]
+    spark = model.train.spark
+    if spark is not None:  # the same entrypoint, with local Spark in this job
+        args += [expand(arg, values) for arg in spark.ci_args]
+        env.update(
+            PYSPARK_SUBMIT_ARGS=local_submit_args(spark), PYSPARK_PYTHON=str(environment.python)
+        )
+        print(f"{model.name}: Spark training with {spark.ci_master} in this job", flush=True)
     command = [str(environment.python), model.train.entrypoint, *args]
     return subprocess.run(command, cwd=repo_root, env=env, check=False).returncode
