@@ -8,4 +8,6 @@ bash "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/pytest "$@"
+# Two workers, each test file on one of them (module fixtures such as an Airflow home stay
+# single); most of the suite waits on subprocesses (training, uv, Airflow, gitlab-ci-local).
+exec .venv/bin/pytest -n 2 --dist loadfile --durations=20 "$@"

@@ -66,7 +66,11 @@ def test_push_deploys_the_branch_environment_and_stop_removes_it(
     # MLflow: one run, tagged with its provenance and the gate result.
     client = MlflowClient(platform.mlflow.tracking_uri)
     experiment = client.get_experiment_by_name(names.experiment)
-    (run,) = client.search_runs([experiment.experiment_id])
+    # Other tests of the session may train project ml/churn too: this pipeline's is the one.
+    (run,) = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`modelci.commit` = '{commit}' and tags.`modelci.branch` = '{BRANCH}'",
+    )
     tags = run.data.tags
     assert run.info.status == "FINISHED"
     assert tags["modelci.project"] == PROJECT
