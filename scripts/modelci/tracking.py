@@ -1,9 +1,11 @@
-"""The MLflow adapter: the only module that imports mlflow.
+"""The MLflow adapter: the only module that talks to MLflow.
 
-`import mlflow` costs seconds, so it happens inside `Tracker`, never at module import; the
-tag names and the pure URI helpers here are free to import. Every call to the server goes
-through `Tracker._call`, which retries connection failures a bounded number of times and
-turns MLflow's exceptions into `ModelciError`s that name the server and what to check.
+`Tracker` calls the server's REST API through `mlflow_rest.RestClient`: `import mlflow` costs
+over a second, more than the calls of a gate or resolve job together. Only an artifact
+outside the server's artifact proxy is read with MLflow's own code (imported then). Every
+call goes through `Tracker._call`, which retries connection failures a bounded number of
+times and turns the server's errors into `ModelciError`s that name the server and what to
+check.
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import ModelciError, redact_url
+from .mlflow_rest import PROXY_SCHEME, RestClient, RestError, Run
 
 if TYPE_CHECKING:
-    from mlflow.entities import Run
-
     from .gate import GateResult
     from .s3 import S3Store
     from .settings import Pipeline
@@ -302,14 +303,12 @@ class Tracker:
                 "MLFLOW_TRACKING_URI is not set; set it to the MLflow server's URL in the "
                 "GitLab group's CI/CD variables"
             )
-        from mlflow import MlflowClient
-
         self.tracking_uri = tracking_uri
         self._where = f"MLflow at {redact_url(tracking_uri)}"
         self._attempts = max(1, attempts)
         self._backoff = backoff_seconds
         self._timeout = max(1, int(request_timeout))
-        self._client = MlflowClient(tracking_uri=tracking_uri)
+        self._client = RestClient(tracking_uri, timeout_seconds=self._timeout)
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -331,10 +330,7 @@ class Tracker:
         self._call(f"end run {run_id}", self._client.set_terminated, run_id, status)
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        from mlflow.entities import RunTag
-
-        run_tags = [RunTag(key, value) for key, value in tags.items()]
-        self._call(f"tag run {run_id}", self._client.log_batch, run_id, tags=run_tags)
+        self._call(f"tag run {run_id}", self._client.log_batch, run_id, tags=dict(tags))
 
     def get_run(self, run_id: str) -> Run:
         return self._call(f"read run {run_id}", self._client.get_run, run_id)
@@ -370,25 +366,37 @@ class Tracker:
         """The bytes of one artifact file of a run."""
         import tempfile
 
+        artifact_root = self.get_run(run_id).info.artifact_uri
         with tempfile.TemporaryDirectory(prefix="modelci-artifact-") as where:
             local = self._call(
                 f"download artifact {path} of run {run_id}",
-                self._client.download_artifacts,
-                run_id,
-                path,
+                self._download,
+                f"{artifact_root.rstrip('/')}/{path}",
                 where,
             )
             return Path(local).read_bytes()
+
+    def _download(self, artifact_uri: str, where: str) -> str:
+        """One artifact file: through the server's artifact proxy, else with MLflow's own
+        artifact repositories (S3 and the others a server without the proxy hands out)."""
+        if artifact_uri.startswith(PROXY_SCHEME):
+            return self._client.download_artifact_uri(artifact_uri, where)
+        from mlflow.artifacts import download_artifacts
+
+        return download_artifacts(
+            artifact_uri=artifact_uri, dst_path=where, tracking_uri=self.tracking_uri
+        )
 
     def log_finished_run(
         self, experiment: str, tags: Mapping[str, str], metrics: Mapping[str, float], name: str
     ) -> str:
         """A FINISHED run holding `tags` and `metrics`, e.g. one monitoring check."""
-        from mlflow.entities import Metric
-
         run_id = self.start_run(experiment, tags, run_name=name)
         now = int(time.time() * 1000)
-        logged = [Metric(key, value, now, 0) for key, value in metrics.items()]
+        logged = [
+            {"key": key, "value": value, "timestamp": now, "step": 0}
+            for key, value in metrics.items()
+        ]
         self._call(f"log metrics of run {run_id}", self._client.log_batch, run_id, metrics=logged)
         self.end_run(run_id, "FINISHED")
         return run_id
@@ -489,17 +497,15 @@ class Tracker:
         client-only `mlflow-skinny` that modelci runs with does not have."""
         import tempfile
 
-        from mlflow.artifacts import download_artifacts
         from ruamel.yaml import YAML
 
         location = self._artifact_location(parse_model_uri(model_uri), depth=0)
         with tempfile.TemporaryDirectory(prefix="modelci-mlmodel-") as tmp:
             path = self._call(
                 f"read the MLmodel file of {model_uri}",
-                download_artifacts,
-                artifact_uri=f"{location.rstrip('/')}/{MLMODEL_FILE}",
-                dst_path=tmp,
-                tracking_uri=self.tracking_uri,
+                self._download,
+                f"{location.rstrip('/')}/{MLMODEL_FILE}",
+                tmp,
             )
             document = YAML(typ="safe").load(Path(path).read_text(encoding="utf-8"))
         flavors = document.get("flavors") if isinstance(document, dict) else None
@@ -716,14 +722,12 @@ class Tracker:
         **kwargs: Any,
     ) -> T | Any:
         """Call MLflow, retrying connection failures; None for error codes in `none_on`."""
-        from mlflow.exceptions import MlflowException
-
         started = time.monotonic()
         for attempt in range(1, self._attempts + 1):
             try:
                 with _bounded_mlflow_http(self._timeout):
                     return function(*args, **kwargs)
-            except MlflowException as exc:
+            except RestError as exc:
                 if exc.error_code in none_on:
                     return None
                 transient = _transient_cause(exc)

@@ -31,13 +31,14 @@ from tests.e2e.test_faults import ModelRepo, model_repo, modelci
 from tests.e2e.test_promotion import ok, on_main, push_branch
 from tests.harness.airflow import parse_dag_folder
 from tests.harness.gitremotes import STANDS_BRANCH
-from tests.harness.lifecycle import LocalPlatform, commit_change, run_pipeline
+from tests.harness.lifecycle import EXAMPLE_REPO, LocalPlatform, commit_change, run_pipeline
 from tests.harness.tools import GITLAB_CI_LOCAL, VENV_BIN, require
 from tests.integration.fake_gitlab import running
 
 PROJECT = "ml/monitored"
 MODEL = "churn"
 TRIGGER_TOKEN = "glptt-monitoring-trigger-secret"
+EXAMPLE_TRAIN = (EXAMPLE_REPO / "train.py").read_text()
 PRODUCTION = names_for(PROJECT, "main", MODEL, stand="production")
 # Retrain again as soon as the last retraining has reported (the cool-down is unit-tested).
 NO_COOL_DOWN = {"retrain: {cooldown_hours: 24}": "retrain: {cooldown_hours: 0}"}
@@ -235,12 +236,24 @@ def test_monitoring_finds_drift_and_retraining_goes_through_the_gate_and_promoti
         broken_main = ModelRepo(main.path, main.project, "main")
         monitoring_dag = stand_dag(platform, "monitoring")
         put_csv(platform, f"{data_uri}scores/{day2.isoformat()}.csv", drifted)
-        ok_trigger = run_pod(platform, monitoring_dag, day2, **pod)
-        assert "retraining triggered" in ok_trigger.stdout
+        triggered = run_pod(platform, monitoring_dag, day2, **pod)
+        assert "retraining triggered" in triggered.stdout
         failed = retraining_pipeline(platform, broken_main, gitlab.triggered[-1], "502")
         assert failed[-1].returncode != 0 and len(failed) == 1
         outcome = tag_of(platform, monitoring_runs(platform)[-1].info.run_id, TAG_OUTCOME)
         assert outcome.startswith("training failed, production unchanged: train.py exited")
+        assert (alias(platform, "staging"), alias(platform, "production")) == ("2", "2")
+
+        # A challenger the gate rejects (main now asks more than the model reaches): recorded.
+        commit_change(main.path, "train.py", EXAMPLE_TRAIN, "Mend training")
+        config = (main.path / "mlops.yaml").read_text().replace("min: 0.7\n", "min: 0.99\n")
+        commit_change(main.path, "mlops.yaml", config, "Ask for more")
+        stricter = ModelRepo(main.path, main.project, "main")
+        assert "retraining triggered" in run_pod(platform, monitoring_dag, day2, **pod).stdout
+        rejected = retraining_pipeline(platform, stricter, gitlab.triggered[-1], "503")
+        assert [job.returncode == 0 for job in rejected] == [True, False]  # train, gate
+        outcome = tag_of(platform, monitoring_runs(platform)[-1].info.run_id, TAG_OUTCOME)
+        assert "rejected by the gate, production unchanged: accuracy" in outcome
         assert (alias(platform, "staging"), alias(platform, "production")) == ("2", "2")
 
         # The trigger API down: a bounded retry, then recorded; the check still fails.
@@ -258,6 +271,11 @@ def test_monitoring_finds_drift_and_retraining_goes_through_the_gate_and_promoti
         assert missing.returncode == 1
         assert "FAILED  data: the monitoring data could not be read" in missing.stdout
         assert "retraining: none (the monitoring data could not be checked" in missing.stdout
+        assert monitoring_runs(platform)[-1].data.tags["modelci.monitor"] == "no-data"
+        empty_day = day2 + timedelta(days=2)
+        put_csv(platform, f"{data_uri}scores/{empty_day.isoformat()}.csv", [], header=scores[0])
+        empty = run_pod(platform, monitoring_dag, empty_day, **pod)
+        assert empty.returncode == 1 and "has no rows" in empty.stdout
         assert monitoring_runs(platform)[-1].data.tags["modelci.monitor"] == "no-data"
         assert len(gitlab.triggered) == triggers
 
@@ -278,9 +296,11 @@ def shifted(rows: list[dict[str, str]], column: str, by: float) -> list[dict[str
     return [{**row, column: str(float(row[column]) + by)} for row in rows]
 
 
-def put_csv(platform: LocalPlatform, uri: str, rows: list[dict[str, str]]) -> None:
+def put_csv(
+    platform: LocalPlatform, uri: str, rows: list[dict[str, str]], header: dict | None = None
+) -> None:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer = csv.DictWriter(out, fieldnames=list(header or rows[0]))
     writer.writeheader()
     writer.writerows(rows)
     platform.s3.client().put_object(**s3_key(uri), Body=out.getvalue().encode())
