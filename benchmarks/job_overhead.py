@@ -77,6 +77,18 @@ def job_env(venv: Path, platform: LocalPlatform, repo: Path) -> dict[str, str]:
     )
 
 
+def profile(python: str, job: str, repo: Path, env: dict[str, str], output: Path) -> str:
+    """cProfile's 25 costliest calls (cumulative) of one run of `job`."""
+    argv = [python, "-m", "cProfile", "-o", str(output), "-m", "modelci", job]
+    subprocess.run(argv, cwd=repo, env=env, capture_output=True, check=True)
+    import io
+    import pstats
+
+    text = io.StringIO()
+    pstats.Stats(str(output), stream=text).sort_stats("cumulative").print_stats(25)
+    return f"--- {job}\n{text.getvalue()}"
+
+
 def row(label: str, seconds: list[float], floor: float) -> str:
     median = statistics.median(seconds)
     return (
@@ -88,6 +100,9 @@ def row(label: str, seconds: list[float], floor: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--profile", action="append", default=[], help="also print cProfile's top of this job"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="modelci-bench-jobs-") as tmp:
         base = Path(tmp)
@@ -118,6 +133,8 @@ def main() -> None:
                 total += statistics.median(runs)
                 print(row(job, runs, floor))
             print(f"sum of medians over {len(JOBS)} jobs: {total:.2f} s")
+            for job in args.profile:
+                print(profile(python, job, repo, env, base / f"{job}.prof"))
         finally:
             stop_all()
 

@@ -54,7 +54,6 @@ MLMODEL_FILE = "MLmodel"
 _MAX_TAG_VALUE = 5000  # MLflow rejects longer tag values on some backends
 _MAX_RESOLVE_DEPTH = 4  # models:/name@alias -> models:/m-id -> storage: two hops in practice
 _ERRNO = re.compile(r"\[Errno -?\d+\][^'\")\]]*")
-_ERROR_RESPONSES = re.compile(r"too many \d+ error responses")
 
 
 def provenance_tags(pipeline: Pipeline, environment: str, model: str) -> dict[str, str]:
@@ -256,37 +255,11 @@ def _bounded_mlflow_http(timeout_seconds: int) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _in_chain(exc: BaseException, types: tuple[type[BaseException], ...]) -> BaseException | None:
-    """The first exception of `types` in the cause/context chain of `exc`."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, types):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _transient_cause(exc: BaseException) -> BaseException | None:
-    """The connection failure (or exhausted 429/5xx retry) behind an MlflowException."""
-    from requests import exceptions as http
-
-    return _in_chain(exc, (http.ConnectionError, http.RetryError))
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    from requests import exceptions as http
-
-    return _in_chain(exc, (http.Timeout,)) is not None
-
-
-def _short_reason(exc: BaseException) -> str:
-    text = str(exc)
-    match = _ERRNO.search(text) or _ERROR_RESPONSES.search(text)
-    if match:
-        return match.group(0).strip()
-    return type(exc).__name__
+def _short_reason(exc: RestError) -> str:
+    if exc.status:
+        return f"HTTP {exc.status}"
+    match = _ERRNO.search(str(exc))
+    return match.group(0).strip() if match else str(exc)[:160]
 
 
 class Tracker:
@@ -382,10 +355,14 @@ class Tracker:
         if artifact_uri.startswith(PROXY_SCHEME):
             return self._client.download_artifact_uri(artifact_uri, where)
         from mlflow.artifacts import download_artifacts
+        from mlflow.exceptions import MlflowException
 
-        return download_artifacts(
-            artifact_uri=artifact_uri, dst_path=where, tracking_uri=self.tracking_uri
-        )
+        try:
+            return download_artifacts(
+                artifact_uri=artifact_uri, dst_path=where, tracking_uri=self.tracking_uri
+            )
+        except (MlflowException, OSError) as error:
+            raise RestError(f"read {artifact_uri}: {error}") from error
 
     def log_finished_run(
         self, experiment: str, tags: Mapping[str, str], metrics: Mapping[str, float], name: str
@@ -730,19 +707,16 @@ class Tracker:
             except RestError as exc:
                 if exc.error_code in none_on:
                     return None
-                transient = _transient_cause(exc)
-                if transient is None:
+                if not exc.transient:
                     raise self._translate(what, exc) from None
                 if attempt == self._attempts:
-                    raise self._unreachable(what, transient, started) from None
+                    raise self._unreachable(what, exc, started) from None
                 time.sleep(self._backoff * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
 
-    def _unreachable(self, what: str, cause: BaseException, started: float) -> ModelciError:
-        from requests import exceptions as http
-
+    def _unreachable(self, what: str, cause: RestError, started: float) -> ModelciError:
         elapsed = time.monotonic() - started
-        state = "keeps failing" if isinstance(cause, http.RetryError) else "is unreachable"
+        state = "keeps failing" if cause.status else "is unreachable"
         return ModelciError(
             f"{self._where} {state}: could not {what} after {self._attempts} attempts "
             f"in {elapsed:.1f} s ({_short_reason(cause)}). Check that MLFLOW_TRACKING_URI is "
@@ -759,7 +733,7 @@ class Tracker:
                 "(in the stand jobs promote, rollback and deploy-version: their protected "
                 "counterparts MODELCI_STANDS_MLFLOW_TRACKING_*, README 'Stands and credentials')"
             )
-        if _is_timeout(exc):
+        if exc.timeout:
             return ModelciError(
                 f"{self._where} did not answer within {self._timeout} s: could not {what}. "
                 "The server may be overloaded; rerun the job, or check the server's health."

@@ -43,3 +43,13 @@ def test_commit_to_listed_benchmark_runs_with_the_recommended_setting() -> None:
     stdout = benchmark("commit_to_listed.py", "--settings", "recommended", timeout=600)
     (row,) = [line.split() for line in stdout.splitlines()[1:]]
     assert row[:3] == ["recommended", "10", "s"]
+
+
+def test_job_overhead_benchmark_times_every_non_training_job_of_a_push() -> None:
+    stdout = benchmark("job_overhead.py", "--repeat", "1", timeout=900)
+    lines = stdout.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("job ")) :]
+    assert [line.split()[0] for line in table[1:8]] == [
+        "floor", "validate", "gate", "resolve", "deploy-batch", "deploy-online", "report",
+    ]  # fmt: skip
+    assert "sum of medians over 6 jobs:" in stdout
