@@ -221,13 +221,14 @@ def render_dag(
     if model.name != names.model:
         raise ValueError(f"names are for model {names.model!r}, not {model.name!r}")
     requests, limits = container_resources(dag.resources)
-    if dag.builtin and monitor is None:
-        raise ValueError("the monitoring DAG needs a MonitorTarget")
     command = ["python", dag.entrypoint, *dag.args]
     extra_env: dict[str, str] = {}
-    if dag.builtin and monitor is not None:
-        command = monitor.command(names)
-        extra_env = monitor.env(names)
+    trigger_secret = ""
+    if dag.builtin:
+        if monitor is None:
+            raise ValueError("the monitoring DAG needs a MonitorTarget")
+        command, extra_env = monitor.command(names), monitor.env(names)
+        trigger_secret = monitor.trigger_secret
     env_vars = {
         "MODEL_URI": model_uri,
         "MLFLOW_RUN_ID": run_id,
@@ -282,7 +283,7 @@ def render_dag(
         ],
         command=command,
         env_vars=env_vars,
-        trigger_secret=monitor.trigger_secret if dag.builtin and monitor else "",
+        trigger_secret=trigger_secret,
         run_values=RUN_VALUES,
         s3_secret=s3_secret,
         requests=requests,

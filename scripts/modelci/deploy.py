@@ -112,7 +112,11 @@ def _put_spark_main_files(job: Job, models: Sequence[Model], code: Mapping[str, 
     from .s3 import S3Store
     from .spark import main_file_uri
 
-    spark = [m for m in models if m.train.engine == "spark" and "training" in _kinds(m)]
+    spark = [
+        m
+        for m in models
+        if m.train.engine == "spark" and any(dag.kind == "training" for dag in m.batch.dags)
+    ]
     if not spark:
         return
     store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
@@ -123,10 +127,6 @@ def _put_spark_main_files(job: Job, models: Sequence[Model], code: Mapping[str, 
         archive = store.get_bytes(code[model.name])
         store.put_bytes(target, file_in_archive(archive, model.train.entrypoint, code[model.name]))
         print(f"Spark main file of {model.name}: {target}", flush=True)
-
-
-def _kinds(model: Model) -> set[str]:
-    return {dag.kind for dag in model.batch.dags}
 
 
 def file_in_archive(archive: bytes, path: str, uri: str) -> bytes:

@@ -35,6 +35,11 @@ def env_name(macro: str) -> str:
     return ENV_PREFIX + macro.upper()
 
 
+def values_from_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The run values a DAG put in the pod's environment, by macro ("" when absent)."""
+    return {macro: env.get(env_name(macro), "") for macro in MACROS}
+
+
 def unknown_placeholders(text: str) -> list[str]:
     """Each `${...}` in `text` that is not an allowlisted macro (as written, e.g. "${x}")."""
     unknown = []

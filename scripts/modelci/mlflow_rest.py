@@ -249,11 +249,6 @@ class RestClient:
         files = self._get("artifacts/list", **query).get("files", [])
         return [FileInfo(f["path"], bool(f.get("is_dir"))) for f in files]
 
-    def download_artifacts(self, run_id: str, path: str, dst_path: str) -> str:
-        """One artifact file of a run, through the server's artifact proxy."""
-        artifact_uri = self.get_run(run_id).info.artifact_uri
-        return self.download_artifact_uri(f"{artifact_uri.rstrip('/')}/{path}", dst_path)
-
     def download_artifact_uri(self, artifact_uri: str, dst_path: str) -> str:
         if not artifact_uri.startswith(PROXY_SCHEME):
             raise RestError(

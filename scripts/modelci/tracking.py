@@ -237,7 +237,8 @@ class ModelVersionInfo:
 def _bounded_mlflow_http(timeout_seconds: int) -> Iterator[None]:
     """MLflow's own HTTP retries default to ~4 minutes; `Tracker` does the retrying instead.
 
-    Set only around our own calls, so a training process started later does not inherit it.
+    Set only around a call into MLflow's code (an artifact outside the server's proxy), so a
+    training process started later does not inherit it.
     """
     wanted = {
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
@@ -337,16 +338,16 @@ class Tracker:
 
     def download_artifact(self, run_id: str, path: str) -> bytes:
         """The bytes of one artifact file of a run."""
+        artifact_root = self.get_run(run_id).info.artifact_uri
+        return self._read_artifact(
+            f"{artifact_root.rstrip('/')}/{path}", f"download artifact {path} of run {run_id}"
+        )
+
+    def _read_artifact(self, artifact_uri: str, what: str) -> bytes:
         import tempfile
 
-        artifact_root = self.get_run(run_id).info.artifact_uri
         with tempfile.TemporaryDirectory(prefix="modelci-artifact-") as where:
-            local = self._call(
-                f"download artifact {path} of run {run_id}",
-                self._download,
-                f"{artifact_root.rstrip('/')}/{path}",
-                where,
-            )
+            local = self._call(what, self._download, artifact_uri, where)
             return Path(local).read_bytes()
 
     def _download(self, artifact_uri: str, where: str) -> str:
@@ -358,9 +359,10 @@ class Tracker:
         from mlflow.exceptions import MlflowException
 
         try:
-            return download_artifacts(
-                artifact_uri=artifact_uri, dst_path=where, tracking_uri=self.tracking_uri
-            )
+            with _bounded_mlflow_http(self._timeout):
+                return download_artifacts(
+                    artifact_uri=artifact_uri, dst_path=where, tracking_uri=self.tracking_uri
+                )
         except (MlflowException, OSError) as error:
             raise RestError(f"read {artifact_uri}: {error}") from error
 
@@ -472,19 +474,13 @@ class Tracker:
 
         Read as plain YAML: loading it with MLflow's `Model` class needs numpy, which the
         client-only `mlflow-skinny` that modelci runs with does not have."""
-        import tempfile
-
         from ruamel.yaml import YAML
 
         location = self._artifact_location(parse_model_uri(model_uri), depth=0)
-        with tempfile.TemporaryDirectory(prefix="modelci-mlmodel-") as tmp:
-            path = self._call(
-                f"read the MLmodel file of {model_uri}",
-                self._download,
-                f"{location.rstrip('/')}/{MLMODEL_FILE}",
-                tmp,
-            )
-            document = YAML(typ="safe").load(Path(path).read_text(encoding="utf-8"))
+        text = self._read_artifact(
+            f"{location.rstrip('/')}/{MLMODEL_FILE}", f"read the MLmodel file of {model_uri}"
+        )
+        document = YAML(typ="safe").load(text.decode("utf-8"))
         flavors = document.get("flavors") if isinstance(document, dict) else None
         return sorted(flavors) if isinstance(flavors, dict) else []
 
@@ -702,8 +698,7 @@ class Tracker:
         started = time.monotonic()
         for attempt in range(1, self._attempts + 1):
             try:
-                with _bounded_mlflow_http(self._timeout):
-                    return function(*args, **kwargs)
+                return function(*args, **kwargs)
             except RestError as exc:
                 if exc.error_code in none_on:
                     return None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..config import Config, Model, Monitoring, load_config
 from ..errors import ModelciError
-from ..macros import MACROS, env_name, expand
+from ..macros import expand, values_from_env
 from ..monitoring import (
     TRIGGER,
     DataProblem,
@@ -46,7 +46,7 @@ from ..retraining import (
     monitoring_experiment,
 )
 
-TOKEN_VARIABLE = "MODELCI_TRIGGER_TOKEN"
+TRIGGER_TOKEN_VARIABLE = "MODELCI_TRIGGER_TOKEN"  # from the platform's trigger Secret
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -139,8 +139,7 @@ def _required(env: Mapping[str, str], name: str) -> str:
 
 def _data_uri(env: Mapping[str, str], spec: Monitoring) -> str:
     prefix = _required(env, "MODELCI_DATA_URI")
-    values = {macro: env.get(env_name(macro), "") for macro in MACROS}
-    return prefix.rstrip("/") + "/" + expand(spec.data, values)
+    return prefix.rstrip("/") + "/" + expand(spec.data, values_from_env(env))
 
 
 def _read(store, uri: str) -> bytes:
@@ -200,12 +199,14 @@ def _trigger(tracker, env: Mapping[str, str], run_id: str, project: str, model: 
     """Start the retraining pipeline; a failure is recorded (and the run retried next time)."""
     from ..gitlab_api import trigger_pipeline
 
-    url, token = env.get("MODELCI_GITLAB_URL", ""), env.get(TOKEN_VARIABLE, "")
+    url, token = env.get("MODELCI_GITLAB_URL", ""), env.get(TRIGGER_TOKEN_VARIABLE, "")
     ref = env.get("MODELCI_RETRAIN_REF", "").strip() or "main"
     try:
         if not url or not token:
             missing = " and ".join(
-                name for name, v in (("MODELCI_GITLAB_URL", url), (TOKEN_VARIABLE, token)) if not v
+                name
+                for name, value in (("MODELCI_GITLAB_URL", url), (TRIGGER_TOKEN_VARIABLE, token))
+                if not value
             )
             raise ModelciError(
                 f"{missing} is not set in the pod: create the platform's trigger Secret "

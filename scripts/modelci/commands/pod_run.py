@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import ModelciError
-from ..macros import MACROS, env_name, expand
+from ..macros import expand, values_from_env
 from ..modelenv import default_cache_dir, environment_from_archive
 
 OUTPUT_VARIABLE = "MODELCI_OUTPUT_DIR"  # where the command writes what goes to the data prefix
@@ -95,7 +95,7 @@ def upload_output(store, output: Path, data_uri: str) -> None:
 
 def with_run_values(command: list[str], env: Mapping[str, str]) -> list[str]:
     """`command` with each `${macro}` replaced by the value the DAG put in the environment."""
-    values = {macro: env.get(env_name(macro), "") for macro in MACROS}
+    values = values_from_env(env)
     try:
         return [expand(part, values) for part in command]
     except ValueError as error:

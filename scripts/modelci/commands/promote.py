@@ -65,21 +65,19 @@ def run(args: argparse.Namespace) -> int:
 
 def _promote_retrained(job: Job, tracker, request: RetrainRequest, first: str) -> None:
     """A retraining pipeline's run, through the gate of this pipeline, to the first stand."""
-    from ..naming import names_for
     from ..stands import Move, deploy_to_stand, stand_job
     from ..tracking import TAG_PIPELINE_ID
 
     branch = job.pipeline.default_branch
     (model,) = job.models([request.model])
-    names = names_for(job.pipeline.project, branch, model.name)
-    run = tracker.find_run(names.experiment, names.environment, branch)
+    names, run = _branch_run(job, tracker, model, branch)
     if run.data.tags.get(TAG_PIPELINE_ID) != job.pipeline.pipeline_id:
         raise ModelciError(
             f"the newest run of {model.name} on {branch} that passed the gate is "
             f"{run.info.run_id}, not one of this retraining pipeline "
             f"({job.pipeline.pipeline_id}); nothing is promoted. Rerun its train and gate jobs"
         )
-    version = _validated_version(job, tracker, model, branch)
+    version = _registered_version(tracker, names, branch, run)
     deploy_to_stand(stand_job(job, first), tracker, [Move(model, version, "promote")])
     record_outcome(
         tracker,
@@ -102,11 +100,22 @@ def _served(job: Job, tracker, model, previous: str, stand: str):
 
 def _validated_version(job: Job, tracker, model, branch: str):
     """The branch's run that `resolve` would pick, as a registered version (made if needed)."""
+    names, run = _branch_run(job, tracker, model, branch)
+    return _registered_version(tracker, names, branch, run)
+
+
+def _branch_run(job: Job, tracker, model, branch: str):
+    """(names, run): the names of `model` on `branch`, and the run `resolve` would pick."""
     from ..naming import names_for
-    from ..tracking import TAG_BRANCH, TAG_COMMIT
 
     names = names_for(job.pipeline.project, branch, model.name)
-    run = tracker.find_run(names.experiment, names.environment, branch)
+    return names, tracker.find_run(names.experiment, names.environment, branch)
+
+
+def _registered_version(tracker, names, branch: str, run):
+    """`run` as a version of the model's registered model, registered now if it is not yet."""
+    from ..tracking import TAG_BRANCH, TAG_COMMIT
+
     tags = {TAG_BRANCH: branch, TAG_COMMIT: run.data.tags.get(TAG_COMMIT, "")}
     version, registered = tracker.version_for_run(names.registered_model, run.info.run_id, tags)
     if registered:
