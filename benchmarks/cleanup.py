@@ -4,32 +4,28 @@ Builds local bare DAG bundle and GitOps repos holding N feature environments of 
 (`git fast-import`, one commit), of which all but `--live` belong to branches that are gone,
 starts the fake GitLab API (tests/integration/fake_gitlab.py; GitLab cannot run here)
 listing the live branches, and times a real `modelci cleanup` process (S3 scratch left out).
-Prints min/median/max over the repetitions, how many environments were removed, and the
-commits made per repo (one each, whatever N).
+The floor is the same command over the same repos when every branch is still live (nothing to
+remove). The note says how many environments were removed and the commits made per repo (one
+each, whatever N); the peak memory of the command is a figure of its own.
 
-Run: .venv/bin/python benchmarks/cleanup.py [--environments 1000] [--live 10] [--repeat 3]
+Run: .venv/bin/python benchmarks/cleanup.py [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import git
+from common import Figure, Finished, print_table, run_process
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+from modelci.naming import environment_dirs
+from tests.integration.fake_gitlab import running
 
-from modelci.naming import environment_dirs  # noqa: E402
-from tests.integration.fake_gitlab import running  # noqa: E402
-
+NAME = "cleanup"
 PROJECT = "ml/churn"
 TOKEN = "glpat-benchmark"
 
@@ -47,7 +43,7 @@ def build_repo(path: Path, tops: list[str]) -> Path:
     return path
 
 
-def run_once(base: Path, environments: int, live: int) -> tuple[float, int, int, int]:
+def run_once(base: Path, environments: int, live: int) -> tuple[Finished, int, int, int]:
     branches = [f"feature/bench-{number}" for number in range(environments)]
     dirs = [environment_dirs(PROJECT, branch) for branch in branches]
     dags = build_repo(base / "dags.git", [d.dag_dir for d in dirs])
@@ -65,37 +61,32 @@ def run_once(base: Path, environments: int, live: int) -> tuple[float, int, int,
             MODELCI_DAG_REPO_URL=dags.as_uri(),
             MODELCI_GITOPS_REPO_URL=gitops.as_uri(),
         )
-        started = time.monotonic()
-        result = subprocess.run(
-            [sys.executable, "-m", "modelci", "cleanup"], env=env, capture_output=True, text=True
-        )
-        seconds = time.monotonic() - started
-    if result.returncode != 0:
-        raise SystemExit(f"cleanup failed:\n{result.stderr}")
-    removed = result.stdout.count("  removing ")
+        finished = run_process([sys.executable, "-m", "modelci", "cleanup"], base, env)
+    removed = finished.output.count("  removing ")
     commits = [int(git.Repo(r).git.rev_list("--count", "main")) - 1 for r in (dags, gitops)]
-    return seconds, removed, *commits
+    return finished, removed, *commits
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--environments", type=int, default=1000)
-    parser.add_argument("--live", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    results = []
-    for number in range(args.repeat):
+def figures(quick: bool = False) -> list[Figure]:
+    environments, live, repeat = (12, 2, 1) if quick else (1000, 10, 3)
+    stale, idle = [], []
+    for number in range(repeat):
         with tempfile.TemporaryDirectory(prefix=f"modelci-cleanup-{number}-") as tmp:
-            results.append(run_once(Path(tmp), args.environments, args.live))
-    times = [seconds for seconds, *_ in results]
-    _, removed, dag_commits, gitops_commits = results[-1]
-    print(
-        f"environments {args.environments}, live {args.live}: removed {removed}, "
-        f"commits DAG repo {dag_commits}, GitOps repo {gitops_commits}; "
-        f"seconds min {min(times):.2f} median {statistics.median(times):.2f} "
-        f"max {max(times):.2f} over {len(times)} runs"
+            finished, removed, dag_commits, gitops_commits = run_once(Path(tmp), environments, live)
+            stale.append(finished)
+        with tempfile.TemporaryDirectory(prefix=f"modelci-cleanup-idle-{number}-") as tmp:
+            idle.append(run_once(Path(tmp), environments, environments)[0])
+    note = (
+        f"removed {removed}, commits DAG repo {dag_commits}, GitOps repo {gitops_commits}; "
+        "floor: nothing stale"
     )
+    label = f"{environments:,} envs, {environments - live:,} stale"
+    return [
+        Figure(NAME, label, "s", [f.seconds for f in stale], [f.seconds for f in idle], note),
+        Figure(NAME, f"peak memory, {label}", "MB", [f.peak_mb for f in stale],
+               [f.peak_mb for f in idle]),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
-    main()
+    print_table(figures(quick="--quick" in sys.argv))

@@ -11,16 +11,17 @@ Needs only git and the project's virtualenv (`modelci` on it); no server. Each p
 the resolved state a pipeline's resolve job would have left (`.modelci/churn/resolve.json`),
 so `deploy-online` does its real work: build and check the values, then one commit.
 
-Run: .venv/bin/python benchmarks/concurrent_deploys.py [--sizes 16,32,64] [--repeat 1]
+Figures per burst size: one process's wall time in the burst (landed, failed and p95 in the
+note), and the burst's wall time against the serial run's (the floor).
+
+Run: .venv/bin/python benchmarks/concurrent_deploys.py [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,14 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import git
+from common import ROOT, Figure, percentile, print_table
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+from modelci.naming import names_for
+from tests.harness.gitremotes import make_bare_repo
 
-from modelci.naming import names_for  # noqa: E402
-from tests.harness.gitremotes import make_bare_repo  # noqa: E402
-
+NAME = "concurrent"
 MODELCI = Path(sys.executable).parent / "modelci"
 EXAMPLE = ROOT / "examples" / "churn"
 PROJECT = "ml/churn"
@@ -117,36 +116,21 @@ def run_burst(base: Path, size: int, *, concurrent: bool, tag: str) -> Burst:
     )
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="16,32,64")
-    parser.add_argument("--repeat", type=int, default=1)
-    args = parser.parse_args()
-    sizes = [int(size) for size in args.sizes.split(",")]
-    print(
-        f"{'burst':>5}  {'mode':<6}  {'landed':>6}  {'failed':>6}  {'p50 s':>6}  "
-        f"{'p95 s':>6}  {'wall s':>7}  {'wall/serial':>11}"
-    )
+def figures(quick: bool = False) -> list[Figure]:
+    result = []
     with tempfile.TemporaryDirectory(prefix="modelci-bench-") as tmp:
-        for size in sizes:
+        for size in (3,) if quick else (16, 32, 64):
             serial = run_burst(Path(tmp), size, concurrent=False, tag=f"serial-{size}")
-            rows = [serial] + [
-                run_burst(Path(tmp), size, concurrent=True, tag=f"burst-{size}-{n}")
-                for n in range(args.repeat)
-            ]
-            for row in rows:
-                ratio = row.wall / serial.wall
-                print(
-                    f"{row.size:>5}  {row.mode:<6}  {row.landed:>6}  {row.failed:>6}  "
-                    f"{statistics.median(row.seconds):>6.2f}  "
-                    f"{percentile(row.seconds, 0.95):>6.2f}  {row.wall:>7.1f}  {ratio:>11.2f}"
-                )
+            burst = run_burst(Path(tmp), size, concurrent=True, tag=f"burst-{size}")
+            outcome = f"landed {burst.landed}/{size}, failed {burst.failed}"
+            note = f"{outcome}, p95 {percentile(burst.seconds, 0.95):.2f} s"
+            result += [
+                Figure(NAME, f"{size} at once: one deploy", "s", burst.seconds, note=note),
+                Figure(NAME, f"{size} at once: wall", "s", [burst.wall], [serial.wall],
+                       f"floor: the {size} one after another; serial landed {serial.landed}"),
+            ]  # fmt: skip
+    return result
 
 
 if __name__ == "__main__":
-    main()
+    print_table(figures(quick="--quick" in sys.argv))

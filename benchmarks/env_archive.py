@@ -9,30 +9,27 @@ Starts a real SeaweedFS S3 (the test harness's), then for the example model's re
   archive lock, download and unpack: a pipeline on another runner, or a batch pod;
   cache   lock, then the environment is already in this runner's cache.
 Every way starts with the lock (`uv pip compile`), so the cache hit costs the lock and one
-lookup. Prints min/median/max over the repetitions and the archive's size.
+lookup: it is the floor of the other two. The archive's size is in the note.
 
-Run: .venv/bin/python benchmarks/env_archive.py [--repeat 3]
+Run: .venv/bin/python benchmarks/env_archive.py [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+from common import ROOT, Figure, print_table
 
-from modelci.modelenv import SERVING_RUNTIME, Archives, ensure_environment  # noqa: E402
-from modelci.s3 import S3Store  # noqa: E402
-from tests.harness.processes import stop_all  # noqa: E402
-from tests.harness.s3server import start_seaweedfs  # noqa: E402
+from modelci.modelenv import SERVING_RUNTIME, Archives, ensure_environment
+from modelci.s3 import S3Store
+from tests.harness.processes import stop_all
+from tests.harness.s3server import start_seaweedfs
 
+NAME = "environment"
 REQUIREMENTS = ROOT / "examples" / "churn" / "requirements.txt"
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 SERVING = SERVING_RUNTIME  # the example has an online model: its environment carries MLServer
@@ -44,17 +41,8 @@ def timed(action) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
-def figures(label: str, seconds: list[float]) -> str:
-    return (
-        f"{label:<8} min {min(seconds):7.2f} s   median {statistics.median(seconds):7.2f} s   "
-        f"max {max(seconds):7.2f} s"
-    )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+def figures(quick: bool = False) -> list[Figure]:
+    repeat = 1 if quick else 3
     with tempfile.TemporaryDirectory(prefix="modelci-bench-env-") as tmp:
         base = Path(tmp)
         s3 = start_seaweedfs(base / "s3")
@@ -63,7 +51,7 @@ def main() -> None:
             store = S3Store(s3.endpoint_url, s3.region)
             results: dict[str, list[float]] = {"cold": [], "archive": [], "cache": []}
             size = 0
-            for number in range(args.repeat):
+            for number in range(repeat):
                 archives = Archives(store, f"s3://{s3.bucket}/bench-{number}/envs")
                 builder = base / f"builder-{number}"
                 cold, built = timed(
@@ -91,14 +79,14 @@ def main() -> None:
                 size = s3.client().head_object(Bucket=s3.bucket, Key=key)["ContentLength"]
         finally:
             stop_all()
-    print(
-        f"model environment of {REQUIREMENTS.relative_to(ROOT)} (Python {PYTHON}), "
-        f"{args.repeat} repetitions"
-    )
-    for label, seconds in results.items():
-        print(figures(label, seconds))
-    print(f"archive  {size / 1e6:.1f} MB (tar.gz)")
+    note = f"{REQUIREMENTS.relative_to(ROOT)}, Python {PYTHON}; archive {size / 1e6:.1f} MB"
+    floor = results["cache"]
+    return [
+        Figure(NAME, "built cold", "s", results["cold"], floor, note),
+        Figure(NAME, "unpacked from its archive", "s", results["archive"], floor),
+        Figure(NAME, "found in the runner's cache", "s", floor),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    print_table(figures(quick="--quick" in sys.argv))

@@ -1,59 +1,46 @@
-"""What does each job of a push cost, besides training: the package as the image installs it,
-against real services?
+"""What does each job of a push cost besides training, how much memory does each command take,
+and how long does resolve take among 20,000 runs? The package as the image installs it,
+against real services.
 
 Starts a real SeaweedFS S3 and MLflow server (the test harness's), bare git remotes, and a
 clean virtualenv with the wheel and its runtime dependencies only (the image's contents);
 trains the example model once (not timed), then runs each non-training job of a push several
 times from that virtualenv, as GitLab would: validate, gate, resolve, deploy-batch,
-deploy-online, report. The floor is a bare start of the same Python (`python -c pass`); each
-row prints min/median/max wall time, the median above the floor, and the ratio to it. The
-last line sums the medians. Deploys after the first find their files already there (no
-commit): the usual case of a re-run, and the part that is modelci's own.
+deploy-online, report. Deploys after the first find their files already there (no commit):
+the usual case of a re-run, and the part that is modelci's own.
 
-Run: .venv/bin/python benchmarks/job_overhead.py [--repeat 5]
+Floors: a bare start of the same Python (`python -c pass`) for each job, six of them for the
+push, its resident memory for each command's peak memory, and resolve with only the branch's
+own runs for resolve among 20,000 runs. For that last figure it adds 20,000 FINISHED, gated
+runs of 1,000 other branches to the model's experiment, written with MLflow's own SQL models
+into the server's database (the REST API would take minutes for the set-up alone).
+
+Run: .venv/bin/python benchmarks/job_overhead.py [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
+import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+import git
+from common import Figure, print_table, run_process
 
-import git  # noqa: E402
+from modelci.tracking import GATE_PASSED, TAG_BRANCH, TAG_ENVIRONMENT, TAG_GATE
+from tests.harness.gitremotes import make_bare_repo
+from tests.harness.lifecycle import GITLAB_HOST, LocalPlatform, make_model_repo
+from tests.harness.mlflowserver import start_mlflow
+from tests.harness.package import build_wheel, clean_env, copy_repository, product_venv
+from tests.harness.processes import stop_all
+from tests.harness.s3server import start_seaweedfs
 
-from tests.harness.gitremotes import make_bare_repo  # noqa: E402
-from tests.harness.lifecycle import GITLAB_HOST, LocalPlatform, make_model_repo  # noqa: E402
-from tests.harness.mlflowserver import start_mlflow  # noqa: E402
-from tests.harness.package import (  # noqa: E402
-    build_wheel,
-    clean_env,
-    copy_repository,
-    product_venv,
-)
-from tests.harness.processes import stop_all  # noqa: E402
-from tests.harness.s3server import start_seaweedfs  # noqa: E402
-
+NAME = "jobs"
 PROJECT = "bench/overhead"
 BRANCH = "feature/overhead"
-HEADER = f"{'job':<14} {'min s':>7} {'med s':>7} {'max s':>7} {'above s':>9} {'x floor':>8}"
 JOBS = ("validate", "gate", "resolve", "deploy-batch", "deploy-online", "report")
-
-
-def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{result.stdout}\n{result.stderr}")
-    return seconds
+OTHER_BRANCHES = 1000
 
 
 def job_env(venv: Path, platform: LocalPlatform, repo: Path) -> dict[str, str]:
@@ -77,33 +64,43 @@ def job_env(venv: Path, platform: LocalPlatform, repo: Path) -> dict[str, str]:
     )
 
 
-def profile(python: str, job: str, repo: Path, env: dict[str, str], output: Path) -> str:
-    """cProfile's 25 costliest calls (cumulative) of one run of `job`."""
-    argv = [python, "-m", "cProfile", "-o", str(output), "-m", "modelci", job]
-    subprocess.run(argv, cwd=repo, env=env, capture_output=True, check=True)
-    import io
-    import pstats
+def add_other_runs(database: Path, runs: int) -> None:
+    """`runs` FINISHED, gated runs of other branches in every experiment the branch trained in."""
+    from mlflow.store.tracking.dbmodels.models import SqlRun, SqlTag
+    from sqlalchemy import create_engine, insert, select
 
-    text = io.StringIO()
-    pstats.Stats(str(output), stream=text).sort_stats("cumulative").print_stats(25)
-    return f"--- {job}\n{text.getvalue()}"
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        experiments = connection.execute(
+            select(SqlRun.experiment_id)
+            .join(SqlTag, SqlTag.run_uuid == SqlRun.run_uuid)
+            .where(SqlTag.key == TAG_BRANCH, SqlTag.value == BRANCH)
+            .distinct()
+        ).scalars()
+        for experiment_id in list(experiments):
+            run_rows, tag_rows = [], []
+            for number in range(runs):
+                run_id = uuid.uuid4().hex
+                branch = f"feature/other-{number % OTHER_BRANCHES}"
+                run_rows.append(
+                    {
+                        "run_uuid": run_id, "name": f"other-{number}", "source_type": "LOCAL",
+                        "source_name": "", "entry_point_name": "", "user_id": "bench",
+                        "status": "FINISHED", "start_time": 1_700_000_000_000 + number,
+                        "end_time": 1_700_000_000_500 + number, "source_version": "",
+                        "lifecycle_stage": "active", "artifact_uri": f"s3://bench/{run_id}",
+                        "experiment_id": experiment_id,
+                    }
+                )  # fmt: skip
+                tags = {TAG_BRANCH: branch, TAG_ENVIRONMENT: branch, TAG_GATE: GATE_PASSED}
+                tag_rows += [{"key": k, "value": v, "run_uuid": run_id} for k, v in tags.items()]
+            connection.execute(insert(SqlRun), run_rows)
+            connection.execute(insert(SqlTag), tag_rows)
 
 
-def row(label: str, seconds: list[float], floor: float) -> str:
-    median = statistics.median(seconds)
-    return (
-        f"{label:<14} {min(seconds):7.2f} {median:7.2f} {max(seconds):7.2f}"
-        f" {median - floor:9.2f} {median / floor:8.1f}"
-    )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument(
-        "--profile", action="append", default=[], help="also print cProfile's top of this job"
-    )
-    args = parser.parse_args()
+def figures(quick: bool = False) -> list[Figure]:
+    repeat = 1 if quick else 5
+    other_runs = 200 if quick else 20_000
     with tempfile.TemporaryDirectory(prefix="modelci-bench-jobs-") as tmp:
         base = Path(tmp)
         venv = product_venv(build_wheel(copy_repository(base / "src"), base / "wheel"))
@@ -111,33 +108,45 @@ def main() -> None:
         try:
             mlflow = start_mlflow(base / "mlflow", s3)
             platform = LocalPlatform(
-                s3,
-                mlflow,
-                make_bare_repo(base / "dags.git"),
-                make_bare_repo(base / "gitops.git"),
+                s3, mlflow, make_bare_repo(base / "dags.git"), make_bare_repo(base / "gitops.git")
             )
             repo = make_model_repo(base / "model", project=PROJECT, branch=BRANCH)
             env = job_env(venv, platform, repo)
             modelci = str(venv / "bin" / "modelci")
-            timed([modelci, "train"], repo, env)  # not measured: builds or finds the env
-            python = str(venv / "bin" / "python")
-            floor_runs = [timed([python, "-c", "pass"], repo, env) for _ in range(args.repeat)]
-            floor = statistics.median(floor_runs)
-            print(
-                f"{'job':<14} {'min s':>7} {'med s':>7} {'max s':>7} {'above s':>9} {'x floor':>8}"
-            )
-            print(row("floor", floor_runs, floor))
-            total = 0.0
-            for job in JOBS:
-                runs = [timed([modelci, job], repo, env) for _ in range(args.repeat)]
-                total += statistics.median(runs)
-                print(row(job, runs, floor))
-            print(f"sum of medians over {len(JOBS)} jobs: {total:.2f} s")
-            for job in args.profile:
-                print(profile(python, job, repo, env, base / f"{job}.prof"))
+            train = run_process([modelci, "train"], repo, env)  # builds or finds the model's env
+            python = [str(venv / "bin" / "python"), "-c", "pass"]
+            floor = [run_process(python, repo, env) for _ in range(repeat)]
+            runs = {
+                job: [run_process([modelci, job], repo, env) for _ in range(repeat)] for job in JOBS
+            }
+            (database,) = (base / "mlflow").glob("attempt*/mlflow.db")
+            add_other_runs(database, other_runs)
+            crowded = [run_process([modelci, "resolve"], repo, env) for _ in range(repeat)]
+            stop = run_process([modelci, "stop"], repo, env)
         finally:
             stop_all()
+    floor_seconds = [f.seconds for f in floor]
+    floor_mb = [f.peak_mb for f in floor]
+    result = [Figure(NAME, "python start (the floor)", "s", floor_seconds)]
+    result += [
+        Figure(NAME, job, "s", [f.seconds for f in runs[job]], floor_seconds) for job in JOBS
+    ]
+    push = [sum(runs[job][n].seconds for job in JOBS) for n in range(repeat)]
+    six_starts = [seconds * len(JOBS) for seconds in floor_seconds]
+    result.append(Figure(NAME, f"push: {len(JOBS)} jobs summed", "s", push, six_starts))
+    result.append(
+        Figure(
+            NAME, f"resolve among {other_runs:,} runs", "s", [f.seconds for f in crowded],
+            [f.seconds for f in runs["resolve"]], f"floor: resolve among the branch's {1} run",
+        )
+    )  # fmt: skip
+    memory = {"train": [train], **runs, "stop": [stop]}
+    result += [
+        Figure(NAME, f"peak memory {command}", "MB", [f.peak_mb for f in finished], floor_mb)
+        for command, finished in memory.items()
+    ]
+    return result
 
 
 if __name__ == "__main__":
-    main()
+    print_table(figures(quick="--quick" in sys.argv))

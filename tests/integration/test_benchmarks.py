@@ -1,55 +1,97 @@
-"""Small-N runs of the benchmarks, so that none of them rots; the figures are not judged here."""
+"""Small-N runs of every benchmark of the suite (`benchmarks/suite.py --quick`), so that none of
+them rots; the figures are not judged here, only what each benchmark must show."""
 
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 
 from tests.harness.tools import ROOT, VENV_PYTHON
 
 
-def benchmark(script: str, *args: str, timeout: float = 300) -> str:
-    """What `benchmarks/<script>` prints, after asserting it exited 0."""
+@dataclass(frozen=True)
+class Row:
+    benchmark: str
+    figure: str
+    samples: int
+    median: float
+    floor: str
+    note: str
+
+
+def suite(benchmark: str, timeout: float = 900) -> list[Row]:
+    """The table `suite.py --quick --only <benchmark>` prints, after asserting it exited 0."""
     result = subprocess.run(
-        [str(VENV_PYTHON), str(ROOT / "benchmarks" / script), *args],
+        [str(VENV_PYTHON), str(ROOT / "benchmarks" / "suite.py"), "--quick", "--only", benchmark],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("benchmark "))
+    rows = []
+    for line in lines[header + 1 : -1]:
+        n, _min, median, _max, _unit, floor, _ratio, *note = line[56:].split(None, 7)
+        rows.append(Row(line[:14].strip(), line[15:55].strip(), int(n), float(median), floor,
+                        " ".join(note)))  # fmt: skip
+    assert rows and all(row.benchmark == benchmark and row.median > 0 for row in rows), rows
+    assert lines[-1].endswith(f"{len(rows)} figures in {lines[-1].split()[-2]} s")
+    return rows
 
 
-def test_concurrent_deploys_benchmark_runs_and_every_deploy_lands() -> None:
-    stdout = benchmark("concurrent_deploys.py", "--sizes", "3")
-
-    rows = [line.split() for line in stdout.splitlines()[1:]]
-    assert [row[:4] for row in rows] == [["3", "serial", "3", "0"], ["3", "burst", "3", "0"]]
+def by_figure(rows: list[Row]) -> dict[str, Row]:
+    return {row.figure: row for row in rows}
 
 
-def test_cleanup_benchmark_runs_and_makes_one_commit_per_repo() -> None:
-    stdout = benchmark("cleanup.py", "--environments", "12", "--live", "2", "--repeat", "1")
-    assert "removed 10, commits DAG repo 1, GitOps repo 1" in stdout
+def test_job_overhead_times_every_job_of_a_push_its_memory_and_a_crowded_resolve() -> None:
+    rows = by_figure(suite("jobs"))
+    jobs = ["validate", "gate", "resolve", "deploy-batch", "deploy-online", "report"]
+    assert all(rows[job].floor != "-" for job in jobs)
+    assert rows["push: 6 jobs summed"].median > rows["validate"].median
+    assert "resolve among 200 runs" in rows
+    memory = [f"peak memory {command}" for command in ["train", *jobs, "stop"]]
+    assert all(rows[figure].median > 5 for figure in memory)  # MB: at least a Python
 
 
-def test_environment_archive_benchmark_runs_cold_archive_and_cache() -> None:
-    stdout = benchmark("env_archive.py", "--repeat", "1", timeout=900)
-    labels = [line.split()[0] for line in stdout.splitlines()[1:]]
-    assert labels == ["cold", "archive", "cache", "archive"]  # the last line: its size
-    assert " MB (tar.gz)" in stdout
+def test_deploy_size_reads_only_the_trees_above_the_environment() -> None:
+    rows = suite("deploy-size")
+    assert [row.figure for row in rows] == ["deploy among 10 envs", "deploy among 100 envs"]
+    note = rows[-1].note  # "repo trees 316, the clone held 12"
+    repo_trees, held = (int(part.split()[-1].replace(",", "")) for part in note.split(", ")[:2])
+    assert held < repo_trees / 10, note
 
 
-def test_commit_to_listed_benchmark_runs_with_the_recommended_setting() -> None:
-    stdout = benchmark("commit_to_listed.py", "--settings", "recommended", timeout=600)
-    (row,) = [line.split() for line in stdout.splitlines()[1:]]
-    assert row[:3] == ["recommended", "10", "s"]
+def test_concurrent_deploys_all_land() -> None:
+    rows = by_figure(suite("concurrent"))
+    assert rows["3 at once: one deploy"].note.startswith("landed 3/3, failed 0")
+    assert rows["3 at once: wall"].note.endswith("serial landed 3")
 
 
-def test_job_overhead_benchmark_times_every_non_training_job_of_a_push() -> None:
-    stdout = benchmark("job_overhead.py", "--repeat", "1", timeout=900)
-    lines = stdout.splitlines()
-    table = lines[next(i for i, line in enumerate(lines) if line.startswith("job ")) :]
-    assert [line.split()[0] for line in table[1:8]] == [
-        "floor", "validate", "gate", "resolve", "deploy-batch", "deploy-online", "report",
+def test_cleanup_removes_the_stale_environments_in_one_commit_per_repo() -> None:
+    (timing, memory) = suite("cleanup")
+    assert timing.figure == "12 envs, 10 stale"
+    assert timing.note.startswith("removed 10, commits DAG repo 1, GitOps repo 1")
+    assert memory.figure == "peak memory, 12 envs, 10 stale"
+
+
+def test_dag_parse_compares_the_generated_dag_with_dag_factory_in_one_airflow() -> None:
+    rows = suite("dag-parse")
+    assert [row.figure for row in rows] == [
+        "per DAG, modelci", "per DAG, dag-factory", "per DAG, one EmptyOperator",
     ]  # fmt: skip
-    assert "sum of medians over 6 jobs:" in stdout
+
+
+def test_environment_archive_times_cold_archive_and_cache() -> None:
+    rows = suite("environment")
+    assert [row.figure for row in rows] == [
+        "built cold", "unpacked from its archive", "found in the runner's cache",
+    ]  # fmt: skip
+    assert " MB" in rows[0].note
+
+
+def test_commit_to_live_lists_a_committed_dag_with_the_recommended_setting() -> None:
+    (row,) = suite("commit-to-live", timeout=600)
+    assert row.figure == "DAG listed, recommended (10 s refresh)"
+    assert row.median < 300

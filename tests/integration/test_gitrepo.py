@@ -288,8 +288,9 @@ def test_cost_does_not_grow_with_the_number_of_environments(tmp_path: Path) -> N
 
     fetched = repo.last_local_objects
     assert fetched is not None
-    # one commit fetched (shallow) plus ours; blobs: the one read and the one written
-    assert (fetched.commits, fetched.blobs) == (2, 2)
+    # one commit fetched (shallow) plus ours; blobs: README (it lies above the scope), the one
+    # read and the one written; trees: root, envs/ and envs/e007/, each before and after
+    assert (fetched.commits, fetched.trees, fetched.blobs) == (2, 6, 3)
     assert repo.read("envs/e007/values.yaml") == b"image: 7\ntag: 2\n"
     listing = git.Repo(bare).git.ls_tree("-r", "--name-only", "main").splitlines()
     assert len(listing) == 402  # README, 400 env files, envs/e000/x
@@ -379,7 +380,8 @@ def test_token_from_env_authenticates_over_http_and_never_leaks(
 
     assert result.sha == tip(bare).hexsha
     assert repo.read("envs/a/values.yaml") == b"image: 1\n"
-    assert repo.last_local_objects and repo.last_local_objects.blobs == 1  # README not fetched
+    # the one written, and README: it lies above the scope (envs/a)
+    assert repo.last_local_objects and repo.last_local_objects.blobs == 2
     assert any(auth.startswith("Basic ") for auth in seen)
 
     monkeypatch.setenv("GITOPS_TOKEN", "glpat-wrong-token")
