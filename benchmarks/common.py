@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,21 +49,41 @@ class Finished:
     output: str
 
 
+# Forks the command from a small process and reports its wall time and peak memory. Started
+# from the benchmark itself, a command's ru_maxrss would be at least the benchmark's own: on
+# exec, Linux keeps the high-water mark of the memory the new program replaces, and Python
+# spawns children with vfork, i.e. in the benchmark's memory.
+_LAUNCHER = """
+import os, sys, time
+report, argv = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as out:
+    out.write(f"{time.perf_counter() - started} {usage.ru_maxrss}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_process(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Finished:
     """Run a command to its end; exits the benchmark with its output if it failed."""
-    with tempfile.TemporaryFile() as output:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            list(argv), cwd=cwd, env=dict(env), stdout=output, stderr=subprocess.STDOUT
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        output.seek(0)
-        text = output.read().decode("utf-8", "replace")
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} exited {process.returncode}:\n{text[-4000:]}")
-    return Finished(seconds, usage.ru_maxrss / 1024, text)
+    with tempfile.TemporaryDirectory(prefix="modelci-bench-run-") as tmp:
+        report, output = Path(tmp) / "report", Path(tmp) / "output"
+        with output.open("wb") as out:
+            launcher = [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(report), *argv]
+            status = subprocess.run(
+                launcher, cwd=cwd, env=dict(env), stdout=out, stderr=subprocess.STDOUT
+            ).returncode
+        text = output.read_text("utf-8", "replace")
+        if status != 0:
+            raise SystemExit(f"{' '.join(argv)} exited {status}:\n{text[-4000:]}")
+        seconds, peak_kb = report.read_text().split()
+    return Finished(float(seconds), int(peak_kb) / 1024, text)
 
 
 def percentile(values: Sequence[float], share: float) -> float:

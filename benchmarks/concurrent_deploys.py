@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,6 +57,7 @@ class Burst:
     landed: int
     failed: int
     seconds: list[float]
+    attempts: list[int]
     wall: float
 
 
@@ -68,7 +71,15 @@ def make_workdir(base: Path) -> Path:
     return work
 
 
-def deploy(work: Path, remote: Path, branch: str) -> tuple[bool, float, str]:
+@dataclass(frozen=True)
+class Deploy:
+    ok: bool
+    seconds: float
+    attempts: int  # pushes tried, the one that landed included
+    error: str
+
+
+def deploy(work: Path, remote: Path, branch: str) -> Deploy:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "MODELCI_"))}
     env.update(
         CI_PROJECT_PATH=PROJECT,
@@ -83,7 +94,10 @@ def deploy(work: Path, remote: Path, branch: str) -> tuple[bool, float, str]:
     result = subprocess.run(
         [str(MODELCI), "deploy-online"], cwd=work, env=env, capture_output=True, text=True
     )
-    return result.returncode == 0, time.monotonic() - started, result.stderr.strip()
+    seconds = time.monotonic() - started
+    retried = re.search(r"after (\d+) attempts", result.stdout)
+    attempts = int(retried.group(1)) if retried else 1
+    return Deploy(result.returncode == 0, seconds, attempts, result.stderr.strip())
 
 
 def landed(remote: Path, branches: list[str]) -> int:
@@ -103,15 +117,16 @@ def run_burst(base: Path, size: int, *, concurrent: bool, tag: str) -> Burst:
     else:
         results = [deploy(work, remote, b) for b in branches]
     wall = time.monotonic() - started
-    errors = sorted({err.splitlines()[-1] for ok, _, err in results if not ok})
+    errors = sorted({d.error.splitlines()[-1] for d in results if not d.ok})
     for error in errors[:3]:
         print(f"    failure: {error[:200]}", file=sys.stderr)
     return Burst(
         mode="burst" if concurrent else "serial",
         size=size,
         landed=landed(remote, branches),
-        failed=sum(not ok for ok, _, _ in results),
-        seconds=[seconds for _, seconds, _ in results],
+        failed=sum(not d.ok for d in results),
+        seconds=[d.seconds for d in results],
+        attempts=[d.attempts for d in results],
         wall=wall,
     )
 
@@ -123,7 +138,10 @@ def figures(quick: bool = False) -> list[Figure]:
             serial = run_burst(Path(tmp), size, concurrent=False, tag=f"serial-{size}")
             burst = run_burst(Path(tmp), size, concurrent=True, tag=f"burst-{size}")
             outcome = f"landed {burst.landed}/{size}, failed {burst.failed}"
-            note = f"{outcome}, p95 {percentile(burst.seconds, 0.95):.2f} s"
+            note = (
+                f"{outcome}, p95 {percentile(burst.seconds, 0.95):.2f} s, attempts median "
+                f"{statistics.median(burst.attempts):g} max {max(burst.attempts)}"
+            )
             result += [
                 Figure(NAME, f"{size} at once: one deploy", "s", burst.seconds, note=note),
                 Figure(NAME, f"{size} at once: wall", "s", [burst.wall], [serial.wall],

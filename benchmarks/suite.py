@@ -21,7 +21,7 @@ import dag_parse
 import deploy_size
 import env_archive
 import job_overhead
-from common import Figure, machine, print_table
+from common import HEADER, Figure, machine, row
 
 BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
     module.NAME: module.figures
@@ -46,11 +46,15 @@ def main() -> None:
     unknown = sorted(set(chosen) - set(BENCHMARKS))
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}")
-    print(machine(), flush=True)
+    print(machine())
+    print(HEADER, flush=True)
     started = time.monotonic()
-    figures = [figure for name in chosen for figure in BENCHMARKS[name](args.quick)]
-    print_table(figures)
-    print(f"{len(figures)} figures in {time.monotonic() - started:.0f} s")
+    count = 0
+    for name in chosen:
+        for figure in BENCHMARKS[name](args.quick):  # each benchmark's rows as soon as it ends
+            print(row(figure), flush=True)
+            count += 1
+    print(f"{count} figures in {time.monotonic() - started:.0f} s")
 
 
 if __name__ == "__main__":
