@@ -40,7 +40,7 @@ TREE_MODE = "40000"  # as a raw tree object writes it
 NETWORK_TIMEOUT_SECONDS = 300
 DEFAULT_PUSH_BUDGET_SECONDS = 600.0
 BACKOFF_BASE_SECONDS = 0.05
-BACKOFF_CAP_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 8.0
 DEFAULT_TOKEN_USERNAME = "oauth2"  # GitLab accepts any username with a personal/project token
 
 _RACE_REASONS = ("fetch first", "non-fast-forward", "failed to update ref", "cannot lock ref")
@@ -187,6 +187,7 @@ class RemoteRepo:
         with self._session() as session:
             while True:
                 attempt += 1
+                started = time.monotonic()
                 tip = session.fetch_tip(tree_depth)
                 head = tip.commit if tip else None
                 changes = build(lambda path, head=head: session.read(head, validate_path(path)))
@@ -199,7 +200,7 @@ class RemoteRepo:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                time.sleep(min(backoff_seconds(attempt), remaining))
+                time.sleep(min(backoff_seconds(attempt, time.monotonic() - started), remaining))
         raise ModelciError(
             f"could not push to {self.display_url} (branch {self.branch}): another writer "
             f"pushed first on each of {attempt} attempts in {budget:g} s. Re-run the job, or "
@@ -224,10 +225,12 @@ class RemoteRepo:
         return text
 
 
-def backoff_seconds(attempt: int) -> float:
+def backoff_seconds(attempt: int, attempt_seconds: float = 0.0) -> float:
     """Full jitter: a random wait up to an exponentially growing cap, so that writers that
-    lost the same race spread out instead of colliding again."""
-    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+    lost the same race spread out instead of colliding again. The cap grows from the time an
+    attempt took: when attempts are slow (a busy remote or runner), writers spread wider."""
+    step = max(BACKOFF_BASE_SECONDS, attempt_seconds)
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, step * 2**attempt))
 
 
 @dataclass(frozen=True)
