@@ -1,17 +1,19 @@
 """The one module that writes to shared git repos (the Airflow DAG bundle repo, the GitOps repo).
 
 Every write is one commit pushed once, fast-forward only. A push that loses a race against
-another pipeline is rebuilt on the new tip and retried, with jittered exponential backoff,
-until a time budget runs out (not a count: pipelines of many projects push to the same repo,
-and each of them must land). An attempt costs about eight git processes and two round trips.
+another pipeline is rebuilt on the new tip and retried, with jittered exponential backoff that
+starts from the time an attempt took, until a time budget runs out (not a count: pipelines of
+many projects push to the same repo, and each of them must land). An attempt costs about
+eight git processes and two round trips, plus one per directory or file read that the first
+fetch did not bring.
 
 Nothing is checked out and no index is built: each operation makes a shallow partial clone in
 a temporary directory that holds only the trees above the paths it may touch (a `tree:<depth>`
-filter), edits just the trees along the changed paths (`ls-tree`, `mktree`) and fetches a
-deeper tree or a blob only when a caller reads it: no other environment's files or
-directories are downloaded, so a commit costs about the same in a repo of 10 environments as
-in one of 20,000 (benchmarks/README.md). Credentials never reach argv, a URL git stores, or
-a message: they are handed to git through GIT_ASKPASS.
+filter), makes new trees only along the changed paths (read with one `cat-file --batch`,
+written with one `hash-object`) and fetches a deeper tree or a blob only when it is read: no
+other environment's files or directories are downloaded. A commit among 20,000 environments
+costs a few times one among 10, not a hundred times (benchmarks/README.md). Credentials
+never reach argv, a URL git stores, or a message: they are handed to git through GIT_ASKPASS.
 """
 
 from __future__ import annotations
