@@ -16,39 +16,6 @@ from .settings import Settings
 from .workspace import Job, ResolvedModel, commit_message, dag_repo, gitops_repo
 
 
-def checked_environment(store, tags: Mapping[str, str], storage_uri: str, model: str) -> str | None:
-    """The environment archive the run trained in (from its `tags`), after checking that it has
-    the libraries MLflow recorded with the model; None for a run trained without archives."""
-    from .envcheck import mismatches
-    from .modelenv import lock_beside
-    from .tracking import TAG_ENV_ARCHIVE
-
-    archive = tags.get(TAG_ENV_ARCHIVE, "")
-    if not archive:
-        return None
-    lock_uri = lock_beside(archive)
-    if not store.exists(archive) or not store.exists(lock_uri):
-        raise ModelciError(
-            f"{model}: the model's environment archive {archive} is gone from S3; nothing was "
-            "written. Run the branch's pipeline again (its train job rebuilds it)"
-        )
-    recorded = f"{storage_uri.rstrip('/')}/requirements.txt"
-    logged = store.get_bytes(recorded).decode() if store.exists(recorded) else ""
-    found = mismatches(logged, store.get_bytes(lock_uri).decode())
-    if found:
-        listed = "; ".join(
-            f"{m.package} {m.logged} (logged) vs {m.environment} (environment)" for m in found
-        )
-        raise ModelciError(
-            f"{model}: the model was logged with other versions than its environment has: "
-            f"{listed} ({recorded} against {lock_uri}). Nothing was written. Another major or "
-            "minor version may not load the model or may predict differently: pin the logged "
-            "versions in the requirements file and train again, or log the model from the "
-            "environment that trains it"
-        )
-    return archive
-
-
 def put_code_archive(job: Job, store, uri: str, commit: str) -> bool:
     """The model repository's files at `commit` (from this job's checkout) as tar.gz at
     `uri`, unless the object is there already (content-addressed: written once). True when

@@ -158,7 +158,7 @@ def _prepare(
 
 
 def _resolved(job: Job, tracker: Tracker, store, version: ModelVersionInfo, run) -> ResolvedModel:
-    from .deploy import checked_environment
+    from .modelenv import checked_environment
 
     location = tracker.resolve_storage_uri(version.uri, job.settings.artifacts_destination)
     storage_uri = require_model_dir(store, location)

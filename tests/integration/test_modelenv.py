@@ -284,7 +284,7 @@ def test_a_corrupt_archive_is_refused_and_nothing_is_left(s3_env: S3Server, tmp_
 def test_a_model_logged_with_other_versions_than_its_environment_is_refused(
     s3_env: S3Server,
 ) -> None:
-    from modelci.deploy import checked_environment
+    from modelci.modelenv import checked_environment
 
     s3 = s3_env
     store = S3Store(s3.endpoint_url, s3.region)

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..deploy import checked_environment
+    from ..modelenv import checked_environment
     from ..s3 import S3Store
     from ..tracking import Tracker, require_model_dir
 
