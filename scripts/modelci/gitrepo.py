@@ -488,7 +488,9 @@ class _Session:
                     raise self._clash(full)
                 continue  # nothing lies beneath a file to remove
             if below_writes or below_removes:
-                subtree = self._edited_tree(listings, full, below_removes, below_writes, new_trees)
+                # beneath a removed entry nothing of the old tree is kept
+                kept = {} if name in removes else listings
+                subtree = self._edited_tree(kept, full, below_removes, below_writes, new_trees)
                 if subtree:
                     entries[name] = _Entry(TREE_MODE, "tree", subtree)
                 else:

@@ -106,6 +106,19 @@ def test_removing_a_directory_removes_all_beneath_and_nothing_else(remote: Path)
     assert repo.apply(["envs/a"], lambda read: Changes(removes=["envs/a"]), "stop a").sha is None
 
 
+def test_removing_a_directory_and_writing_beneath_it_replaces_it(remote: Path) -> None:
+    repo = RemoteRepo(str(remote), "main")
+    change = Changes(removes=["envs/a"], writes={"envs/a/config.json": b"{}\n"})
+
+    assert repo.apply(["envs/a"], lambda read: change, "replace a").sha is not None
+
+    files = files_at(tip(remote))
+    assert set(files) == {
+        "README.md", "envs/a/config.json", "envs/ab/values.yaml", "envs/b/values.yaml",
+    }  # fmt: skip
+    assert files["envs/a/config.json"] == b"{}\n"
+
+
 def test_build_sees_current_content_and_other_files_are_kept(remote: Path) -> None:
     repo = RemoteRepo(str(remote), "main")
     seen: dict[str, bytes | None] = {}
