@@ -528,14 +528,7 @@ class _Session:
 
     def _store_trees(self, trees: Mapping[str, bytes]) -> None:
         """Write the trees made in Python, in one git process, and check git agrees on ids."""
-        paths = []
-        for number, body in enumerate(trees.values()):
-            path = self._workdir / f"tree-{number}"
-            path.write_bytes(body)
-            paths.append(f"{path}\n")
-        listing = self._workdir / "tree-paths"
-        listing.write_text("".join(paths))
-        ids = self._run("hash-object", "-t", "tree", "-w", "--stdin-paths", stdin=listing).split()
+        ids = self._hash_objects("tree", list(trees.values()))
         if ids != list(trees):
             raise RuntimeError(f"git disagrees with the tree ids computed: {ids} != {list(trees)}")
 
@@ -551,18 +544,23 @@ class _Session:
         already written by an earlier attempt of this session are not written again."""
         new = [data for data in dict.fromkeys(contents) if data not in self._blobs]
         if new:
-            paths = []
-            for number, data in enumerate(new):
-                path = self._workdir / f"blob-{len(self._blobs) + number}"
-                path.write_bytes(data)
-                paths.append(str(path))
-            listing = self._workdir / "blob-paths"
-            listing.write_text("".join(f"{path}\n" for path in paths))
-            ids = self._run(
-                "hash-object", "-w", "--no-filters", "--stdin-paths", stdin=listing
-            ).split()
-            self._blobs.update(zip(new, ids, strict=True))
+            self._blobs.update(zip(new, self._hash_objects("blob", new), strict=True))
         return self._blobs
+
+    def _hash_objects(self, kind: str, contents: Sequence[bytes]) -> list[str]:
+        """Write `contents` as objects of `kind` in one git process; their ids, in order."""
+        folder = Path(tempfile.mkdtemp(prefix=f"{kind}s-", dir=self._workdir))
+        listing = folder / "paths"
+        paths = []
+        for number, data in enumerate(contents):
+            path = folder / str(number)
+            path.write_bytes(data)
+            paths.append(f"{path}\n")
+        listing.write_text("".join(paths))
+        hashed = self._run(
+            "hash-object", "-t", kind, "-w", "--no-filters", "--stdin-paths", stdin=listing
+        )
+        return hashed.split()
 
     def push(self, commit: str) -> bool:
         """True if the branch now points at `commit`; False if another writer pushed first."""
