@@ -22,16 +22,12 @@ import sqlite3
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
-from common import ROOT, Figure, print_table
+from common import Figure, print_table
+from shared_repo_commit import load_workload
 
-from modelci.config import load_config
-from modelci.dags import render_dag
 from modelci.gitrepo import Changes, RemoteRepo
-from modelci.naming import names_for
-from modelci.settings import Pipeline
 from tests.harness.airflow import AirflowHome
 from tests.harness.gitremotes import make_bare_repo
 from tests.harness.processes import ServerProcess, stop_all
@@ -40,24 +36,13 @@ from tests.harness.tools import AIRFLOW_BIN
 NAME = "commit-to-live"
 SETTINGS = {"default": None, "recommended": 10}
 TIMEOUT_SECONDS = 420.0
-EXAMPLE = ROOT / "examples" / "churn" / "mlops.yaml"
 
 
 def dag_file(branch: str) -> tuple[str, bytes]:
     """A DAG file as deploy-batch writes it, for `branch`'s environment."""
-    model = load_config(EXAMPLE).models[0]
-    names = names_for("ml/bench", branch, model.name)
-    dag = model.batch.dags[0]
-    pipeline = Pipeline(
-        project="ml/bench", project_url="", branch=branch, default_branch="main",
-        commit="0" * 40, pipeline_id="1", pipeline_url="", job_url="", user="bench",
-    )  # fmt: skip
-    source = render_dag(
-        names=names, model=replace(model), dag=dag, pipeline=pipeline, image="python:3.11",
-        model_uri="s3://bench/model", run_id="0" * 32, code_uri="s3://bench/code.tar.gz",
-        s3_secret="modelci-s3", tracking_uri="http://mlflow",
-    )  # fmt: skip
-    return names.dag_path(dag.kind), source.encode()
+    workload = load_workload()
+    names = workload.names(branch, "ml/bench")
+    return names.dag_path(workload.dag.kind), workload.dag_source(names).encode()
 
 
 def listed(database: Path, dag_id: str) -> bool:

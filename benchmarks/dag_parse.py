@@ -28,22 +28,18 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from common import ROOT, Figure, print_table
 from ruamel.yaml import YAML
+from shared_repo_commit import load_workload
 
-from modelci.config import load_config
-from modelci.dags import container_resources, render_dag
-from modelci.naming import names_for
-from modelci.settings import Pipeline
+from modelci.dags import container_resources
 
 NAME = "dag-parse"
 DAG_FACTORY = "dag-factory==1.1.0"
 DAG_FACTORY_DIR = ROOT / ".cache" / "bench" / "dag-factory"
 AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
-EXAMPLE = ROOT / "examples" / "churn" / "mlops.yaml"
 PARSE = """
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
@@ -82,29 +78,20 @@ def ensure_dag_factory() -> Path:
 
 
 def write_folders(base: Path, count: int) -> dict[str, Path]:
-    model = load_config(EXAMPLE).models[0]
-    dag = model.batch.dags[0]
+    workload = load_workload()
     folders = {label: base / label for label in ("modelci", "dag-factory", "floor")}
     for folder in folders.values():
         folder.mkdir()
     (base / "warm_up.py").write_text(FLOOR_DAG.format(dag_id="warm_up"))
     for number in range(count):
-        names = names_for("ml/bench", f"feature/parse-{number}", model.name)
-        pipeline = Pipeline(
-            project="ml/bench", project_url="", branch=names.branch, default_branch="main",
-            commit="0" * 40, pipeline_id="1", pipeline_url="", job_url="", user="bench",
-        )  # fmt: skip
-        arguments = dict(
-            names=names, model=replace(model), dag=dag, pipeline=pipeline,
-            image="python:3.11", model_uri="s3://bench/model", run_id="0" * 32,
-            code_uri="s3://bench/code.tar.gz", s3_secret="modelci-s3", tracking_uri="http://mlflow",
-        )  # fmt: skip
+        names = workload.names(f"feature/parse-{number}")
         dag_id = f"parse_{number}"
-        source = render_dag(**arguments)
+        source = workload.dag_source(names)
         (folders["modelci"] / f"{dag_id}.py").write_text(source)
         (folders["floor"] / f"{dag_id}.py").write_text(FLOOR_DAG.format(dag_id=dag_id))
         config = folders["dag-factory"] / f"{dag_id}.yml"
-        YAML().dump(dag_factory_config(f"{dag_id}_df", dag, names.namespace, source), config)
+        df_config = dag_factory_config(f"{dag_id}_df", workload.dag, names.namespace, source)
+        YAML().dump(df_config, config)
         loader = folders["dag-factory"] / f"{dag_id}.py"
         loader.write_text(DAG_FACTORY_LOADER.format(path=str(config)))
     return folders
