@@ -4,7 +4,7 @@ repo. Used by `deploy-batch`, `deploy-online` and every move of a stand's alias.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,30 +26,6 @@ def put_code_archive(job: Job, store, uri: str, commit: str) -> bool:
         return False
     store.put_bytes(uri, archive_commit(Path(job.config.path).resolve().parent, commit))
     return True
-
-
-# Which environment archives an environment's pods run in, one record per deploy step, in the
-# environment's S3 prefix: removed with the environment, and the clean-up keeps every archive a
-# record names.
-ARCHIVES_RECORDS = {"batch": "env-archives.txt", "online": "env-archives-online.txt"}
-
-
-def record_archives(job: Job, step: str, resolved: Iterable[ResolvedModel]) -> None:
-    """Record the archives the `step` ("batch" or "online") of this environment runs in: those
-    of the `resolved` runs."""
-    if not job.settings.scratch_uri:
-        return  # archives are kept only under the scratch URI: there are none to record
-    from .plan import scratch_prefix
-    from .s3 import S3Store
-
-    store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
-    archives = {r.environment_uri for r in resolved if r.environment_uri}
-    text = "".join(f"{uri}\n" for uri in sorted(archives))
-    store.put_bytes(f"{scratch_prefix(job)}{ARCHIVES_RECORDS[step]}", text.encode())
-
-
-def is_archives_record(uri: str) -> bool:
-    return uri.rpartition("/")[2] in ARCHIVES_RECORDS.values()
 
 
 def write_dags(

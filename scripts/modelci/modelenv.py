@@ -37,7 +37,7 @@ import sys
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -68,6 +68,7 @@ class ObjectStore(Protocol):
 
     def exists(self, uri: str) -> bool: ...
     def get_bytes(self, uri: str) -> bytes: ...
+    def get_bytes_or_none(self, uri: str) -> bytes | None: ...
     def put_bytes(self, uri: str, data: bytes, metadata: dict[str, str] | None = None) -> None: ...
     def object_metadata(self, uri: str) -> dict[str, str]: ...
 
@@ -109,6 +110,25 @@ def lock_beside(archive_uri: str) -> str:
     return archive_uri.removesuffix(ARCHIVE_FILE) + LOCK_FILE
 
 
+# Which archives an environment's pods may run in: one record in the environment's S3 prefix,
+# removed with the environment; the clean-up keeps every archive a record names.
+ARCHIVES_RECORD = "env-archives.txt"
+_EARLIER_RECORDS = ("env-archives-online.txt",)  # what deploy-online wrote in earlier versions
+
+
+def record_archives(store: ObjectStore, record_uri: str, archives: Iterable[str]) -> None:
+    """Add `archives` to the record at `record_uri`. Added, never replaced: when a later deploy
+    fails, the pods of the earlier one still run its archive."""
+    recorded = set((store.get_bytes_or_none(record_uri) or b"").decode().split())
+    wanted = recorded | set(archives)
+    if wanted != recorded:
+        store.put_bytes(record_uri, "".join(f"{uri}\n" for uri in sorted(wanted)).encode())
+
+
+def is_archives_record(uri: str) -> bool:
+    return uri.rpartition("/")[2] in (ARCHIVES_RECORD, *_EARLIER_RECORDS)
+
+
 def checked_environment(
     store: ObjectStore, tags: Mapping[str, str], storage_uri: str, model: str
 ) -> str | None:
@@ -120,24 +140,24 @@ def checked_environment(
     archive = tags.get(TAG_ENV_ARCHIVE, "")
     if not archive:
         return None
-    lock_uri = lock_beside(archive)
-    if not store.exists(archive) or not store.exists(lock_uri):
+    lock = store.get_bytes_or_none(lock_beside(archive))
+    if lock is None or not store.exists(archive):
         raise ModelciError(
             f"{model}: the model's environment archive {archive} is gone from S3; nothing was "
             "written. Run the branch's pipeline again (its train job rebuilds it)"
         )
     recorded = f"{storage_uri.rstrip('/')}/requirements.txt"
-    logged = store.get_bytes(recorded).decode() if store.exists(recorded) else ""
-    found = mismatches(logged, store.get_bytes(lock_uri).decode())
+    logged = (store.get_bytes_or_none(recorded) or b"").decode()
+    found = mismatches(logged, lock.decode())
     if found:
         listed = "; ".join(
             f"{m.package} {m.logged} (logged) vs {m.environment} (environment)" for m in found
         )
         raise ModelciError(
             f"{model}: the model was logged with other versions than its environment has: "
-            f"{listed} ({recorded} against {lock_uri}). Nothing was written. Another major or "
-            "minor version may not load the model or may predict differently: pin the logged "
-            "versions in the requirements file and train again, or log the model from the "
+            f"{listed} ({recorded} against {lock_beside(archive)}). Nothing was written. Another "
+            "major or minor version may not load the model or may predict differently: pin the "
+            "logged versions in the requirements file and train again, or log the model from the "
             "environment that trains it"
         )
     return archive

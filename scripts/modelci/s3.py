@@ -128,6 +128,20 @@ class S3Store:
             response = self._client.get_object(Bucket=target.bucket, Key=target.key)
             return response["Body"].read()
 
+    def get_bytes_or_none(self, uri: str) -> bytes | None:
+        """The object's bytes, or None when there is no such object (one request, not two)."""
+        from botocore.exceptions import ClientError
+
+        target = self._target(uri, need_key=True)
+        with self._errors(target, "read"):
+            try:
+                response = self._client.get_object(Bucket=target.bucket, Key=target.key)
+            except ClientError as exc:
+                if _code(exc) == "NoSuchKey":
+                    return None
+                raise
+            return response["Body"].read()
+
     def copy(self, source_uri: str, target_uri: str) -> None:
         """Copy one object inside the store (server side: the bytes never reach this job)."""
         source = self._target(source_uri, need_key=True)

@@ -430,13 +430,15 @@ class Tracker:
 
     # -- models -------------------------------------------------------------------------------
 
-    def logged_models(self, run_id: str) -> list[LoggedModelInfo]:
-        """MLflow 3 LoggedModels whose source run is `run_id`, newest first."""
-        run = self.get_run(run_id)
+    def logged_models(self, run_id: str, experiment_id: str | None = None) -> list[LoggedModelInfo]:
+        """MLflow 3 LoggedModels whose source run is `run_id` (of `experiment_id`, when the
+        caller knows it: one request fewer), newest first."""
+        if experiment_id is None:
+            experiment_id = self.get_run(run_id).info.experiment_id
         found = self._call(
             f"search the logged models of run {run_id}",
             self._client.search_logged_models,
-            experiment_ids=[run.info.experiment_id],
+            experiment_ids=[experiment_id],
             filter_string=f"source_run_id = '{run_id}'",
         )
         models = [
@@ -451,13 +453,15 @@ class Tracker:
         ]
         return sorted(models, key=lambda model: model.created_ms, reverse=True)
 
-    def model_uri_for_run(self, run_id: str, name: str | None = None) -> str:
+    def model_uri_for_run(
+        self, run_id: str, name: str | None = None, *, experiment_id: str | None = None
+    ) -> str:
         """The model a run produced: its newest ready LoggedModel (named `name`, if given).
 
         Falls back to a top-level run artifact directory holding an MLmodel file (a model
         saved with `save_model` and uploaded with `log_artifacts`).
         """
-        for model in self.logged_models(run_id):
+        for model in self.logged_models(run_id, experiment_id):
             if model.status == "READY" and name in (None, model.name):
                 return model.uri
         directory = self._run_artifact_model_dir(run_id)

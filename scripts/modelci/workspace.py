@@ -118,6 +118,7 @@ class ResolvedModel:
     storage_uri: str  # the s3:// directory holding MLmodel: what KServe and pods read
     model_version: str | None = None  # the registered version, once promoted to a stand
     environment_uri: str | None = None  # the environment archive the run trained in
+    code_uri: str | None = None  # the code archive batch pods fetch, staged by resolve
 
     def as_state(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value is not None}

@@ -425,3 +425,27 @@ def test_a_burst_of_concurrent_writers_all_land(remote: Path) -> None:
         f"{n}\n".encode() for n in range(writers)
     }
     assert "envs/a/sub/config.json" in files  # nothing else was lost
+
+
+def test_a_commit_of_the_checkout_is_archived_as_the_tar_gz_pods_unpack(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from modelci.gitrepo import archive_commit
+
+    checkout = git.Repo.init(tmp_path / "model")
+    (tmp_path / "model" / "train.py").write_text("print('trained')\n")
+    checkout.index.add(["train.py"])
+    commit = checkout.index.commit("first").hexsha
+    (tmp_path / "model" / "train.py").write_text("print('not committed')\n")
+
+    with tarfile.open(fileobj=io.BytesIO(archive_commit(tmp_path / "model", commit))) as archive:
+        assert archive.extractfile("train.py").read() == b"print('trained')\n"
+
+    for where, bad, expected in (
+        (tmp_path / "model", "0" * 40, "not a tree object"),
+        (tmp_path / "model", "--output=/tmp/x", "not a commit id"),
+        (tmp_path / "nowhere", commit, "No such file or directory"),
+    ):
+        with pytest.raises(ModelciError, match=f"cannot archive commit .*{expected}"):
+            archive_commit(where, bad)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -281,13 +282,17 @@ def test_a_corrupt_archive_is_refused_and_nothing_is_left(s3_env: S3Server, tmp_
     assert list((tmp_path / "runner").iterdir()) == []
 
 
+@pytest.fixture
+def store(s3_env: S3Server) -> S3Store:
+    return S3Store(s3_env.endpoint_url, s3_env.region)
+
+
 def test_a_model_logged_with_other_versions_than_its_environment_is_refused(
-    s3_env: S3Server,
+    s3_env: S3Server, store: S3Store
 ) -> None:
     from modelci.modelenv import checked_environment
 
     s3 = s3_env
-    store = S3Store(s3.endpoint_url, s3.region)
     base = f"s3://{s3.bucket}/checked/envs/py3.11-{'e' * 20}"
     archive = f"{base}/environment.tar.gz"
     store.put_bytes(archive, b"archive")
@@ -307,3 +312,26 @@ def test_a_model_logged_with_other_versions_than_its_environment_is_refused(
     gone = {"modelci.env_archive": archive.replace("e" * 20, "f" * 20)}
     with pytest.raises(ModelciError, match="is gone from S3"):
         checked_environment(store, gone, model_dir, "churn")
+
+
+def test_an_environments_record_keeps_every_archive_it_was_given_and_is_rewritten_only_on_change(
+    s3_env: S3Server, store: S3Store
+) -> None:
+    from modelci.modelenv import record_archives
+
+    s3 = s3_env
+    record = f"s3://{s3.bucket}/recorded/b-feature/env-archives.txt"
+    first, second = (
+        f"s3://{s3.bucket}/scratch/envs/py3.11-{c * 20}/environment.tar.gz" for c in "ab"
+    )
+
+    record_archives(store, record, [first])
+    record_archives(store, record, [second])  # a later resolve, whose deploy may still fail
+    assert store.get_bytes(record).decode() == f"{first}\n{second}\n"
+
+    key = record.removeprefix(f"s3://{s3.bucket}/")
+    written = s3.client().head_object(Bucket=s3.bucket, Key=key)["LastModified"]
+    time.sleep(1.1)  # S3 times are whole seconds
+    record_archives(store, record, [second, first])
+    record_archives(store, record, [])
+    assert s3.client().head_object(Bucket=s3.bucket, Key=key)["LastModified"] == written

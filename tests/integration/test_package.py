@@ -300,10 +300,19 @@ def test_every_subcommand_from_the_clean_install(
 
     modelci("gate", "--config", "mlops.yaml")
     assert (modelci.cwd / ".modelci" / "gate-report.xml").exists()
-    assert state["run_id"] in modelci("resolve", "--config", "mlops.yaml")
+    resolved = modelci("resolve", "--config", "mlops.yaml")
+    assert state["run_id"] in resolved
+    (code_uri,) = re.findall(r"^code of \w+ at (s3://\S+)$", resolved, re.MULTILINE)
+    # Resolve does the S3 writes the deploys need: the code, and the archive the pods run in.
+    chosen = json.loads((modelci.cwd / ".modelci" / MODEL / "resolve.json").read_text())
+    assert chosen["code_uri"] == code_uri and chosen["environment_uri"]
+    scratch = modelci.env["MODELCI_SCRATCH_URI"].removeprefix(f"s3://{platform.s3.bucket}/")
+    record = platform.s3.client().get_object(
+        Bucket=platform.s3.bucket, Key=f"{scratch}/{dirs.s3_prefix}env-archives.txt"
+    )
+    assert record["Body"].read().decode().split() == [chosen["environment_uri"]]
 
-    deployed = modelci("deploy-batch", "--config", "mlops.yaml")
-    (code_uri,) = re.findall(r"^code of \w+ at (s3://\S+)$", deployed, re.MULTILINE)
+    modelci("deploy-batch", "--config", "mlops.yaml")
     dags = remote_files(platform.dag_repo, dirs.dag_dir)
     assert dags and dags <= set(derived["dag_paths"].values()), dags
 

@@ -64,6 +64,8 @@ def test_put_get_round_trip_and_exists(store, base, s3):
     assert store.exists(f"{base}/dir/")
     assert not store.exists(f"{base}/dir/other.bin")
     assert not store.exists(f"{base}/di")  # a key prefix is not a directory
+    assert store.get_bytes_or_none(f"{base}/dir/blob.bin") == payload
+    assert store.get_bytes_or_none(f"{base}/dir/other.bin") is None
 
 
 def test_get_missing_object_names_the_uri(store, base, s3):
@@ -123,7 +125,7 @@ def test_download_of_an_empty_prefix_is_an_error(store, base, tmp_path):
         store.download_prefix(f"{base}/empty", tmp_path)
 
 
-@pytest.mark.parametrize("operation", ["get_bytes", "exists", "list_prefixes"])
+@pytest.mark.parametrize("operation", ["get_bytes", "get_bytes_or_none", "exists", "list_prefixes"])
 def test_missing_bucket_is_named(store, s3, operation):
     # (SeaweedFS creates a missing bucket on a write with admin keys, so only reads can tell.)
     with pytest.raises(ModelciError) as error:

@@ -79,8 +79,7 @@ def _clean_archives(store, settings: Settings, gone: list[str], *, dry_run: bool
     from datetime import UTC, datetime, timedelta
 
     from ..cleanup import stale_archives
-    from ..deploy import is_archives_record
-    from ..modelenv import Archives, archive_key
+    from ..modelenv import Archives, archive_key, is_archives_record
 
     shared = Archives.under(store, settings.scratch_uri)
     base = f"{shared.base}/"

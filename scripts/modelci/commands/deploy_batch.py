@@ -1,12 +1,13 @@
-"""`modelci deploy-batch`: upload the model repo's code at this commit to S3, render one Airflow
-DAG file per batch DAG and commit them all to the DAG bundle repo in one commit."""
+"""`modelci deploy-batch`: render one Airflow DAG file per batch DAG and commit them all to the
+DAG bundle repo in one commit. The code the DAGs' pods fetch was staged in S3 by resolve."""
 
 from __future__ import annotations
 
 import argparse
 
+from ..errors import ModelciError
 from ..workspace import (
-    Job,
+    ResolvedModel,
     add_config_arguments,
     load_job,
     read_resolved_state,
@@ -19,8 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..deploy import record_archives, write_dags
-    from ..plan import code_uri
+    from ..deploy import write_dags
 
     job = load_job(args)
     models = [m for m in job.models(args.model) if m.batch.dags]
@@ -28,9 +28,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"no batch DAGs in {job.config.path}: nothing to deploy")
         return 0
     resolved = {m.name: read_resolved_state(m.name) for m in models}
-    code = upload_code(job, code_uri(job))
-    write_dags(job, models, resolved, {m.name: code for m in models})
-    record_archives(job, "batch", resolved.values())
+    code = {name: staged_code(name, chosen) for name, chosen in resolved.items()}
+    write_dags(job, models, resolved, code)
     for model in models:
         write_state(
             model.name,
@@ -40,12 +39,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def upload_code(job: Job, uri: str) -> str:
-    """The repo's files at this commit as tar.gz in S3; content-addressed, so uploaded once."""
-    from ..deploy import put_code_archive
-    from ..s3 import S3Store
-
-    store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
-    put_code_archive(job, store, uri, job.pipeline.commit)
-    print(f"code of {job.pipeline.commit[:12]} at {uri}")
-    return uri
+def staged_code(model: str, resolved: ResolvedModel) -> str:
+    if not resolved.code_uri:
+        raise ModelciError(
+            f"{model}: the resolve job staged no code for the batch pods (it does unless "
+            "MODELCI_BATCH is false, the component's `batch` input); nothing was written. Run "
+            "the pipeline with `batch: true` in both jobs, or run `modelci resolve` again"
+        )
+    return resolved.code_uri

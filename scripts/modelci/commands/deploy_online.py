@@ -18,11 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..deploy import record_archives, write_online
+    from ..deploy import write_online
 
     job = load_job(args)
     models = job.models(args.model)
     resolved = {m.name: read_resolved_state(m.name) for m in models if m.online.enabled}
     write_online(job, models, resolved)
-    record_archives(job, "online", resolved.values())
     return 0

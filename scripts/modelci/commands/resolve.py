@@ -1,12 +1,28 @@
 """`modelci resolve`: pick the run this environment serves from MLflow run tags (a run pinned by
 hand with `modelci.pin`, else the newest run of the branch that passed the gate) and resolve it
-to the s3:// directory holding `MLmodel`, which is what KServe and batch pods can read."""
+to the s3:// directory holding `MLmodel`, which is what KServe and batch pods can read.
+
+It also does the S3 writes the deploys need, so that they only write git: the repository's
+code at this commit for the batch pods (when batch DAGs are deployed), and the environment's
+record of the archives its pods run in."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from ..workspace import ResolvedModel, add_config_arguments, load_job, write_state
+from ..workspace import Job, ResolvedModel, add_config_arguments, load_job, write_state
+
+if TYPE_CHECKING:  # imported when used: a job imports only what it runs
+    from ..config import Model
+    from ..s3 import S3Store
+    from ..tracking import Tracker
+
+# The component's `batch` input, as the pipeline's jobs see it: "false" deploys no batch DAGs.
+BATCH_VARIABLE = "MODELCI_BATCH"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,27 +30,74 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..modelenv import checked_environment
     from ..s3 import S3Store
-    from ..tracking import Tracker, require_model_dir
+    from ..tracking import Tracker
 
     job = load_job(args)
     tracker = Tracker(job.settings.tracking_uri)
     store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
-    for model in job.models(args.model):
-        names = job.names(model)
-        run = tracker.find_run(names.experiment, names.environment, job.pipeline.branch)
-        model_uri = tracker.model_uri_for_run(run.info.run_id)
-        storage_uri = require_model_dir(
-            store, tracker.resolve_storage_uri(model_uri, job.settings.artifacts_destination)
+    models = job.models(args.model)
+    chosen = {model.name: resolve_model(job, tracker, store, model) for model in models}
+    batch = {m.name for m in models if m.batch.dags} if deploys_batch() else set()
+    if batch:
+        code = stage_code(job, store)
+        chosen.update({name: replace(chosen[name], code_uri=code) for name in batch})
+    record_environment_archives(job, store, chosen.values())
+    for model in models:
+        resolved = chosen[model.name]
+        environment = job.names(model).environment
+        write_state(model.name, "resolve", environment=environment, **resolved.as_state())
+        print(
+            f"{model.name}: run {resolved.run_id} -> {resolved.model_uri} -> "
+            f"{resolved.storage_uri}",
+            flush=True,
         )
-        chosen = ResolvedModel(
-            run_id=run.info.run_id,
-            experiment_id=run.info.experiment_id,
-            model_uri=model_uri,
-            storage_uri=storage_uri,
-            environment_uri=checked_environment(store, run.data.tags, storage_uri, model.name),
-        )
-        write_state(model.name, "resolve", environment=names.environment, **chosen.as_state())
-        print(f"{model.name}: run {run.info.run_id} -> {model_uri} -> {storage_uri}", flush=True)
     return 0
+
+
+def resolve_model(job: Job, tracker: Tracker, store: S3Store, model: Model) -> ResolvedModel:
+    from ..modelenv import checked_environment
+    from ..tracking import require_model_dir
+
+    names = job.names(model)
+    run = tracker.find_run(names.experiment, names.environment, job.pipeline.branch)
+    model_uri = tracker.model_uri_for_run(run.info.run_id, experiment_id=run.info.experiment_id)
+    storage_uri = require_model_dir(
+        store, tracker.resolve_storage_uri(model_uri, job.settings.artifacts_destination)
+    )
+    return ResolvedModel(
+        run_id=run.info.run_id,
+        experiment_id=run.info.experiment_id,
+        model_uri=model_uri,
+        storage_uri=storage_uri,
+        environment_uri=checked_environment(store, run.data.tags, storage_uri, model.name),
+    )
+
+
+def deploys_batch() -> bool:
+    return os.environ.get(BATCH_VARIABLE, "true").strip().lower() != "false"
+
+
+def stage_code(job: Job, store: S3Store) -> str:
+    """The repo's files at this commit as tar.gz in S3, where the batch pods fetch them;
+    content-addressed, so uploaded once."""
+    from ..deploy import put_code_archive
+    from ..plan import code_uri
+
+    uri = code_uri(job)
+    put_code_archive(job, store, uri, job.pipeline.commit)
+    print(f"code of {job.pipeline.commit[:12]} at {uri}")
+    return uri
+
+
+def record_environment_archives(
+    job: Job, store: S3Store, resolved: Iterable[ResolvedModel]
+) -> None:
+    """Add the archives the resolved runs trained in to the environment's record."""
+    from ..modelenv import ARCHIVES_RECORD, record_archives
+    from ..plan import scratch_prefix
+
+    if not job.settings.scratch_uri:
+        return  # archives are kept only under the scratch URI: there are none to record
+    archives = [r.environment_uri for r in resolved if r.environment_uri]
+    record_archives(store, f"{scratch_prefix(job)}{ARCHIVES_RECORD}", archives)
