@@ -34,8 +34,8 @@ def write_dags(
     resolved: Mapping[str, ResolvedModel],
     code: Mapping[str, str],
 ) -> CommitResult:
-    """Commit the batch DAGs of `models`; a DAG dropped from the config is removed."""
-    _put_spark_main_files(job, models, code)
+    """Commit the batch DAGs of `models`; a DAG dropped from the config is removed. The code
+    archives in `code` (and a Spark model's main file beside its archive) are in S3 already."""
     files = dag_files(job, models, code=code, resolved=resolved)
     owned = owned_dag_paths(job, models)
     changes = Changes(writes=files, removes=[path for path in owned if path not in files])
@@ -50,20 +50,15 @@ def write_dags(
     return result
 
 
-def _put_spark_main_files(job: Job, models: Sequence[Model], code: Mapping[str, str]) -> None:
-    """A Spark training DAG's main file: the entrypoint, taken out of the code archive."""
-    from .s3 import S3Store
+def put_spark_main_files(store, models: Sequence[Model], code: Mapping[str, str]) -> None:
+    """A Spark training DAG's main file: the entrypoint, taken out of the code archive in
+    `code` and put beside it (the SparkApplication names it as `mainApplicationFile`)."""
     from .spark import main_file_uri
 
-    spark = [
-        m
-        for m in models
-        if m.train.engine == "spark" and any(dag.kind == "training" for dag in m.batch.dags)
-    ]
-    if not spark:
-        return
-    store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
-    for model in spark:
+    for model in models:
+        training = any(dag.kind == "training" for dag in model.batch.dags)
+        if model.train.engine != "spark" or not training:
+            continue
         target = main_file_uri(code[model.name], model.train.entrypoint)
         if store.exists(target):
             continue

@@ -145,6 +145,8 @@ def _prepare(
     """Add to `prepared` the versions of `served` it lacks: resolve and check them all first
     (nothing is copied to the stand's prefix when one is refused), then bring the code
     archives of the batch models there."""
+    from .deploy import put_spark_main_files
+
     missing = [(m, v) for m, v in served if (m.name, v.version) not in prepared]
     runs = {model.name: tracker.get_run(version.run_id) for model, version in missing}
     resolved = {
@@ -154,6 +156,8 @@ def _prepare(
     for model, version in missing:
         tags = runs[model.name].data.tags
         code = _stand_code(job, store, tags) if model.batch.dags else None
+        if code:
+            put_spark_main_files(store, [model], {model.name: code})
         prepared[model.name, version.version] = _Prepared(resolved[model.name], code)
 
 

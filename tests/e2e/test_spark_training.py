@@ -43,6 +43,7 @@ def test_a_spark_model_trains_with_local_spark_is_gated_resolved_and_gets_a_spar
     assert f"{MODEL}: Spark training with local[2] in this job" in trained
     ok(modelci(platform, repo, "gate"))
     resolved = ok(modelci(platform, repo, "resolve"))
+    assert f"Spark main file of {MODEL}: s3://" in resolved  # staged with the code
     ok(modelci(platform, repo, "deploy-batch"))
 
     client = MlflowClient(platform.mlflow.tracking_uri)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     chosen = {model.name: resolve_model(job, tracker, store, model) for model in models}
     batch = {m.name for m in models if m.batch.dags} if deploys_batch() else set()
     if batch:
-        code = stage_code(job, store)
+        code = stage_code(job, store, [m for m in models if m.name in batch])
         chosen.update({name: replace(chosen[name], code_uri=code) for name in batch})
     record_environment_archives(job, store, chosen.values())
     for model in models:
@@ -78,15 +78,16 @@ def deploys_batch() -> bool:
     return os.environ.get(BATCH_VARIABLE, "true").strip().lower() != "false"
 
 
-def stage_code(job: Job, store: S3Store) -> str:
-    """The repo's files at this commit as tar.gz in S3, where the batch pods fetch them;
-    content-addressed, so uploaded once."""
-    from ..deploy import put_code_archive
+def stage_code(job: Job, store: S3Store, models: Sequence[Model]) -> str:
+    """The repo's files at this commit as tar.gz in S3, where the batch pods of `models` fetch
+    them (content-addressed, so uploaded once), and a Spark model's main file beside it."""
+    from ..deploy import put_code_archive, put_spark_main_files
     from ..plan import code_uri
 
     uri = code_uri(job)
     put_code_archive(job, store, uri, job.pipeline.commit)
     print(f"code of {job.pipeline.commit[:12]} at {uri}")
+    put_spark_main_files(store, models, {model.name: uri for model in models})
     return uri
 
 
