@@ -22,7 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "gate": ("gate", "apply the quality gate to this pipeline's runs; write a JUnit report"),
     "resolve": (
         "resolve",
-        "pick the run for this environment from MLflow tags; find its s3:// URI",
+        "pick the run for this environment from MLflow tags, find its s3:// URI; stage the code",
     ),
     "deploy-batch": ("deploy_batch", "render Airflow DAGs and commit them to the DAG bundle repo"),
     "deploy-online": (
