@@ -73,6 +73,9 @@ def job_env(mlflow_server: MlflowServer, branch: str) -> dict[str, str]:
             "MODELCI_CLUSTER_S3_ENDPOINT": mlflow_server.s3.endpoint_url,
             "MODELCI_INGRESS_DOMAIN": "models.localhost",
             "MODELCI_URL_SCHEME": "http",
+            # The online path only, as with the component's `batch: false`: resolve stages no
+            # code for batch pods (there is no scratch URI and no real commit here).
+            "MODELCI_BATCH": "false",
         }
     )
     return env
