@@ -646,15 +646,19 @@ def archive_commit(repo_dir: Path, commit: str) -> bytes:
         done = subprocess.run(
             ["git", "archive", "--format=tar.gz", commit], cwd=repo_dir, capture_output=True
         )
-        detail = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
     except OSError as error:  # no such directory
-        done, detail = None, str(error)
-    if done is None or done.returncode != 0:
-        raise ModelciError(
-            f"cannot archive commit {commit} of the repository at {repo_dir}: {detail}. "
-            "The job needs a checkout of the model repository (GIT_STRATEGY fetch or clone)."
-        )
+        raise _archive_error(repo_dir, commit, str(error)) from None
+    if done.returncode != 0:
+        detail = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
+        raise _archive_error(repo_dir, commit, detail)
     return done.stdout
+
+
+def _archive_error(repo_dir: Path, commit: str, detail: str) -> ModelciError:
+    return ModelciError(
+        f"cannot archive commit {commit} of the repository at {repo_dir}: {detail}. "
+        "The job needs a checkout of the model repository (GIT_STRATEGY fetch or clone)."
+    )
 
 
 _COMMIT_ID = re.compile(r"[0-9a-f]{7,64}")

@@ -38,10 +38,10 @@ def run(args: argparse.Namespace) -> int:
     store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
     models = job.models(args.model)
     chosen = {model.name: resolve_model(job, tracker, store, model) for model in models}
-    batch = {m.name for m in models if m.batch.dags} if deploys_batch() else set()
+    batch = [m for m in models if m.batch.dags] if deploys_batch() else []
     if batch:
-        code = stage_code(job, store, [m for m in models if m.name in batch])
-        chosen.update({name: replace(chosen[name], code_uri=code) for name in batch})
+        code = stage_code(job, store, batch)
+        chosen.update({m.name: replace(chosen[m.name], code_uri=code) for m in batch})
     record_environment_archives(job, store, chosen.values())
     for model in models:
         resolved = chosen[model.name]
