@@ -654,6 +654,20 @@ def archive_commit(repo_dir: Path, commit: str) -> bytes:
     return done.stdout
 
 
+def has_commit(repo_dir: Path, commit: str) -> bool:
+    """True when the local clone at `repo_dir` holds `commit` (a shallow or squashed history
+    may not)."""
+    if not _COMMIT_ID.fullmatch(commit):
+        return False
+    try:
+        done = subprocess.run(
+            ["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=repo_dir, capture_output=True
+        )
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
 def _archive_error(repo_dir: Path, commit: str, detail: str) -> ModelciError:
     return ModelciError(
         f"cannot archive commit {commit} of the repository at {repo_dir}: {detail}. "

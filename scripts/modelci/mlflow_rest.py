@@ -393,6 +393,18 @@ def _without_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
     return urlunsplit(parts._replace(netloc=netloc)), pair
 
 
+def tracking_environment(tracking_uri: str, env: Mapping[str, str]) -> dict[str, str]:
+    """The MLflow variables for a process of the model's own (training): the tracking URI
+    without `user:password@`, which MLflow would print in its "View run at" line, and the pair
+    as MLFLOW_TRACKING_USERNAME/PASSWORD unless a token or a user name is set already."""
+    url, pair = _without_userinfo(tracking_uri)
+    variables = {"MLFLOW_TRACKING_URI": url}
+    has_own = env.get("MLFLOW_TRACKING_TOKEN") or env.get("MLFLOW_TRACKING_USERNAME")
+    if pair is not None and not has_own:
+        variables["MLFLOW_TRACKING_USERNAME"], variables["MLFLOW_TRACKING_PASSWORD"] = pair
+    return variables
+
+
 def _headers(env: Mapping[str, str], url_auth: tuple[str, str] | None) -> dict[str, str]:
     token = env.get("MLFLOW_TRACKING_TOKEN", "")
     if token:

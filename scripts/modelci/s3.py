@@ -72,6 +72,14 @@ def _client(
     )
 
 
+# A store that accepts connections and never answers fails a call within about 35 s, the bound
+# MLflow's calls have (30 s): two attempts of 15 s without a byte, after a 5 s connect at most.
+# A slow but live transfer is not cut: the read timeout is per read, not per object.
+MAX_ATTEMPTS = 2
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 15.0
+
+
 @dataclass(frozen=True)
 class _Target:
     bucket: str
@@ -84,9 +92,9 @@ class S3Store:
         endpoint_url: str | None,
         region: str,
         *,
-        max_attempts: int = 3,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 60.0,
+        max_attempts: int = MAX_ATTEMPTS,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
     ) -> None:
         self.endpoint_url = endpoint_url or None
         self.region = region
@@ -153,6 +161,49 @@ class S3Store:
                 CopySource={"Bucket": source.bucket, "Key": source.key},
             )
 
+    def sha256(self, uri: str) -> str:
+        """The sha256 of one object's bytes, streamed (an archive of gigabytes costs no memory)."""
+        import hashlib
+
+        target = self._target(uri, need_key=True)
+        digest = hashlib.sha256()
+        with self._errors(target, "read"):
+            body = self._client.get_object(Bucket=target.bucket, Key=target.key)["Body"]
+            for chunk in iter(lambda: body.read(_CHUNK_BYTES), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def tree_sha256(self, uri: str) -> str:
+        """One sha256 for every object under the directory `uri`: of the sorted lines
+        `<sha256 of the object>  <path below uri>`, as `sha256sum` would list them. The same
+        files under another directory give the same digest."""
+        import hashlib
+
+        target = self._target(uri)
+        prefix = _directory_prefix(target.key)
+        lines = sorted(
+            f"{self.sha256(s3_uri(target.bucket, key))}  {key[len(prefix) :]}\n"
+            for key in self._keys_under(target)
+        )
+        if not lines:
+            raise ModelciError(f"no objects under {uri} {self._where()}")
+        return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+    def copy_prefix(self, source_uri: str, target_uri: str) -> int:
+        """Copy every object under the directory `source_uri` to the same paths under
+        `target_uri` (server side); returns how many."""
+        source = self._target(source_uri)
+        prefix = _directory_prefix(source.key)
+        target = self._target(target_uri, need_key=True)
+        base = _directory_prefix(target.key)
+        count = 0
+        for key in self._keys_under(source):
+            self.copy(s3_uri(source.bucket, key), s3_uri(target.bucket, base + key[len(prefix) :]))
+            count += 1
+        if count == 0:
+            raise ModelciError(f"nothing to copy: no objects under {source_uri} {self._where()}")
+        return count
+
     def download_prefix(self, uri: str, dest: Path) -> int:
         """Copy every object under the directory `uri` into `dest`; returns how many."""
         target = self._target(uri)
@@ -172,6 +223,12 @@ class S3Store:
         if count == 0:
             raise ModelciError(f"nothing to download: no objects under {uri} {self._where()}")
         return count
+
+    def delete(self, uri: str) -> None:
+        """Delete one object (nothing happens when there is none)."""
+        target = self._target(uri, need_key=True)
+        with self._errors(target, "delete"):
+            self._client.delete_object(Bucket=target.bucket, Key=target.key)
 
     def delete_prefix(self, uri: str) -> int:
         """Delete every object under the directory `uri`; returns how many were deleted."""

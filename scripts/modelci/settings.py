@@ -192,6 +192,26 @@ def use_stand_credentials(environ: MutableMapping[str, str]) -> list[str]:
     return present
 
 
+def require_stand_credentials(environ: MutableMapping[str, str], command: str) -> list[str]:
+    """`use_stand_credentials`, refusing when the job has none of them: a feature branch's job
+    (GitLab hands protected variables only to protected refs) must not reach a stand even where
+    the runner itself could (a role, a local git remote)."""
+    present = use_stand_credentials(environ)
+    print(
+        "stand credentials (protected CI/CD variables) in this job: "
+        + (", ".join(present) or "none"),
+        flush=True,
+    )
+    if not present:
+        raise ModelciError(
+            f"`modelci {command}` changes a stand and needs the stand credentials "
+            f"({', '.join(sorted(set(STAND_CREDENTIALS.values())))}), which GitLab hands only to "
+            "pipelines of protected branches and tags; this job has none of them. Nothing was "
+            "changed. Run it from a job on the protected default branch."
+        )
+    return present
+
+
 def _seconds(env: Mapping[str, str], name: str, default: float, *, unit: str = "seconds") -> float:
     """A duration variable: a number from 0 to 86400 of `unit`."""
     text = _get(env, name)

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from .config import Model
 from .errors import ModelciError
 from .promotion import Audit
-from .settings import use_stand_credentials
+from .settings import require_stand_credentials
 from .tracking import (
-    TAG_BRANCH,
     TAG_COMMIT,
     TAG_ENV_SHA256,
     ModelVersionInfo,
@@ -44,13 +44,8 @@ class Move:
 def load_stand_job(args: argparse.Namespace) -> Job:
     """The job of promote, rollback and deploy-version. First this process's credentials
     become the stand ones (protected CI/CD variables) for MLflow, S3 and both repos, so not
-    even a read goes with a feature branch's credentials."""
-    present = use_stand_credentials(os.environ)
-    print(
-        "stand credentials (protected CI/CD variables) in this job: "
-        + (", ".join(present) or "none"),
-        flush=True,
-    )
+    even a read goes with a feature branch's credentials; a job with none of them is refused."""
+    require_stand_credentials(os.environ, getattr(args, "command", "promote"))
     return load_job(args)
 
 
@@ -142,113 +137,194 @@ def _prepare(
     served: Sequence[tuple[Model, ModelVersionInfo]],
     prepared: dict[tuple[str, str], _Prepared],
 ) -> None:
-    """Add to `prepared` the versions of `served` it lacks: resolve and check them all first
-    (nothing is copied to the stand's prefix when one is refused), then bring the code
-    archives of the batch models there."""
+    """Add to `prepared` the versions of `served` it lacks: each one's bytes copied to the
+    stand's own prefix and checked (`standcopies.py`), its digests recorded on the version.
+    A refused version leaves at most unreferenced copies under the stand's prefix."""
     from .deploy import put_spark_main_files
 
     missing = [(m, v) for m, v in served if (m.name, v.version) not in prepared]
-    runs = {model.name: tracker.get_run(version.run_id) for model, version in missing}
-    resolved = {
-        model.name: _resolved(job, tracker, store, version, runs[model.name])
-        for model, version in missing
-    }
     for model, version in missing:
-        tags = runs[model.name].data.tags
-        code = _stand_code(job, store, tags) if model.batch.dags else None
+        run = tracker.get_run(version.run_id)
+        copies = _StandCopies(job, tracker, store, model, version, run.data.tags)
+        resolved = ResolvedModel(
+            run_id=version.run_id,
+            experiment_id=run.info.experiment_id,
+            model_uri=version.uri,
+            storage_uri=copies.model_dir(),
+            model_version=version.version,
+            environment_uri=copies.environment(),
+        )
+        code = copies.code() if model.batch.dags else None
         if code:
             put_spark_main_files(store, [model], {model.name: code})
-        prepared[model.name, version.version] = _Prepared(resolved[model.name], code)
+        copies.record_digests()
+        prepared[model.name, version.version] = _Prepared(resolved, code)
 
 
-def _resolved(job: Job, tracker: Tracker, store, version: ModelVersionInfo, run) -> ResolvedModel:
-    from .modelenv import checked_environment
+class _StandCopies:
+    """One version's bytes on `job.stand`: each copied from another stand's copy (checked
+    against the digests recorded on the version) or, the first time, from where the run left
+    it (checked against what its train job recorded), never pointed at where it came from."""
 
-    location = tracker.resolve_storage_uri(version.uri, job.settings.artifacts_destination)
-    storage_uri = require_model_dir(store, location)
-    return ResolvedModel(
-        run_id=version.run_id,
-        experiment_id=run.info.experiment_id,
-        model_uri=version.uri,
-        storage_uri=storage_uri,
-        model_version=version.version,
-        environment_uri=_stand_environment(
-            job,
-            store,
-            checked_environment(store, run.data.tags, storage_uri, job.stand),
-            run.data.tags.get(TAG_ENV_SHA256, ""),
-        ),
-    )
+    def __init__(self, job: Job, tracker: Tracker, store, model: Model, version, tags) -> None:
+        from .plan import scratch_prefix
 
+        self.job, self.tracker, self.store = job, tracker, store
+        self.model, self.version, self.tags = model, version, tags
+        self.prefix = scratch_prefix(job)
+        others = [s.name for s in job.config.stands if s.name != job.stand]
+        self.other_jobs = [replace(job, stand=name) for name in others]
+        self.digests: dict[str, str] = {}
+        self._model_dir = ""
 
-def _stand_environment(job: Job, store, archive: str | None, digest: str) -> str | None:
-    """The run's environment archive, copied (never rebuilt) to the stand's own prefix, which
-    only stand credentials may write, and checked against the sha256 recorded when the run
-    trained: a feature branch can neither swap nor have swapped what a stand runs."""
-    import hashlib
-
-    from .modelenv import ARCHIVE_FILE, Archives, archive_key
-    from .plan import scratch_prefix
-
-    if archive is None:
-        return None
-    key = archive_key(archive)
-    if key is None:
-        raise ModelciError(
-            f"the run's environment archive {archive!r} (tag modelci.env_archive) is not an "
-            f".../<key>/{ARCHIVE_FILE} URI as the train job records it; nothing was written"
+    def _recorded(self, tag: str) -> tuple[str, str]:
+        found = self.version.tags.get(tag, "")
+        return found, (
+            f"recorded on version {self.version.version} of {self.version.name} ({tag})"
+            if found
+            else ""
         )
-    target = Archives.under(store, scratch_prefix(job)).archive_uri(key)
-    if store.exists(target):
-        return target  # checked when it was copied; only stand credentials write here
-    store.copy(archive, target)
-    print(f"environment {key} copied from {archive} to {target}")
-    if digest and hashlib.sha256(store.get_bytes(target)).hexdigest() != digest:
-        store.delete_prefix(target.removesuffix(ARCHIVE_FILE))
-        raise ModelciError(
-            f"the environment archive {archive} is not the one the run trained in (its sha256 "
-            f"differs from the {digest[:12]}... recorded on the run): it was changed after "
-            f"training. Nothing was written to {job.stand}. Push the branch again (a new run "
-            "records the archive it uses) and promote that run"
+
+    def model_dir(self) -> str:
+        from .plan import scratch_prefix
+        from .standcopies import MODEL_DIGEST, copy_verified, stand_model_dir
+        from .tracking import TAG_MODEL_SHA256
+
+        name, number = self.model.name, self.version.version
+        expected, where = self._recorded(MODEL_DIGEST)
+        if not expected and self.tags.get(TAG_MODEL_SHA256):
+            expected = self.tags[TAG_MODEL_SHA256]
+            where = f"that the train job recorded on run {self.version.run_id} ({TAG_MODEL_SHA256})"
+        others = [stand_model_dir(scratch_prefix(other), name, number) for other in self.other_jobs]
+        copied = copy_verified(
+            self.store,
+            f"the model directory of version {number} of {self.version.name}",
+            stand_model_dir(self.prefix, name, number),
+            _then(others, self._origin_model_dir),
+            expected,
+            where,
+            directory=True,
         )
-    return target
+        self._report("model", copied)
+        self.digests[MODEL_DIGEST] = copied.digest
+        self._model_dir = copied.uri
+        return copied.uri
+
+    def _origin_model_dir(self) -> str:
+        location = self.tracker.resolve_storage_uri(
+            self.version.uri, self.job.settings.artifacts_destination
+        )
+        return require_model_dir(self.store, location).rstrip("/") + "/"
+
+    def environment(self) -> str | None:
+        from .modelenv import ARCHIVE_FILE, Archives, archive_key, checked_environment, lock_beside
+        from .plan import scratch_prefix
+        from .standcopies import ENVIRONMENT_DIGEST, copy_verified
+        from .tracking import TAG_ENV_ARCHIVE
+
+        archive = self.tags.get(TAG_ENV_ARCHIVE, "")
+        if not archive:
+            return None
+        key = archive_key(archive)
+        if key is None:
+            raise ModelciError(
+                f"the run's environment archive {archive!r} (tag {TAG_ENV_ARCHIVE}) is not an "
+                f".../<key>/{ARCHIVE_FILE} URI as the train job records it; nothing was written"
+            )
+        expected, where = self._recorded(ENVIRONMENT_DIGEST)
+        if not expected and self.tags.get(TAG_ENV_SHA256):
+            expected = self.tags[TAG_ENV_SHA256]
+            where = f"that the train job recorded on run {self.version.run_id} ({TAG_ENV_SHA256})"
+        archives = [Archives.under(self.store, scratch_prefix(o)) for o in self.other_jobs]
+        target = Archives.under(self.store, self.prefix)
+        copied = copy_verified(
+            self.store,
+            f"the environment archive {key}",
+            target.archive_uri(key),
+            [*(a.archive_uri(key) for a in archives), archive],
+            expected,
+            where,
+            directory=False,
+        )
+        lock = target.lock_uri(key)
+        if not self.store.exists(lock):  # read by the library check below only, never run
+            sources = [*(a.lock_uri(key) for a in archives), lock_beside(archive)]
+            source = next((uri for uri in sources if self.store.exists(uri)), None)
+            if source is not None:
+                self.store.copy(source, lock)
+        self._report("environment", copied)
+        self.digests[ENVIRONMENT_DIGEST] = copied.digest
+        return checked_environment(
+            self.store, {TAG_ENV_ARCHIVE: copied.uri}, self._model_dir, self.job.stand
+        )
+
+    def code(self) -> str:
+        from .deploy import put_code_archive
+        from .plan import code_uri
+        from .standcopies import CODE_COMMIT, CODE_DIGEST, copy_verified
+
+        expected, where = self._recorded(CODE_DIGEST)
+        commit = self.version.tags.get(CODE_COMMIT) or self.tags.get(TAG_COMMIT, "")
+        commit = self._checked_out(commit or self.job.pipeline.commit)
+        others = [code_uri(other, commit=commit) for other in self.other_jobs]
+        copied = copy_verified(
+            self.store,
+            f"the code archive of commit {commit[:12]}",
+            code_uri(self.job, commit=commit),
+            others,
+            expected,
+            where,
+            directory=False,
+            make=lambda target: put_code_archive(self.job, self.store, target, commit),
+        )
+        self._report("code", copied)
+        self.digests[CODE_DIGEST] = copied.digest
+        self.digests[CODE_COMMIT] = commit
+        return copied.uri
+
+    def _checked_out(self, commit: str) -> str:
+        """`commit`, or the pipeline's own when this checkout lacks it and no stand has its
+        code: a squash merge leaves the branch's commit out of the default branch, and the
+        code is never taken from the branch's prefix. The merged tree is what was reviewed."""
+        from .gitrepo import has_commit
+        from .plan import code_uri
+        from .standcopies import CODE_COMMIT
+
+        if self.version.tags.get(CODE_COMMIT) or commit == self.job.pipeline.commit:
+            return commit
+        jobs = [self.job, *self.other_jobs]
+        if any(self.store.exists(code_uri(j, commit=commit)) for j in jobs):
+            return commit
+        if has_commit(Path(self.job.config.path).resolve().parent, commit):
+            return commit
+        print(
+            f"commit {commit[:12]} of run {self.version.run_id} is not in this checkout (a "
+            f"squash merge?): the stand runs the code of this pipeline's commit "
+            f"{self.job.pipeline.commit[:12]}, the merged tree"
+        )
+        return self.job.pipeline.commit
+
+    def record_digests(self) -> None:
+        """Tag the version with the digests it lacks: written once, by a stand job."""
+        from .standcopies import new_digest_tags
+
+        new = new_digest_tags(self.version.tags, self.digests)
+        if new:
+            self.tracker.set_version_tags(self.version.name, self.version.version, new)
+            print(f"{self.version.name} version {self.version.version}: digests recorded")
+
+    def _report(self, kind: str, copied) -> None:
+        if copied.source:
+            print(
+                f"{self.model.name} {kind}: copied from {copied.source} to {copied.uri} "
+                f"(sha256 {copied.digest[:16]}...)"
+            )
 
 
-def _stand_code(job: Job, store, tags: Mapping[str, str]) -> str:
-    """The code archive of the run's commit (from its `tags`) under the stand's prefix,
-    copied from where the branch's deploy (or another stand) left it; built from the checkout
-    only as a last resort."""
-    from .deploy import put_code_archive
-    from .plan import code_uri
-
-    commit = tags.get(TAG_COMMIT) or job.pipeline.commit
-    target = code_uri(job, commit=commit)
-    if store.exists(target):
-        return target
-    for source in _code_sources(job, tags.get(TAG_BRANCH, ""), commit):
-        if store.exists(source):
-            store.copy(source, target)
-            print(f"code of {commit[:12]} copied from {source} to {target}")
-            return target
-    try:
-        put_code_archive(job, store, target, commit)
-    except ModelciError as error:
-        raise ModelciError(
-            f"no code archive of commit {commit} for stand {job.stand}: none under the branch's "
-            f"or the other stands' prefixes, and {error}"
-        ) from None
-    print(f"code of {commit[:12]} archived from the checkout to {target}")
-    return target
-
-
-def _code_sources(job: Job, branch: str, commit: str) -> list[str]:
-    from .plan import code_uri
-
-    others = [s.name for s in job.config.stands if s.name != job.stand]
-    jobs = [replace(job, stand=name) for name in others]
-    if branch:
-        jobs.insert(0, replace(job, stand=None, pipeline=replace(job.pipeline, branch=branch)))
-    return [code_uri(other, commit=commit) for other in jobs]
+def _then(first: Sequence[str], last: Callable[[], str]):
+    """`first`, then what `last` gives, computed only if the caller gets that far."""
+    yield from first
+    yield last()
 
 
 def existing_version(tracker: Tracker, registered: str, version: str) -> ModelVersionInfo:

@@ -40,6 +40,8 @@ TAG_ENVIRONMENT = "modelci.environment"
 TAG_MODEL = "modelci.model"
 TAG_ENV_ARCHIVE = "modelci.env_archive"  # s3:// URI of the environment archive the run used
 TAG_ENV_SHA256 = "modelci.env_archive_sha256"  # its sha256 when the run trained
+# sha256 of the model directory the run logged (S3Store.tree_sha256), taken by the train job
+TAG_MODEL_SHA256 = "modelci.model_sha256"
 TAG_GATE = "modelci.gate"
 TAG_GATE_REASONS = "modelci.gate_reasons"
 # Set by hand in the MLflow UI to an environment name ("b-feature-x", "staging") to choose
@@ -254,6 +256,10 @@ def _bounded_mlflow_http(timeout_seconds: int) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _denied(exc: RestError) -> bool:
+    return exc.error_code == "PERMISSION_DENIED" or exc.get_http_status_code() == 403
 
 
 def _short_reason(exc: RestError) -> str:
@@ -609,14 +615,32 @@ class Tracker:
 
     def stand_version(self, registered_model: str, stand: str) -> ModelVersionInfo | None:
         """The version the alias `stand` points at; None without the model or the alias."""
-        entity = self._call(
-            f"read alias '{stand}' of registered model '{registered_model}'",
-            self._client.get_model_version_by_alias,
-            registered_model,
-            stand,
-            none_on=("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"),
-        )
+        what = f"read alias '{stand}' of registered model '{registered_model}'"
+        try:
+            entity = self._call(
+                what,
+                self._client.get_model_version_by_alias,
+                registered_model,
+                stand,
+                none_on=("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"),
+                denied_raw=True,
+            )
+        except RestError as denied:
+            # MLflow's auth app answers 403, not 404, to a user without a permission of their
+            # own who reads an alias of a registered model that does not exist (yet).
+            if not self._registered_model_exists(registered_model):
+                return None
+            raise self._translate(what, denied) from None
         return self._version_info(entity) if entity is not None else None
+
+    def _registered_model_exists(self, registered_model: str) -> bool:
+        found = self._call(
+            f"read registered model '{registered_model}'",
+            self._client.get_registered_model,
+            registered_model,
+            none_on=("RESOURCE_DOES_NOT_EXIST",),
+        )
+        return found is not None
 
     def model_version(self, registered_model: str, version: str) -> ModelVersionInfo | None:
         entity = self._call(
@@ -696,9 +720,12 @@ class Tracker:
         function: Callable[..., T],
         *args: Any,
         none_on: tuple[str, ...] = (),
+        denied_raw: bool = False,
         **kwargs: Any,
     ) -> T | Any:
-        """Call MLflow, retrying connection failures; None for error codes in `none_on`."""
+        """Call MLflow, retrying connection failures; None for error codes in `none_on`. With
+        `denied_raw`, a refusal (HTTP 403) is raised as the RestError it is, for the caller to
+        tell apart."""
         started = time.monotonic()
         for attempt in range(1, self._attempts + 1):
             try:
@@ -706,6 +733,8 @@ class Tracker:
             except RestError as exc:
                 if exc.error_code in none_on:
                     return None
+                if denied_raw and _denied(exc):
+                    raise
                 if not exc.transient:
                     raise self._translate(what, exc) from None
                 if attempt == self._attempts:
@@ -725,7 +754,7 @@ class Tracker:
 
     def _translate(self, what: str, exc: Any) -> ModelciError:
         status = exc.get_http_status_code()
-        if exc.error_code in ("UNAUTHENTICATED", "PERMISSION_DENIED") or status in (401, 403):
+        if exc.error_code == "UNAUTHENTICATED" or status == 401 or _denied(exc):
             return ModelciError(
                 f"{self._where} refused to {what} (HTTP {status}): check the credentials in "
                 "MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD "

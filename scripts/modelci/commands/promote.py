@@ -105,11 +105,25 @@ def _validated_version(job: Job, tracker, model, branch: str):
 
 
 def _branch_run(job: Job, tracker, model, branch: str):
-    """(names, run): the names of `model` on `branch`, and the run `resolve` would pick."""
+    """(names, run): the names of `model` on `branch`, and the run `resolve` would pick, which
+    must have passed the gate: a pin chooses among the branch's runs, it overrides no gate."""
     from ..naming import names_for
+    from ..tracking import GATE_PASSED, PIN_TAG, TAG_GATE
 
     names = names_for(job.pipeline.project, branch, model.name)
-    return names, tracker.find_run(names.experiment, names.environment, branch)
+    run = tracker.find_run(names.experiment, names.environment, branch)
+    verdict = run.data.tags.get(TAG_GATE)
+    if verdict != GATE_PASSED:
+        pinned = run.data.tags.get(PIN_TAG) == names.environment
+        how = f"pinned to {names.environment} ({PIN_TAG})" if pinned else "chosen"
+        raise ModelciError(
+            f"run {run.info.run_id} of {model.name}, {how} on branch {branch!r}, did not pass "
+            f"the quality gate ({TAG_GATE}={verdict or 'missing'}): a promotion never puts a "
+            "run the gate refused on a stand, and nothing was changed. Remove the pin and push "
+            "a run that passes, or deploy it deliberately with the deploy-version job and a "
+            "reason (recorded on the version)"
+        )
+    return names, run
 
 
 def _registered_version(tracker, names, branch: str, run):

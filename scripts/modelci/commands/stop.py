@@ -1,6 +1,10 @@
 """`modelci stop`: tear down a branch environment. Runs with no checkout (the branch may be
 gone), so it needs no config: everything of the environment lives under directories derived
-from the project and branch alone. Idempotent: a second stop finds nothing and commits nothing."""
+from the project and branch alone. Idempotent: a second stop finds nothing and commits nothing.
+
+`--stand` tears down a stand instead: a stand command like promote, it switches to the stand
+credentials first and refuses, before touching anything, in a job that has none of them (a
+feature branch's job)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import argparse
 import os
 
 from ..naming import environment_dirs
-from ..settings import Pipeline, Settings
+from ..settings import Pipeline, Settings, require_stand_credentials
 from ..workspace import commit_message, dag_repo, gitops_repo
 
 
@@ -19,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.stand:
+        require_stand_credentials(os.environ, f"stop --stand {args.stand}")
     env = dict(os.environ)
     pipeline, settings = Pipeline.from_env(env), Settings.from_env(env)
     stop_environment(pipeline, settings, pipeline.branch, stand=args.stand)
@@ -35,10 +41,12 @@ def stop_environment(
 
     dirs = environment_dirs(pipeline.project, branch, stand=stand)
     message = commit_message(f"modelci: stop {dirs.environment}", pipeline, dirs.environment)
-    for repo, path in (
-        (dag_repo(settings), dirs.dag_dir),
-        (gitops_repo(settings), dirs.gitops_dir),
-    ):
+    stands = stand is not None  # a stand lives on the protected stands branch of both repos
+    targets = [
+        (dag_repo(settings, stands=stands), dirs.dag_dir),
+        (gitops_repo(settings, stands=stands), dirs.gitops_dir),
+    ]
+    for repo, path in targets:
         result = repo.apply([path], lambda _read, path=path: Changes(removes=[path]), message)
         verb = f"removed in {result.sha[:12]}" if result.sha else "already absent"
         print(f"{repo.display_url}: {path} {verb}")

@@ -141,8 +141,27 @@ def _train(
     except ModelciError:
         tracker.end_run(run_id, "FAILED")
         raise
+    _record_model_digest(job, tracker, run_id, model_uri)
     if tracker.get_run(run_id).info.status == "RUNNING":
         tracker.end_run(run_id, "FINISHED")
+
+
+def _record_model_digest(job: Job, tracker, run_id: str, model_uri: str) -> None:
+    """Tag the run with the sha256 of the model directory it logged, taken right after
+    training: the first stand copy of the model is checked against it."""
+    from ..s3 import S3Store
+    from ..tracking import TAG_MODEL_SHA256
+
+    try:
+        location = tracker.resolve_storage_uri(model_uri, job.settings.artifacts_destination)
+        if not location.startswith("s3://"):
+            return
+        digest = S3Store(job.settings.s3_endpoint, job.settings.s3_region).tree_sha256(location)
+    except ModelciError as error:
+        print(f"warning: the model directory's sha256 is not recorded on run {run_id}: {error}")
+        return
+    tracker.set_tags(run_id, {TAG_MODEL_SHA256: digest})
+    print(f"{run_id}: model directory sha256 {digest}", flush=True)
 
 
 def _check_flavor(job: Job, model: Model, run_id: str, model_uri: str, flavors: list[str]) -> None:
@@ -173,9 +192,11 @@ def _run_entrypoint(
     environment_name: str,
 ) -> int:
     repo_root = Path(job.config.path).resolve().parent
+    from ..mlflow_rest import tracking_environment
+
     env = variables_for(environment.path, os.environ)
+    env.update(tracking_environment(job.settings.tracking_uri, env))
     env.update(
-        MLFLOW_TRACKING_URI=job.settings.tracking_uri,
         MLFLOW_EXPERIMENT_ID=experiment_id,
         MLFLOW_RUN_ID=run_id,
         MODELCI_MODEL=model.name,

@@ -1,0 +1,92 @@
+"""A stand's own copies of every byte it serves or runs: the model directory, the environment
+archive and the code archive of a registered model version.
+
+A feature branch's credentials can write where a run keeps its model and its environment
+archive, and where a branch's code archive lies. So a stand never points at those places: the
+stand job copies each into the stand's own prefix (`<scratch>/<project>/<stand>/`, which only
+stand credentials may write), computes the copy's sha256 itself, and records it on the
+registered model version (which only the stand user may tag). From then on every copy of that
+version, on any stand, is checked against those digests; a copy that differs is deleted and
+the move refused. The first copy of a version is checked against what its train job recorded,
+the one piece of evidence a branch can still rewrite (README, "Security").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from .errors import ModelciError
+
+# Tags on the registered model version, written once by the stand job that first copied it.
+MODEL_DIGEST = "modelci.bytes.model_sha256"
+ENVIRONMENT_DIGEST = "modelci.bytes.environment_sha256"
+CODE_DIGEST = "modelci.bytes.code_sha256"
+CODE_COMMIT = "modelci.bytes.code_commit"
+
+
+@dataclass(frozen=True)
+class Copied:
+    uri: str
+    digest: str
+    source: str  # where it was copied from, or "" when the stand had it already
+
+
+def stand_model_dir(stand_prefix: str, model: str, version: str) -> str:
+    """Where a stand keeps its copy of `model`'s version `version`, ending in /."""
+    return f"{stand_prefix.rstrip('/')}/models/{model}/v{version}/"
+
+
+def copy_verified(
+    store,
+    what: str,
+    target: str,
+    sources: Iterable[str],
+    expected: str,
+    expected_from: str,
+    *,
+    directory: bool,
+    make: Callable[[str], None] | None = None,
+) -> Copied:
+    """`target`, the stand's own copy of `what`: kept when it is there already, else copied
+    from the first of `sources` that exists (tried in order, each computed only when reached),
+    or written by `make`. Its digest is computed from the copy itself and must equal
+    `expected` (when known, recorded by `expected_from`); a copy that does not is deleted and
+    nothing is deployed."""
+    digest_of = store.tree_sha256 if directory else store.sha256
+    source = ""
+    if not store.exists(target):
+        tried = []
+        for uri in sources:
+            tried.append(uri)
+            if store.exists(uri):
+                source = uri
+                break
+        if source:
+            (store.copy_prefix if directory else store.copy)(source, target)
+        elif make is not None:
+            make(target)
+            source = "this job's checkout"
+        else:
+            listed = ", ".join(tried) or "nowhere"
+            raise ModelciError(
+                f"{what} is gone: not under the stand's prefix ({target}) nor at {listed}. "
+                "Nothing was changed. Push the branch again (a new run) and promote that"
+            )
+    digest = digest_of(target)
+    if expected and digest != expected:
+        if source:
+            (store.delete_prefix if directory else store.delete)(target)
+        where = f"copied from {source}" if source else "the stand's copy"
+        raise ModelciError(
+            f"{what} ({where}) has sha256 {digest[:16]}..., not the {expected[:16]}... "
+            f"{expected_from}: it was changed after that. Nothing was changed on the stand. "
+            "Push the branch again (a new run) and promote that run; if the stand's own copy "
+            "differs, someone with stand credentials changed it: tell the platform team"
+        )
+    return Copied(target, digest, source)
+
+
+def new_digest_tags(recorded: Mapping[str, str], digests: Mapping[str, str]) -> dict[str, str]:
+    """The digest tags a version still lacks; a tag it has is never rewritten."""
+    return {key: value for key, value in digests.items() if value and key not in recorded}
