@@ -28,7 +28,8 @@ from tests.harness.gitremotes import STANDS_BRANCH, files_on, make_bare_repo  # 
 from tests.harness.lifecycle import (  # noqa: E402
     LocalPlatform,
     make_model_repo,
-    merge_into_main,
+    merge_request_merged,
+    publish_push_pipeline,
     run_pipeline,
 )
 from tests.harness.mlflowserver import start_mlflow  # noqa: E402
@@ -122,6 +123,7 @@ def lifecycle(repo: Path, platform: LocalPlatform, gitlab: FakeGitLab) -> None:
     gitlab.add_merge_request(PROJECT, BRANCH, MERGE_REQUEST)
     step(f"Push to {BRANCH}: validate, train, gate, resolve, deploy, report")
     run(repo, platform, [], "the push pipeline", gitlab)
+    publish_push_pipeline(gitlab, repo, PROJECT)  # GitLab keeps its jobs' artifacts
     show_repos(platform)
 
     step(f"Merge request !{MERGE_REQUEST}: the candidate against the stands, as a note")
@@ -141,9 +143,7 @@ def lifecycle(repo: Path, platform: LocalPlatform, gitlab: FakeGitLab) -> None:
     print(f"\nThe note on !{MERGE_REQUEST}:\n{note['body']}", flush=True)
 
     step(f"Merge !{MERGE_REQUEST}: the default branch's pipeline promotes it to staging")
-    sha = merge_into_main(repo, BRANCH)
-    request = gitlab.merge_requests[0]
-    request.state, request.merged_by, request.commits = "merged", "data-scientist", (sha,)
+    merge_request_merged(gitlab, repo, BRANCH, MERGE_REQUEST, "data-scientist")
     run(repo, platform, [], "the default branch's pipeline", gitlab)
     show_repos(platform)
 

@@ -87,6 +87,17 @@ class MergeRequestInfo:
     state: str  # opened, merged, closed, locked
     merged_by: str | None  # username of who merged it; None when not merged (or not known)
     web_url: str
+    sha: str = ""  # the source branch's head commit: what was reviewed and merged
+
+
+@dataclass(frozen=True)
+class JobArtifact:
+    """One file of a job's artifacts, as GitLab keeps it: written by that job alone, and by
+    nothing after it ended."""
+
+    pipeline_url: str
+    job_url: str
+    content: dict[str, Any]
 
 
 # --- the API uses ---------------------------------------------------------------------------
@@ -121,6 +132,36 @@ def merge_requests_of_commit(
     api = _Api(server_url, token, project)
     items = api.get_all(f"repository/commits/{quote(sha, safe='')}/merge_requests", {})
     return [_merge_request_info(item) for item in items]
+
+
+def push_pipeline_artifact(
+    server_url: str, token: str, project: str, ref: str, sha: str, job_name: str, path: str
+) -> JobArtifact:
+    """The JSON file `path` of the successful job `job_name` in the newest push pipeline of
+    `ref` at commit `sha` that had no variables given to it: a pipeline that ran exactly the
+    code of that commit, as pushed. Anything else is an error saying what was found."""
+    api = _Api(server_url, token, project)
+    query = {"ref": ref, "sha": sha, "source": "push", "order_by": "id", "sort": "desc"}
+    found = []
+    for pipeline in api.get_all("pipelines", query):
+        pipeline_id = int(pipeline["id"])
+        if pipeline.get("source", "push") != "push":
+            continue
+        if api.get_all(f"pipelines/{pipeline_id}/variables", {}):
+            found.append(f"pipeline {pipeline_id} was run with variables")
+            continue
+        jobs = api.get_all(f"pipelines/{pipeline_id}/jobs", {})
+        done = [j for j in jobs if j.get("name") == job_name and j.get("status") == "success"]
+        if not done:
+            found.append(f"pipeline {pipeline_id} has no successful job {job_name}")
+            continue
+        job = done[0]
+        content = api.request("GET", f"jobs/{int(job['id'])}/artifacts/{quote(path)}", body=None)
+        return JobArtifact(str(pipeline.get("web_url", "")), str(job.get("web_url", "")), content)
+    raise GitLabError(
+        f"no push pipeline of {project} on {ref} at commit {sha[:12]} has {path} from a "
+        f"successful {job_name} job ({'; '.join(found) or 'no push pipeline at that commit'})"
+    )
 
 
 def project_branches(server_url: str, token: str, project: str) -> list[str]:
@@ -198,6 +239,7 @@ def _merge_request_info(item: dict) -> MergeRequestInfo:
         state=str(item.get("state", "")),
         merged_by=merger.get("username") if isinstance(merger, dict) else None,
         web_url=str(item.get("web_url", "")),
+        sha=str(item.get("sha") or ""),
     )
 
 
@@ -249,7 +291,7 @@ class _Api:
                 f"list {path}", None, f"more than {MAX_PAGES * PER_PAGE} items; not all read"
             )
 
-    def request(self, method: str, path: str, body: dict[str, Any]) -> dict:
+    def request(self, method: str, path: str, body: dict[str, Any] | None) -> dict:
         payload, _ = self._send(method, path, {}, body)
         if not isinstance(payload, dict):
             raise self._error(f"{method} {path}", None, "the answer is not a JSON object")

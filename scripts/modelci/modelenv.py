@@ -71,6 +71,7 @@ class ObjectStore(Protocol):
     def get_bytes_or_none(self, uri: str) -> bytes | None: ...
     def put_bytes(self, uri: str, data: bytes, metadata: dict[str, str] | None = None) -> None: ...
     def object_metadata(self, uri: str) -> dict[str, str]: ...
+    def sha256(self, uri: str) -> str: ...
 
 
 ARCHIVES_DIR = "envs"  # under MODELCI_SCRATCH_URI (shared), and under each stand's prefix
@@ -246,8 +247,8 @@ def ensure_environment(
         digest = ""
         if archives and not archives.store.exists(uri):
             digest = _upload(archives, key, final, lock)  # built before archives were kept
-        elif archives:
-            digest = archives.store.object_metadata(uri).get(DIGEST_METADATA, "")
+        elif archives:  # of the bytes there, never the metadata a writer claims
+            digest = archives.store.sha256(uri)
         return ModelEnvironment(key, final, built=False, archive_uri=uri, archive_sha256=digest)
     if archives and archives.store.exists(uri):
         archive = archives.store.get_bytes(uri)

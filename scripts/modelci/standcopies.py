@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ModelciError
 
@@ -23,6 +24,50 @@ MODEL_DIGEST = "modelci.bytes.model_sha256"
 ENVIRONMENT_DIGEST = "modelci.bytes.environment_sha256"
 CODE_DIGEST = "modelci.bytes.code_sha256"
 CODE_COMMIT = "modelci.bytes.code_commit"
+
+
+@dataclass(frozen=True)
+class TrainedBytes:
+    """What the first stand copy of a run's bytes is checked against: the digests its train
+    job took right after training, and who vouches for them (`source`, for messages)."""
+
+    run_id: str
+    model_sha256: str
+    environment_archive: str
+    environment_sha256: str
+    source: str
+    gate: str = ""  # the gate verdict given with them, when the record has one
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], source: str) -> TrainedBytes:
+        """From a pipeline's record of a run (`.modelci/<model>/gate.json`, RECORD_FIELDS)."""
+        return cls(
+            run_id=str(record.get("run_id", "")),
+            model_sha256=str(record.get("model_sha256", "")),
+            environment_archive=str(record.get("environment_archive", "")),
+            environment_sha256=str(record.get("environment_sha256", "")),
+            source=source,
+            gate=str(record.get("gate", "")),
+        )
+
+    @classmethod
+    def from_run_tags(cls, run_id: str, tags: Mapping[str, str]) -> TrainedBytes:
+        """From the run's tags: evidence only against accidents, since any holder of the
+        branch's MLflow credentials can rewrite them."""
+        from .tracking import TAG_ENV_ARCHIVE, TAG_ENV_SHA256, TAG_GATE, TAG_MODEL_SHA256
+
+        return cls(
+            run_id=run_id,
+            model_sha256=tags.get(TAG_MODEL_SHA256, ""),
+            environment_archive=tags.get(TAG_ENV_ARCHIVE, ""),
+            environment_sha256=tags.get(TAG_ENV_SHA256, ""),
+            source=f"the tags of run {run_id}",
+            gate=tags.get(TAG_GATE, ""),
+        )
+
+
+# The fields of a run's record that train and gate jobs leave in `.modelci/<model>/`.
+RECORD_FIELDS = ("run_id", "gate", "model_sha256", "environment_archive", "environment_sha256")
 
 
 @dataclass(frozen=True)

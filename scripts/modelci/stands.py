@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +20,9 @@ from .config import Model
 from .errors import ModelciError
 from .promotion import Audit
 from .settings import require_stand_credentials
+from .standcopies import TrainedBytes
 from .tracking import (
     TAG_COMMIT,
-    TAG_ENV_SHA256,
     ModelVersionInfo,
     Tracker,
     require_model_dir,
@@ -39,6 +39,8 @@ class Move:
     action: str  # promote, rollback or deploy
     merge_request: str = ""
     reason: str = ""
+    # What the version's first stand copy is checked against; None: the run's own tags.
+    trained: TrainedBytes | None = None
 
 
 def load_stand_job(args: argparse.Namespace) -> Job:
@@ -72,13 +74,14 @@ def deploy_to_stand(job: Job, tracker: Tracker, moves: Sequence[Move]) -> None:
         raise ValueError("deploy_to_stand needs a job for a stand")
     store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
     prepared: dict[tuple[str, str], _Prepared] = {}
-    _write_stand(job, tracker, store, [(m.model, m.version) for m in moves], prepared)
+    claims = {(m.model.name, m.version.version): m.trained for m in moves if m.trained}
+    _write_stand(job, tracker, store, [(m.model, m.version) for m in moves], prepared, claims)
     for move in moves:
         _move_alias(job, tracker, move)
     models = [move.model for move in moves]
     for _ in range(SETTLE_ROUNDS):
         served = [(m, _served_now(job, tracker, m)) for m in models]
-        written = _write_stand(job, tracker, store, served, prepared)
+        written = _write_stand(job, tracker, store, served, prepared, claims)
         if {m.name: _served_now(job, tracker, m).version for m in models} == written:
             return
         print(f"{job.stand} changed meanwhile: writing its files again for what its aliases name")
@@ -113,13 +116,14 @@ def _write_stand(
     store,
     served: Sequence[tuple[Model, ModelVersionInfo]],
     prepared: dict[tuple[str, str], _Prepared],
+    claims: Mapping[tuple[str, str], TrainedBytes],
 ) -> dict[str, str]:
     """Write the stand's DAGs and values for these versions (one commit per repo, none when
     nothing changes); return model name -> version written. `prepared` keeps what each
     (model, version) needed, so a second write of the same version reads nothing again."""
     from .deploy import write_dags, write_online
 
-    _prepare(job, tracker, store, served, prepared)
+    _prepare(job, tracker, store, served, prepared, claims)
     ready = {model.name: prepared[model.name, version.version] for model, version in served}
     models = [model for model, _ in served]
     resolved = {name: item.resolved for name, item in ready.items()}
@@ -136,6 +140,7 @@ def _prepare(
     store,
     served: Sequence[tuple[Model, ModelVersionInfo]],
     prepared: dict[tuple[str, str], _Prepared],
+    claims: Mapping[tuple[str, str], TrainedBytes],
 ) -> None:
     """Add to `prepared` the versions of `served` it lacks: each one's bytes copied to the
     stand's own prefix and checked (`standcopies.py`), its digests recorded on the version.
@@ -145,7 +150,10 @@ def _prepare(
     missing = [(m, v) for m, v in served if (m.name, v.version) not in prepared]
     for model, version in missing:
         run = tracker.get_run(version.run_id)
-        copies = _StandCopies(job, tracker, store, model, version, run.data.tags)
+        claim = claims.get((model.name, version.version))
+        if claim is None:
+            claim = TrainedBytes.from_run_tags(version.run_id, run.data.tags)
+        copies = _StandCopies(job, tracker, store, model, version, run.data.tags, claim)
         resolved = ResolvedModel(
             run_id=version.run_id,
             experiment_id=run.info.experiment_id,
@@ -166,11 +174,13 @@ class _StandCopies:
     against the digests recorded on the version) or, the first time, from where the run left
     it (checked against what its train job recorded), never pointed at where it came from."""
 
-    def __init__(self, job: Job, tracker: Tracker, store, model: Model, version, tags) -> None:
+    def __init__(
+        self, job: Job, tracker: Tracker, store, model: Model, version, tags, claim: TrainedBytes
+    ) -> None:
         from .plan import scratch_prefix
 
         self.job, self.tracker, self.store = job, tracker, store
-        self.model, self.version, self.tags = model, version, tags
+        self.model, self.version, self.tags, self.claim = model, version, tags, claim
         self.prefix = scratch_prefix(job)
         others = [s.name for s in job.config.stands if s.name != job.stand]
         self.other_jobs = [replace(job, stand=name) for name in others]
@@ -188,13 +198,11 @@ class _StandCopies:
     def model_dir(self) -> str:
         from .plan import scratch_prefix
         from .standcopies import MODEL_DIGEST, copy_verified, stand_model_dir
-        from .tracking import TAG_MODEL_SHA256
 
         name, number = self.model.name, self.version.version
         expected, where = self._recorded(MODEL_DIGEST)
-        if not expected and self.tags.get(TAG_MODEL_SHA256):
-            expected = self.tags[TAG_MODEL_SHA256]
-            where = f"that the train job recorded on run {self.version.run_id} ({TAG_MODEL_SHA256})"
+        if not expected:
+            expected, where = self.claim.model_sha256, f"that {self.claim.source} give"
         others = [stand_model_dir(scratch_prefix(other), name, number) for other in self.other_jobs]
         copied = copy_verified(
             self.store,
@@ -222,7 +230,7 @@ class _StandCopies:
         from .standcopies import ENVIRONMENT_DIGEST, copy_verified
         from .tracking import TAG_ENV_ARCHIVE
 
-        archive = self.tags.get(TAG_ENV_ARCHIVE, "")
+        archive = self.claim.environment_archive
         if not archive:
             return None
         key = archive_key(archive)
@@ -232,9 +240,8 @@ class _StandCopies:
                 f".../<key>/{ARCHIVE_FILE} URI as the train job records it; nothing was written"
             )
         expected, where = self._recorded(ENVIRONMENT_DIGEST)
-        if not expected and self.tags.get(TAG_ENV_SHA256):
-            expected = self.tags[TAG_ENV_SHA256]
-            where = f"that the train job recorded on run {self.version.run_id} ({TAG_ENV_SHA256})"
+        if not expected:
+            expected, where = self.claim.environment_sha256, f"that {self.claim.source} give"
         archives = [Archives.under(self.store, scratch_prefix(o)) for o in self.other_jobs]
         target = Archives.under(self.store, self.prefix)
         copied = copy_verified(

@@ -77,6 +77,11 @@ def state_path(model: str, step: str) -> Path:
     return STATE_DIR / model / f"{step}.json"
 
 
+def read_state(model: str) -> dict[str, Any]:
+    """Everything this pipeline's earlier jobs left for `model`, merged in pipeline order."""
+    return _read_state(model)
+
+
 def _read_state(model: str) -> dict[str, Any]:
     state: dict[str, Any] = {}
     for step in STEPS:

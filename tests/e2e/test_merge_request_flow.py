@@ -27,7 +27,8 @@ from tests.harness.lifecycle import (
     LocalPlatform,
     commit_change,
     make_model_repo,
-    merge_into_main,
+    merge_request_merged,
+    publish_push_pipeline,
     run_pipeline,
 )
 from tests.integration.fake_gitlab import FakeGitLab, running
@@ -77,6 +78,7 @@ class Flow:
         output = self.run()
         states = job_states(output)
         assert all(states.get(job) == "PASS" for job in PUSH_JOBS), states
+        publish_push_pipeline(self.gitlab, self.repo, PROJECT)
         return output
 
     def merge_request_pipeline(self, branch: str, iid: int) -> str:
@@ -92,9 +94,7 @@ class Flow:
     def merge(self, branch: str, iid: int) -> str:
         """Merge on the default branch (a merge commit), as GitLab would; the fake API then
         lists the merge request as merged, containing that commit."""
-        sha = merge_into_main(self.repo, branch)
-        request = next(r for r in self.gitlab.merge_requests if r.iid == iid)
-        request.state, request.merged_by, request.commits = "merged", "lead", (sha,)
+        merge_request_merged(self.gitlab, self.repo, branch, iid, "lead")
         return self.run()
 
     def alias(self, stand: str) -> str | None:

@@ -340,7 +340,7 @@ def test_an_environment_archive_changed_after_training_never_reaches_a_stand(
 
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert f"(copied from {archive}) has sha256" in refused.stderr
-    assert "that the train job recorded on run" in refused.stderr
+    assert "that the tags of run" in refused.stderr
     assert "Nothing was changed on the stand" in refused.stderr
     after = shared_state(platform)
     assert (after.dag_refs, after.gitops_refs) == (before.dag_refs, before.gitops_refs)

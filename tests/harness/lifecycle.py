@@ -129,6 +129,31 @@ def merge_into_main(repo_path: Path, branch: str) -> str:
     return sha
 
 
+def publish_push_pipeline(gitlab, repo_path: Path, project: str, job: str = "modelci-gate") -> None:
+    """Tell the fake GitLab API (`gitlab`) of the push pipeline gitlab-ci-local just ran on
+    the checkout's branch: GitLab keeps each job's artifacts, and a merge's promotion reads the
+    gate job's (gitlab-ci-local leaves them in `.gitlab-ci-local/artifacts/<job>/`)."""
+    repo = git.Repo(repo_path)
+    root = repo_path / ".gitlab-ci-local" / "artifacts" / job
+    files = {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+    gitlab.add_pipeline(project, repo.active_branch.name, repo.head.commit.hexsha, {job: files})
+
+
+def merge_request_merged(gitlab, repo_path: Path, branch: str, iid: int, by: str) -> str:
+    """Merge `branch` as GitLab's merge button does (`merge_into_main`), and have the fake
+    GitLab API list merge request `iid` as merged: its head commit, and the merge commit it
+    contains. The new main commit."""
+    head = git.Repo(repo_path).commit(branch).hexsha
+    sha = merge_into_main(repo_path, branch)
+    request = next(r for r in gitlab.merge_requests if r.iid == iid)
+    request.state, request.merged_by, request.commits, request.sha = "merged", by, (sha,), head
+    return sha
+
+
 def run_pipeline(
     repo: Path,
     variables: Mapping[str, str],

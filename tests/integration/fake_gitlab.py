@@ -10,6 +10,12 @@ REST API v4 documents them, and nothing else (anything else is a 404):
 - `PUT  /api/v4/projects/:id/merge_requests/:iid/notes/:note_id` (edit a note)
 - `GET  /api/v4/projects/:id/repository/commits/:sha/merge_requests`
 - `GET  /api/v4/projects/:id/repository/branches` (paginated)
+- `GET  /api/v4/projects/:id/pipelines?ref=&sha=&source=` (newest first),
+  `GET  /api/v4/projects/:id/pipelines/:pipeline_id/variables`,
+  `GET  /api/v4/projects/:id/pipelines/:pipeline_id/jobs` and
+  `GET  /api/v4/projects/:id/jobs/:job_id/artifacts/*path` (one file of a job's artifacts, as
+  the job left it): the pipelines a test publishes with `add_pipeline`, usually the files a
+  gitlab-ci-local run left in `.gitlab-ci-local/artifacts/<job>/`
 - `POST /api/v4/projects/:id/trigger/pipeline` (pipeline trigger API: `token` and `ref` in the
   body, `variables` as an object; no PRIVATE-TOKEN; a wrong trigger token is a 404 as on
   GitLab). Each trigger is kept in `FakeGitLab.triggered`; the pipeline itself is for the
@@ -51,12 +57,14 @@ class MergeRequest:
     state: str = "opened"
     merged_by: str | None = None
     commits: tuple[str, ...] = ()
+    sha: str = ""  # the source branch's head commit
 
     def as_json(self, url: str) -> dict:
         merger = {"username": self.merged_by} if self.merged_by else None
         return {
             "id": 1000 + self.iid,
             "iid": self.iid,
+            "sha": self.sha or None,
             "project_id": 1,
             "source_branch": self.source_branch,
             "target_branch": self.target_branch,
@@ -64,6 +72,35 @@ class MergeRequest:
             "merged_by": merger,
             "merge_user": merger,
             "web_url": f"{url}/{self.project}/-/merge_requests/{self.iid}",
+        }
+
+
+@dataclass
+class Job:
+    id: int
+    name: str
+    status: str = "success"
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # path -> content
+
+
+@dataclass
+class Pipeline:
+    id: int
+    project: str
+    ref: str
+    sha: str
+    source: str = "push"
+    variables: list[dict] = field(default_factory=list)  # [{"key", "value"}], given at creation
+    jobs: list[Job] = field(default_factory=list)
+
+    def as_json(self, url: str) -> dict:
+        return {
+            "id": self.id,
+            "ref": self.ref,
+            "sha": self.sha,
+            "source": self.source,
+            "status": "success",
+            "web_url": f"{url}/{self.project}/-/pipelines/{self.id}",
         }
 
 
@@ -82,6 +119,7 @@ class FakeGitLab:
     hang_seconds: float = 0.0  # wait this long before answering anything
     trigger_token: str = ""  # the project's pipeline trigger token
     triggered: list[dict] = field(default_factory=list)  # {"project", "ref", "variables", "id"}
+    pipelines: list[Pipeline] = field(default_factory=list)
     _release: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -92,6 +130,20 @@ class FakeGitLab:
         self.merge_requests.append(request)
         self.notes.setdefault(iid, [])
         return request
+
+    def add_pipeline(
+        self, project: str, ref: str, sha: str, jobs: dict[str, dict[str, bytes]], **fields
+    ) -> Pipeline:
+        """A finished pipeline with successful jobs (name -> artifact files)."""
+        with self._lock:
+            number = len(self.pipelines) + 1
+            made = [
+                Job(id=100 * number + index, name=name, artifacts=files)
+                for index, (name, files) in enumerate(jobs.items(), 1)
+            ]
+            pipeline = Pipeline(id=number, project=project, ref=ref, sha=sha, jobs=made, **fields)
+            self.pipelines.append(pipeline)
+        return pipeline
 
     def fail_with(self, status: int, count: int = 1_000_000) -> None:
         self.fail_status, self.fail_count = status, count
@@ -208,6 +260,43 @@ class _Handler(BaseHTTPRequestHandler):
                     if str(note["id"]) == note_id:
                         note["body"] = body["body"]
                         return self._reply(200, note)
+            case ("GET", "pipelines"):
+                found = [
+                    pipeline.as_json(fake.url)
+                    for pipeline in reversed(fake.pipelines)
+                    if pipeline.project == project
+                    and all(
+                        query.get(key, value) == value
+                        for key, value in (
+                            ("ref", pipeline.ref),
+                            ("sha", pipeline.sha),
+                            ("source", pipeline.source),
+                        )
+                    )
+                ]
+                return self._page(found, query)
+            case ("GET", "pipelines", pipeline_id, "variables"):
+                if (pipeline := self._pipeline(project, pipeline_id)) is not None:
+                    return self._reply(200, pipeline.variables)
+            case ("GET", "pipelines", pipeline_id, "jobs"):
+                if (pipeline := self._pipeline(project, pipeline_id)) is not None:
+                    jobs = [
+                        {
+                            "id": job.id,
+                            "name": job.name,
+                            "status": job.status,
+                            "web_url": f"{fake.url}/{project}/-/jobs/{job.id}",
+                        }
+                        for job in pipeline.jobs
+                    ]
+                    return self._page(jobs, query)
+            case ("GET", "jobs", job_id, "artifacts", *path):
+                wanted = unquote("/".join(path))
+                for pipeline in fake.pipelines:
+                    for job in pipeline.jobs:
+                        mine = pipeline.project == project and str(job.id) == job_id
+                        if mine and wanted in job.artifacts:
+                            return self._raw(job.artifacts[wanted])
             case ("GET", "repository", "branches"):
                 return self._page([{"name": name} for name in fake.branches], query)
             case ("GET", "repository", "commits", sha, "merge_requests"):
@@ -236,6 +325,19 @@ class _Handler(BaseHTTPRequestHandler):
         )
         web_url = f"{fake.url}/{project}/-/pipelines/{pipeline_id}"
         self._reply(201, {"id": pipeline_id, "status": "created", "web_url": web_url})
+
+    def _pipeline(self, project: str, pipeline_id: str) -> Pipeline | None:
+        return next(
+            (p for p in self.fake.pipelines if p.project == project and str(p.id) == pipeline_id),
+            None,
+        )
+
+    def _raw(self, data: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _known(self, project: str, iid: str) -> bool:
         return any(mr.project == project and str(mr.iid) == iid for mr in self.fake.merge_requests)

@@ -8,7 +8,14 @@ import os
 
 from ..errors import ModelciError
 from ..retraining import RetrainRequest, record_outcome
-from ..workspace import STATE_DIR, add_config_arguments, load_job, read_run_state, write_state
+from ..workspace import (
+    STATE_DIR,
+    add_config_arguments,
+    load_job,
+    read_run_state,
+    read_state,
+    write_state,
+)
 
 PRODUCTION_ALIAS = "production"
 REPORT_PATH = STATE_DIR / "gate-report.xml"
@@ -16,6 +23,16 @@ REPORT_PATH = STATE_DIR / "gate-report.xml"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
+
+
+def _write_record(model: str, verdict: str) -> None:
+    """The gate's verdict with the run and its digests, in one file of this job's artifacts:
+    GitLab keeps it as the job wrote it, so promotion after the merge takes the run and checks
+    its bytes against it (standcopies.TrainedBytes), not against anything a branch can edit."""
+    from ..standcopies import RECORD_FIELDS
+
+    record = {**read_state(model), "gate": verdict}
+    write_state(model, "gate", **{name: record.get(name, "") for name in RECORD_FIELDS})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             )
         result = evaluate_gate(model.gate, tracker.run_metrics(run_id), production)
         tracker.set_tags(run_id, gate_tags(result))
-        write_state(model.name, "gate", gate="passed" if result.passed else "failed")
+        _write_record(model.name, "passed" if result.passed else "failed")
         print(f"{model.name} (run {run_id}):\n{summary(result)}", flush=True)
         reports.append((f"quality gate: {model.name}", result))
         if not result.passed:

@@ -9,9 +9,16 @@ import argparse
 import os
 
 from ..errors import ModelciError
+from ..gitlab_api import MergeRequestInfo
 from ..retraining import RetrainRequest, record_outcome
+from ..standcopies import TrainedBytes
 from ..stands import load_stand_job
+from ..tracking import GATE_PASSED
 from ..workspace import Job, add_config_arguments
+
+# The promote job gets the templates' job prefix here, to find the gate job of a pipeline.
+JOB_PREFIX_VARIABLE = "MODELCI_JOB_PREFIX"
+DEFAULT_JOB_PREFIX = "modelci-"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,12 +57,23 @@ def run(args: argparse.Namespace) -> int:
             record_outcome(tracker, request, f"not promoted, {first} unchanged: {error}")
             raise
         return 0
-    branch, merge_request = (args.branch, "") if args.branch else merged_branch(job)
+    if args.branch:
+        branch, merge_request = args.branch, ""
+        records = {m.name: None for m in models}
+        print(
+            f"--branch {branch}: no merge request, so each run is the one `resolve` picks and "
+            "its bytes are checked against the run's own tags, which the branch's credentials "
+            "can rewrite; after a merge the pipeline's own record is used instead"
+        )
+    else:
+        merged = merged_branch(job)
+        branch, merge_request = merged.source_branch, merged.web_url
+        records = {m.name: gate_record(job, merged, m.name) for m in models}
     print(f"promoting the models of branch {branch!r} to {first}", flush=True)
-    moves = [
-        Move(m, _validated_version(job, tracker, m, branch), "promote", merge_request)
-        for m in models
-    ]
+    moves = []
+    for model in models:
+        version, trained = _validated_version(job, tracker, model, branch, records[model.name])
+        moves.append(Move(model, version, "promote", merge_request, trained=trained))
     deploy_to_stand(stand_job(job, first), tracker, moves)
     from .stop import stop_environment
 
@@ -66,19 +84,15 @@ def run(args: argparse.Namespace) -> int:
 def _promote_retrained(job: Job, tracker, request: RetrainRequest, first: str) -> None:
     """A retraining pipeline's run, through the gate of this pipeline, to the first stand."""
     from ..stands import Move, deploy_to_stand, stand_job
-    from ..tracking import TAG_PIPELINE_ID
+    from ..workspace import read_state
 
     branch = job.pipeline.default_branch
     (model,) = job.models([request.model])
-    names, run = _branch_run(job, tracker, model, branch)
-    if run.data.tags.get(TAG_PIPELINE_ID) != job.pipeline.pipeline_id:
-        raise ModelciError(
-            f"the newest run of {model.name} on {branch} that passed the gate is "
-            f"{run.info.run_id}, not one of this retraining pipeline "
-            f"({job.pipeline.pipeline_id}); nothing is promoted. Rerun its train and gate jobs"
-        )
-    version = _registered_version(tracker, names, branch, run)
-    deploy_to_stand(stand_job(job, first), tracker, [Move(model, version, "promote")])
+    # This pipeline's own gate job (on the protected default branch) left the record.
+    record = TrainedBytes.from_record(read_state(model.name), "this pipeline's gate job")
+    version, trained = _validated_version(job, tracker, model, branch, record)
+    move = Move(model, version, "promote", trained=trained)
+    deploy_to_stand(stand_job(job, first), tracker, [move])
     record_outcome(
         tracker,
         request,
@@ -98,10 +112,56 @@ def _served(job: Job, tracker, model, previous: str, stand: str):
     return version
 
 
-def _validated_version(job: Job, tracker, model, branch: str):
-    """The branch's run that `resolve` would pick, as a registered version (made if needed)."""
-    names, run = _branch_run(job, tracker, model, branch)
-    return _registered_version(tracker, names, branch, run)
+def _validated_version(job: Job, tracker, model, branch: str, record: TrainedBytes | None):
+    """(version, what its bytes are checked against): the run of the merged branch's record
+    (else the run `resolve` would pick), which must have passed the gate, as a registered
+    version (made if needed)."""
+    from ..naming import names_for
+
+    if record is None:
+        names, run = _branch_run(job, tracker, model, branch)
+        return _registered_version(tracker, names, branch, run), None
+    if record.gate != GATE_PASSED or not record.run_id:
+        raise ModelciError(
+            f"{record.source} says the gate did not pass for {model.name} "
+            f"(gate: {record.gate or 'missing'}, run: {record.run_id or 'missing'}): a "
+            "promotion never puts a run the gate refused on a stand, and nothing was changed. "
+            "Push a run that passes, or deploy one deliberately with deploy-version and a reason"
+        )
+    names = names_for(job.pipeline.project, branch, model.name)
+    run = tracker.get_run(record.run_id)
+    return _registered_version(tracker, names, branch, run), record
+
+
+def gate_record(job: Job, merged, model: str) -> TrainedBytes:
+    """What the gate job of the merged commit's push pipeline left for `model`: its verdict,
+    its run and the digests the train job took. GitLab holds it as that job wrote it, and that
+    job ran the reviewed commit's own code: no branch credential can change it afterwards."""
+    from ..gitlab_api import ServerAccess, push_pipeline_artifact
+    from ..workspace import STATE_DIR
+
+    if not merged.sha:
+        raise ModelciError(
+            f"GitLab did not say which commit merge request !{merged.iid} merged (its `sha`); "
+            "nothing was promoted"
+        )
+    job_name = f"{os.environ.get(JOB_PREFIX_VARIABLE) or DEFAULT_JOB_PREFIX}gate"
+    path = f"{STATE_DIR.as_posix()}/{model}/gate.json"
+    access = ServerAccess.from_env(os.environ)
+    try:
+        artifact = push_pipeline_artifact(
+            access.url, access.token, job.pipeline.project, merged.source_branch, merged.sha,
+            job_name, path,
+        )  # fmt: skip
+    except ModelciError as error:
+        raise ModelciError(
+            f"{error}. A merge promotes the run its reviewed commit's own pipeline trained and "
+            f"gated, so nothing was promoted: push to {merged.source_branch!r} again (or run "
+            "its pipeline without variables) and merge once it passed"
+        ) from None
+    source = f"the {job_name} job of the pipeline of commit {merged.sha[:12]} ({artifact.job_url})"
+    print(f"{model}: run and digests from {source}", flush=True)
+    return TrainedBytes.from_record(artifact.content, source)
 
 
 def _branch_run(job: Job, tracker, model, branch: str):
@@ -140,9 +200,9 @@ def _registered_version(tracker, names, branch: str, run):
     return version
 
 
-def merged_branch(job: Job) -> tuple[str, str]:
-    """(source branch, merge request URL) of the merge request that brought the pipeline's
-    commit to the default branch: merge commits, squash and fast-forward merges alike."""
+def merged_branch(job: Job) -> MergeRequestInfo:
+    """The merge request that brought the pipeline's commit to the default branch: merge
+    commits, squash and fast-forward merges alike."""
     from ..gitlab_api import TOKEN_VARIABLE, ServerAccess, merge_requests_of_commit
 
     access = ServerAccess.from_env(os.environ)
@@ -166,5 +226,4 @@ def merged_branch(job: Job) -> tuple[str, str]:
             "pipeline did not come from a merge (nothing is promoted on direct pushes), or "
             "the token cannot see the project's merge requests"
         )
-    chosen = max(merged, key=lambda request: request.iid)
-    return chosen.source_branch, chosen.web_url
+    return max(merged, key=lambda request: request.iid)

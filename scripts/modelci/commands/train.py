@@ -141,27 +141,38 @@ def _train(
     except ModelciError:
         tracker.end_run(run_id, "FAILED")
         raise
-    _record_model_digest(job, tracker, run_id, model_uri)
+    write_state(
+        model.name,
+        "train",
+        run_id=run_id,
+        experiment_id=experiment_id,
+        environment=names.environment,
+        # What the run's first stand copy is checked against (standcopies.TrainedBytes).
+        model_sha256=_record_model_digest(job, tracker, run_id, model_uri),
+        environment_archive=environment.archive_uri,
+        environment_sha256=environment.archive_sha256,
+    )
     if tracker.get_run(run_id).info.status == "RUNNING":
         tracker.end_run(run_id, "FINISHED")
 
 
-def _record_model_digest(job: Job, tracker, run_id: str, model_uri: str) -> None:
-    """Tag the run with the sha256 of the model directory it logged, taken right after
-    training: the first stand copy of the model is checked against it."""
+def _record_model_digest(job: Job, tracker, run_id: str, model_uri: str) -> str:
+    """The sha256 of the model directory the run logged, taken right after training (also
+    tagged on the run); "" when the model is not in S3."""
     from ..s3 import S3Store
     from ..tracking import TAG_MODEL_SHA256
 
     try:
         location = tracker.resolve_storage_uri(model_uri, job.settings.artifacts_destination)
         if not location.startswith("s3://"):
-            return
+            return ""
         digest = S3Store(job.settings.s3_endpoint, job.settings.s3_region).tree_sha256(location)
     except ModelciError as error:
         print(f"warning: the model directory's sha256 is not recorded on run {run_id}: {error}")
-        return
+        return ""
     tracker.set_tags(run_id, {TAG_MODEL_SHA256: digest})
     print(f"{run_id}: model directory sha256 {digest}", flush=True)
+    return digest
 
 
 def _check_flavor(job: Job, model: Model, run_id: str, model_uri: str, flavors: list[str]) -> None:
