@@ -78,7 +78,10 @@ Names
 - ``dag_path(kind)``: ``f"dags/{project_slug}/{environment}/{model}__{kind}.py"``.
 - ``gitops_dir``: ``f"environments/{project_slug}/{environment}/{model}"``; ``values_path`` and
   ``app_config_path`` are ``values.yaml`` and ``config.json`` inside it.
-- ``s3_prefix``: ``f"{project_slug}/{environment}/"``.
+- ``s3_prefix``: ``f"branches/{project_slug}/{environment}/"`` for a feature environment,
+  ``f"stands/{project_slug}/{environment}/"`` for a stand: one S3 policy line per side
+  (``<scratch>/branches/<project slug>/*`` for a project's branch keys,
+  ``<scratch>/stands/*`` for the stand keys) keeps them apart.
 Every path segment is a non-empty ``[a-z0-9-]`` word (no ``.``, ``..`` or ``/``), so paths stay
 under their root.
 """
@@ -296,17 +299,29 @@ class EnvironmentDirs:
     environment: str
     dag_dir: str  # dags/<project_slug>/<environment>
     gitops_dir: str  # environments/<project_slug>/<environment>
-    s3_prefix: str  # <project_slug>/<environment>/
+    s3_prefix: str  # branches/<project_slug>/<environment>/ or stands/<project_slug>/<stand>/
+
+
+# The top directories under MODELCI_SCRATCH_URI: feature environments, stands.
+BRANCHES_SCRATCH = "branches"
+STANDS_SCRATCH = "stands"
+
+
+def branches_scratch(project: str) -> str:
+    """The project's feature environments' directory under the scratch URI (no slashes
+    around it): `branches/<project slug>`."""
+    return f"{BRANCHES_SCRATCH}/{project_slug_of(project)}"
 
 
 def environment_dirs(project: str, branch: str, *, stand: str | None = None) -> EnvironmentDirs:
     environment = feature_environment(branch) if stand is None else check_stand_name(stand)
     project_slug = project_slug_of(project)
+    side = BRANCHES_SCRATCH if stand is None else STANDS_SCRATCH
     return EnvironmentDirs(
         environment=environment,
         dag_dir=f"dags/{project_slug}/{environment}",
         gitops_dir=f"environments/{project_slug}/{environment}",
-        s3_prefix=f"{project_slug}/{environment}/",
+        s3_prefix=f"{side}/{project_slug}/{environment}/",
     )
 
 

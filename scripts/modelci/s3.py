@@ -63,7 +63,7 @@ def _client(
     config = Config(
         region_name=region,
         s3={"addressing_style": "path"},
-        retries={"max_attempts": max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
     )

@@ -22,6 +22,7 @@ from .errors import ModelciError
 # Tags on the registered model version, written once by the stand job that first copied it.
 MODEL_DIGEST = "modelci.bytes.model_sha256"
 ENVIRONMENT_DIGEST = "modelci.bytes.environment_sha256"
+ENVIRONMENT_KEY = "modelci.bytes.environment_key"  # which environment: its content key
 CODE_DIGEST = "modelci.bytes.code_sha256"
 CODE_COMMIT = "modelci.bytes.code_commit"
 

@@ -144,7 +144,7 @@ def _prepare(
 ) -> None:
     """Add to `prepared` the versions of `served` it lacks: each one's bytes copied to the
     stand's own prefix and checked (`standcopies.py`), its digests recorded on the version.
-    A refused version leaves at most unreferenced copies under the stand's prefix."""
+    When one is refused, the copies this job made for it are removed again."""
     from .deploy import put_spark_main_files
 
     missing = [(m, v) for m, v in served if (m.name, v.version) not in prepared]
@@ -154,15 +154,19 @@ def _prepare(
         if claim is None:
             claim = TrainedBytes.from_run_tags(version.run_id, run.data.tags)
         copies = _StandCopies(job, tracker, store, model, version, run.data.tags, claim)
-        resolved = ResolvedModel(
-            run_id=version.run_id,
-            experiment_id=run.info.experiment_id,
-            model_uri=version.uri,
-            storage_uri=copies.model_dir(),
-            model_version=version.version,
-            environment_uri=copies.environment(),
-        )
-        code = copies.code() if model.batch.dags else None
+        try:
+            resolved = ResolvedModel(
+                run_id=version.run_id,
+                experiment_id=run.info.experiment_id,
+                model_uri=version.uri,
+                storage_uri=copies.model_dir(),
+                model_version=version.version,
+                environment_uri=copies.environment(),
+            )
+            code = copies.code() if model.batch.dags else None
+        except ModelciError:
+            copies.remove_made()
+            raise
         if code:
             put_spark_main_files(store, [model], {model.name: code})
         copies.record_digests()
@@ -185,6 +189,7 @@ class _StandCopies:
         others = [s.name for s in job.config.stands if s.name != job.stand]
         self.other_jobs = [replace(job, stand=name) for name in others]
         self.digests: dict[str, str] = {}
+        self.made: list[str] = []  # copies this job made, directories ending in /
         self._model_dir = ""
 
     def _recorded(self, tag: str) -> tuple[str, str]:
@@ -227,18 +232,21 @@ class _StandCopies:
     def environment(self) -> str | None:
         from .modelenv import ARCHIVE_FILE, Archives, archive_key, checked_environment, lock_beside
         from .plan import scratch_prefix
-        from .standcopies import ENVIRONMENT_DIGEST, copy_verified
+        from .standcopies import ENVIRONMENT_DIGEST, ENVIRONMENT_KEY, copy_verified
         from .tracking import TAG_ENV_ARCHIVE
 
         archive = self.claim.environment_archive
-        if not archive:
+        recorded_key = self.version.tags.get(ENVIRONMENT_KEY, "")
+        if not archive and not recorded_key:
             return None
-        key = archive_key(archive)
+        key = recorded_key or archive_key(archive)
         if key is None:
             raise ModelciError(
-                f"the run's environment archive {archive!r} (tag {TAG_ENV_ARCHIVE}) is not an "
+                f"the run's environment archive {archive!r} ({self.claim.source}) is not an "
                 f".../<key>/{ARCHIVE_FILE} URI as the train job records it; nothing was written"
             )
+        if archive and archive_key(archive) != key:
+            archive = ""  # the run's tags name another archive than the version recorded
         expected, where = self._recorded(ENVIRONMENT_DIGEST)
         if not expected:
             expected, where = self.claim.environment_sha256, f"that {self.claim.source} give"
@@ -248,19 +256,22 @@ class _StandCopies:
             self.store,
             f"the environment archive {key}",
             target.archive_uri(key),
-            [*(a.archive_uri(key) for a in archives), archive],
+            [*(a.archive_uri(key) for a in archives), *([archive] if archive else [])],
             expected,
             where,
             directory=False,
         )
         lock = target.lock_uri(key)
         if not self.store.exists(lock):  # read by the library check below only, never run
-            sources = [*(a.lock_uri(key) for a in archives), lock_beside(archive)]
+            sources = [*(a.lock_uri(key) for a in archives)]
+            sources += [lock_beside(archive)] if archive else []
             source = next((uri for uri in sources if self.store.exists(uri)), None)
             if source is not None:
                 self.store.copy(source, lock)
+                self.made.append(lock)
         self._report("environment", copied)
         self.digests[ENVIRONMENT_DIGEST] = copied.digest
+        self.digests[ENVIRONMENT_KEY] = key
         return checked_environment(
             self.store, {TAG_ENV_ARCHIVE: copied.uri}, self._model_dir, self.job.stand
         )
@@ -320,8 +331,14 @@ class _StandCopies:
             self.tracker.set_version_tags(self.version.name, self.version.version, new)
             print(f"{self.version.name} version {self.version.version}: digests recorded")
 
+    def remove_made(self) -> None:
+        """Undo this job's copies: a refused version leaves nothing under the stand's prefix."""
+        for uri in reversed(self.made):
+            (self.store.delete_prefix if uri.endswith("/") else self.store.delete)(uri)
+
     def _report(self, kind: str, copied) -> None:
         if copied.source:
+            self.made.append(copied.uri)
             print(
                 f"{self.model.name} {kind}: copied from {copied.source} to {copied.uri} "
                 f"(sha256 {copied.digest[:16]}...)"

@@ -65,8 +65,8 @@ class Guarded:
         """What a job on the protected default branch gets on top."""
         return {
             **self.branch_variables,
-            "MODELCI_STANDS_AWS_ACCESS_KEY_ID": self.platform.s3.access_key,
-            "MODELCI_STANDS_AWS_SECRET_ACCESS_KEY": self.platform.s3.secret_key,
+            "MODELCI_STANDS_AWS_ACCESS_KEY_ID": self.platform.s3.identity("stands").access_key,
+            "MODELCI_STANDS_AWS_SECRET_ACCESS_KEY": self.platform.s3.identity("stands").secret_key,
             "MODELCI_STANDS_DAG_REPO_TOKEN": STAND_TOKEN,
             "MODELCI_STANDS_GITOPS_REPO_TOKEN": STAND_TOKEN,
             "MODELCI_STANDS_MLFLOW_TRACKING_USERNAME": "stands",

@@ -69,9 +69,21 @@ class LocalPlatform:
             "MODELCI_URL_SCHEME": "http",
             "MODELCI_CLUSTER_S3_ENDPOINT": self.s3.endpoint_url,
             "MODELCI_ENV_CACHE": str(self.env_cache),
-            # Protected variables in GitLab (stand jobs only); one local S3 identity here.
-            "MODELCI_STANDS_AWS_ACCESS_KEY_ID": self.s3.access_key,
-            "MODELCI_STANDS_AWS_SECRET_ACCESS_KEY": self.s3.secret_key,
+            **self._s3_keys(),
+        }
+
+    def _s3_keys(self) -> dict[str, str]:
+        """The S3 keys of the branches' jobs (unprotected; one key for every project's
+        branches) and of the stand jobs (protected variables in GitLab), limited as the
+        README's S3 policy limits them. A stack with per-project keys sets them per job."""
+        names = {identity.name for identity in self.s3.identities}
+        if not {"branches", "stands"} <= names:
+            return {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}  # no operator's key
+        stands = self.s3.identity("stands")
+        return {
+            **self.s3.identity("branches").env,
+            "MODELCI_STANDS_AWS_ACCESS_KEY_ID": stands.access_key,
+            "MODELCI_STANDS_AWS_SECRET_ACCESS_KEY": stands.secret_key,
         }
 
 

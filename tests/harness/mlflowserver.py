@@ -50,12 +50,18 @@ def server_env(s3: S3Server) -> dict[str, str]:
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
             "MLFLOW_DISABLE_TELEMETRY": "true",
             "MLFLOW_S3_ENDPOINT_URL": s3.endpoint_url,
-            "AWS_ACCESS_KEY_ID": s3.access_key,
-            "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+            **_server_keys(s3),
             "AWS_DEFAULT_REGION": s3.region,
         }
     )
     return env
+
+
+def _server_keys(s3: S3Server) -> dict[str, str]:
+    """The MLflow server's own S3 identity, when the store has the platform's identities."""
+    if any(identity.name == "mlflow-server" for identity in s3.identities):
+        return s3.identity("mlflow-server").env
+    return {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}
 
 
 def _healthy(url: str) -> bool:

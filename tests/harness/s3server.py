@@ -1,13 +1,15 @@
-"""SeaweedFS (``weed mini``) as the tests' S3: on 127.0.0.1, every port free, keys enforced."""
+"""SeaweedFS (``weed mini``) as the tests' S3: on 127.0.0.1, every port free, keys enforced,
+with the identities a platform configures (`identities.py`): its own `access_key` is the
+operator's; `identity(name)` gives the MLflow server's, the branches' and the stands'."""
 
-import json
 import os
-import secrets
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tests.harness import identities
+from tests.harness.identities import S3Identity
 from tests.harness.ports import HOST, reserve_ports
 from tests.harness.processes import ServerProcess, start_with_retries
 from tests.harness.tools import WEED_BIN, require
@@ -30,6 +32,15 @@ class S3Server:
     bucket: str = BUCKET
     process: ServerProcess | None = field(default=None, repr=False, compare=False)
     startup_seconds: float = field(default=0.0, compare=False)
+    identities: tuple[S3Identity, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def secret_keys(self) -> list[str]:
+        """Every secret key of this store: none may appear in a log."""
+        return [self.secret_key, *(identity.secret_key for identity in self.identities)]
+
+    def identity(self, name: str) -> S3Identity:
+        return next(identity for identity in self.identities if identity.name == name)
 
     @property
     def env(self) -> dict[str, str]:
@@ -60,15 +71,16 @@ class S3Server:
         )
 
 
-def write_identities(path: Path, access_key: str, secret_key: str) -> None:
-    """The s3.json that makes SeaweedFS accept only this key pair."""
-    identity = {
-        "name": "admin",
-        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-    }
-    path.write_text(json.dumps({"identities": [identity]}))
-    path.chmod(0o600)
+def platform_identities(*project_slugs: str) -> tuple[S3Identity, ...]:
+    """The operator, the MLflow server, the stands, and the branches of every project (one
+    key), plus one branch key per project in `project_slugs`."""
+    return (
+        identities.operator(BUCKET),
+        identities.mlflow_server(BUCKET),
+        identities.stands(BUCKET),
+        identities.branches(BUCKET),
+        *(identities.branches(BUCKET, slug) for slug in project_slugs),
+    )
 
 
 def _weed_argv(workdir: Path, s3_config: Path) -> tuple[list[str], int]:
@@ -119,14 +131,15 @@ def _answers(server: S3Server) -> bool:
     return True
 
 
-def start_seaweedfs(workdir: Path) -> S3Server:
-    """Start SeaweedFS under ``workdir`` and create the ``mlops`` bucket."""
+def start_seaweedfs(workdir: Path, accounts: tuple[S3Identity, ...] | None = None) -> S3Server:
+    """Start SeaweedFS under ``workdir`` with `accounts` (default `platform_identities()`,
+    the operator's first) and create the ``mlops`` bucket."""
     require(WEED_BIN)
     workdir.mkdir(parents=True, exist_ok=True)
-    access_key = "AK" + secrets.token_hex(9).upper()
-    secret_key = secrets.token_urlsafe(30)
+    accounts = accounts or platform_identities()
+    access_key, secret_key = accounts[0].access_key, accounts[0].secret_key
     s3_config = workdir / "s3.json"
-    write_identities(s3_config, access_key, secret_key)
+    identities.write_s3_config(s3_config, accounts)
 
     def start(attempt: int) -> S3Server:
         started = time.monotonic()
@@ -134,7 +147,13 @@ def start_seaweedfs(workdir: Path) -> S3Server:
         (attempt_dir / "logs").mkdir(parents=True)
         argv, s3_port = _weed_argv(attempt_dir, s3_config)
         process = ServerProcess("SeaweedFS", argv, attempt_dir / "weed.log", cwd=attempt_dir)
-        server = S3Server(f"http://{HOST}:{s3_port}", access_key, secret_key, process=process)
+        server = S3Server(
+            f"http://{HOST}:{s3_port}",
+            access_key,
+            secret_key,
+            process=process,
+            identities=accounts,
+        )
         try:
             process.wait_ready(lambda: _answers(server), READY_TIMEOUT_SECONDS, "S3")
             server.client().create_bucket(Bucket=BUCKET)

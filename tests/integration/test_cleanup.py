@@ -188,7 +188,9 @@ def test_environment_archives_nothing_refers_to_go_after_the_retention(
     stand_copy = f"{scratch}/{environment_dirs(PROJECT, 'main', stand='production').s3_prefix}"
     stand_copy += f"envs/{keys['d']}/environment.tar.gz"
     client.put_object(Bucket=bucket, Key=stand_copy, Body=b"x")
-    ours = {"MODELCI_SCRATCH_URI": f"s3://{bucket}/{scratch}"}
+    # A scratch of its own lies outside what the platform's branch keys may write: the
+    # operator's keys here (the policy itself is exercised by the tests on modelci-scratch).
+    ours = {"MODELCI_SCRATCH_URI": f"s3://{bucket}/{scratch}", **platform.s3.env}
 
     def archives() -> set[str]:
         listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{scratch}/envs/")

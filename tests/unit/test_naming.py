@@ -132,8 +132,9 @@ def assert_valid(names: Names) -> None:
     assert_under(names.gitops_dir, f"environments/{names.project_slug}/{env}")
     assert_under(names.values_path, names.gitops_dir)
     assert_under(names.app_config_path, names.gitops_dir)
-    assert_under(names.s3_prefix, names.project_slug)
-    assert names.s3_prefix.endswith("/")
+    side = "stands" if names.is_stand else "branches"
+    assert_under(names.s3_prefix, f"{side}/{names.project_slug}")
+    assert names.s3_prefix == f"{side}/{names.project_slug}/{env}/"
 
 
 def assert_feature_environment(branch: str, env: str) -> None:
@@ -241,7 +242,7 @@ def test_feature_branch_names() -> None:
     assert names.gitops_dir == f"environments/{slug_}/{env}/churn"
     assert names.values_path == f"environments/{slug_}/{env}/churn/values.yaml"
     assert names.app_config_path == f"environments/{slug_}/{env}/churn/config.json"
-    assert names.s3_prefix == f"{slug_}/{env}/"
+    assert names.s3_prefix == f"branches/{slug_}/{env}/"
     assert_valid(names)
 
 

@@ -119,16 +119,17 @@ class _Scratch:
     """The project's directory of S3 scratch objects, one directory per environment."""
 
     store: Any  # S3Store
-    base: str  # s3://bucket/prefix/<project slug>
+    base: str  # s3://bucket/prefix/branches/<project slug>
 
     @classmethod
     def of(cls, settings: Settings, slug: str) -> _Scratch | None:
         if not settings.scratch_uri:
             return None
+        from ..naming import BRANCHES_SCRATCH
         from ..s3 import S3Store
 
         store = S3Store(settings.s3_endpoint, settings.s3_region)
-        return cls(store, f"{settings.scratch_uri.rstrip('/')}/{slug}")
+        return cls(store, f"{settings.scratch_uri.rstrip('/')}/{BRANCHES_SCRATCH}/{slug}")
 
     def environments(self) -> set[str]:
         return set(self.store.list_prefixes(self.base))
