@@ -4,8 +4,10 @@
 Anyone who can push a feature branch can write the feature environments' bundle, so a file
 there could declare a stand's `dag_id` and take the stand's DAG over. With this policy a DAG in
 that bundle must be a feature environment's (`<project>__b-<branch>__<model>__<kind>`); any
-other is an import error of that file, and the stand's DAG from the stands bundle stays as it
-is. Standalone on purpose: Airflow's environment does not have modelci installed.
+other is an import error of that file. That stops a mistake, not an attacker: the policy runs
+in the process that parses the file, after the file's own code, which can switch it off. So
+the stands' bundle is parsed by an Airflow of its own (README, "Security"). Standalone on
+purpose: Airflow's environment does not have modelci installed.
 """
 
 from airflow.exceptions import AirflowClusterPolicyViolation

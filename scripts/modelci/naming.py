@@ -58,6 +58,12 @@ Names
   and a cut namespace (29 or 30 characters, ending in ``-<10 hex>``) never equals ``"ml-"`` +
   a project slug of 26 or 27 characters, which never ends that way (only cut-hashed slugs,
   39 or 40 characters long, and the 12-character ``"p-<10 hex>"`` do).
+- ``namespace`` of a feature environment: the project's branches share one namespace of
+  their own, never a stand's, computed from the project slug alone (the branches'
+  ApplicationSet computes it from the path it reads, `argocd/applicationset.yaml`):
+  ``"mlb-" + project_slug`` when that fits 30 characters, otherwise ``"mlb-"`` + the slug's
+  first 15 characters + ``-<10 hex of sha256(project_slug)>``. The Argo CD project of the
+  branches admits only ``mlb-*``; a stand's is ``ml-...``, which ``mlb-`` never matches.
 - ``k8s_name`` (InferenceService): ``f"{model}-{environment}"``, a DNS-1123 label starting with a
   letter, at most ``min(40, 63 - len("-predictor-") - len(namespace))`` characters (so KServe's
   host label ``{k8s_name}-predictor-{namespace}`` fits 63; with a 30-character namespace that
@@ -67,7 +73,10 @@ Names
   is appended. Unique per (environment, model) inside the project's namespace.
 - ``app_name`` (Argo CD Application): ``f"{project_slug}-{environment}-{model}"`` cut to fit 63
   characters, always followed by ``-<10 hex>`` of (project, environment, model): the parts
-  contain ``-`` themselves, so only the hash makes the name unique across projects.
+  contain ``-`` themselves, so only the hash makes the name unique across projects. A feature
+  environment's is computed from its GitOps path alone, as the branches' ApplicationSet does:
+  ``f"{project_slug}-{environment}-{model}"`` cut to 52 characters (one trailing ``-``
+  dropped), ``-`` and 10 hex of sha256 of ``f"{project_slug}/{environment}/{model}"``.
 - ``experiment``: ``f"{project}/{model}"`` (one MLflow experiment per project and model).
 - ``registered_model``: ``f"{project_slug}.{model}"`` (safe inside ``models:/<name>@<alias>``).
 - ``dag_id(kind)``: ``f"{project_slug}__{environment}__{model}__{kind}"``. A kind is a lowercase
@@ -227,6 +236,31 @@ def namespace_of(project: str) -> str:
     return _shorten(NAMESPACE_PREFIX + slug(project), NAMESPACE_MAX, project, exact=False)
 
 
+BRANCH_NAMESPACE_PREFIX = "mlb-"
+_BRANCH_NAMESPACE_CUT = 15
+_PATH_NAME_CUT = 52
+
+
+def _sha(text: str, digits: int = 10) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:digits]
+
+
+def branch_namespace(project_slug: str) -> str:
+    """The namespace of a project's feature environments (module docstring), from its slug:
+    what the branches' ApplicationSet template computes from a GitOps path."""
+    candidate = BRANCH_NAMESPACE_PREFIX + project_slug
+    if len(candidate) <= NAMESPACE_MAX:
+        return candidate
+    cut = project_slug[:_BRANCH_NAMESPACE_CUT]
+    return f"{BRANCH_NAMESPACE_PREFIX}{cut}-{_sha(project_slug)}"
+
+
+def branch_app_name(project_slug: str, environment: str, model: str) -> str:
+    """The Argo CD Application of a feature environment's model, from its GitOps path alone."""
+    readable = f"{project_slug}-{environment}-{model}"[:_PATH_NAME_CUT].removesuffix("-")
+    return f"{readable}-{_sha(f'{project_slug}/{environment}/{model}')}"
+
+
 def _k8s_name(project: str, environment: str, model: str, namespace: str) -> str:
     limit = min(K8S_NAME_MAX, DNS_LABEL_MAX - len(PREDICTOR_INFIX) - len(namespace))
     key = _tuple_key(project, environment, model)
@@ -331,7 +365,11 @@ def names_for(project: str, branch: str, model: str, *, stand: str | None = None
     dirs = environment_dirs(project, branch, stand=stand)
     environment = dirs.environment
     project_slug = project_slug_of(project)
-    namespace = namespace_of(project)
+    namespace = namespace_of(project) if stand is not None else branch_namespace(project_slug)
+    if stand is None:
+        app_name = branch_app_name(project_slug, environment, model)
+    else:
+        app_name = _app_name(project, project_slug, environment, model)
     return Names(
         project=project,
         branch=branch,
@@ -341,7 +379,7 @@ def names_for(project: str, branch: str, model: str, *, stand: str | None = None
         is_stand=stand is not None,
         namespace=namespace,
         k8s_name=_k8s_name(project, environment, model, namespace),
-        app_name=_app_name(project, project_slug, environment, model),
+        app_name=app_name,
         experiment=f"{project}/{model}",
         registered_model=f"{project_slug}.{model}",
         gitops_dir=f"{dirs.gitops_dir}/{model}",

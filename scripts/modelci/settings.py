@@ -118,6 +118,8 @@ class Settings:
     argocd_webhook_urls: tuple[str, ...] = ()
     # MODELCI_RETRAIN_TRIGGER_SECRET: Secret with MODELCI_TRIGGER_TOKEN for monitoring pods
     retrain_trigger_secret: str = "modelci-retrain-trigger"
+    # MODELCI_STANDS_AIRFLOW_URL: the stands' own Airflow UI (default MODELCI_AIRFLOW_URL)
+    stands_airflow_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -144,6 +146,8 @@ class Settings:
             retrain_trigger_secret=_get(
                 env, "MODELCI_RETRAIN_TRIGGER_SECRET", "modelci-retrain-trigger"
             ),
+            stands_airflow_url=_get(env, "MODELCI_STANDS_AIRFLOW_URL")
+            or _get(env, "MODELCI_AIRFLOW_URL"),
         )
 
 

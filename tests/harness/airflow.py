@@ -106,8 +106,16 @@ def parse_dag_folder(folder: Path, output: Path) -> dict[str, Any]:
 class AirflowHome:
     """A private AIRFLOW_HOME whose sqlite database is migrated in the background."""
 
-    def __init__(self, root: Path, bare_repo: Path, *, refresh_interval: int | None = None) -> None:
-        """`refresh_interval`: the bundles' (seconds; default: Airflow's, 300)."""
+    def __init__(
+        self,
+        root: Path,
+        bare_repo: Path,
+        *,
+        refresh_interval: int | None = None,
+        bundles: dict[str, str] | None = None,
+    ) -> None:
+        """`refresh_interval`: the bundles' (seconds; default: Airflow's, 300). `bundles`:
+        name -> branch of the DAG repo (default `BUNDLES`, both; one for an Airflow of its own)."""
         self.root = root
         home = root / "home"
         home.mkdir(parents=True)
@@ -123,7 +131,7 @@ class AirflowHome:
                     **({} if refresh_interval is None else {"refresh_interval": refresh_interval}),
                 },
             }
-            for name, ref in BUNDLES.items()
+            for name, ref in (bundles or BUNDLES).items()
         ]
         self.env = {
             **inherited,

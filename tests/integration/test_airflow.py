@@ -406,3 +406,61 @@ def test_a_feature_branch_file_cannot_take_over_a_stands_dag(
     else:
         assert errors == []
         assert listed[stand_id]["bundle_name"] == BRANCHES_BUNDLE  # taken over
+
+
+# Code a feature branch's DAG file runs while it is parsed, before it declares its DAG: the
+# cluster policy lives in the same process, so the file can switch it off.
+POLICY_BYPASS = """\
+import airflow.settings
+airflow.settings.dag_policy = lambda dag: None
+"""
+
+
+def reserialized(home: AirflowHome, bundles: list[str]) -> dict[str, dict]:
+    try:
+        home.wait_for_database()
+        for bundle in bundles:
+            home.airflow("dags", "reserialize", "-B", bundle)
+        rows = json_output(home.airflow("dags", "list", "-o", "json"))
+    finally:
+        home.close()
+    return {row["dag_id"]: row for row in rows}
+
+
+def test_parse_time_code_defeats_a_shared_airflows_policy_not_a_stands_airflow(
+    rendered: list[Rendered], tmp_path: Path
+) -> None:
+    """The set-up the README requires: the stands' bundle is parsed by an Airflow of its own
+    (its own dag-processor and metadata database). A branch file that switches the cluster
+    policy off while it is parsed and declares a stand's dag_id takes the stand's DAG over in
+    an Airflow that parses both bundles, policy or not (the shared set-up's residual risk);
+    the stands' own Airflow keeps the stand's DAG from the stands branch."""
+    require(AIRFLOW_BIN)
+    stand = next(r for r in rendered if r.names.is_stand and r.dag.kind == "inference")
+    feature = next(r for r in rendered if not r.names.is_stand and r.dag.kind == "inference")
+    impostor = f"dags/{stand.names.project_slug}/b-impostor/{stand.names.model}__inference.py"
+    bare = make_bare_repo(
+        tmp_path / "dags.git",
+        {
+            feature.names.dag_path("inference"): feature.source,
+            impostor: POLICY_BYPASS + stand.source,
+        },
+    )
+    add_branch(bare, BUNDLES[STANDS_BUNDLE], {stand.names.dag_path("inference"): stand.source})
+    homes = {
+        "shared": AirflowHome(tmp_path / "shared", bare),
+        "stands": AirflowHome(tmp_path / "stands", bare, bundles={STANDS_BUNDLE: "stands"}),
+    }
+    for home in homes.values():
+        config = Path(home.env["AIRFLOW_HOME"]) / "config"
+        config.mkdir()
+        shutil.copy(ROOT / "scripts" / "airflow_local_settings.py", config)
+
+    shared = reserialized(homes["shared"], [STANDS_BUNDLE, BRANCHES_BUNDLE])
+    own = reserialized(homes["stands"], [STANDS_BUNDLE])
+
+    stand_id = stand.names.dag_id("inference")
+    assert shared[stand_id]["bundle_name"] == BRANCHES_BUNDLE  # taken over despite the policy
+    assert set(own) == {stand_id}
+    assert own[stand_id]["bundle_name"] == STANDS_BUNDLE
+    assert own[stand_id]["fileloc"].endswith("/" + stand.names.dag_path("inference"))

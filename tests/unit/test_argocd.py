@@ -84,8 +84,9 @@ def test_feature_environments_and_stands_come_from_different_branches() -> None:
 
 
 @pytest.fixture(scope="module")
-def project() -> dict[str, Any]:
-    return load("appproject.yaml")
+def project(appset: dict[str, Any]) -> dict[str, Any]:
+    """The AppProject the ApplicationSet's Applications belong to."""
+    return load("appproject.yaml" if reads_stands(appset) else "appproject-branches.yaml")
 
 
 def generator(appset: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +125,8 @@ def test_project_admits_the_sources_destinations_and_kinds_the_template_uses(
     (destination,) = project["spec"]["destinations"]
     assert destination["server"] == template_spec["destination"]["server"]
     for names in all_names():
-        assert fnmatch.fnmatchcase(names.namespace, destination["namespace"])
+        mine = names.is_stand == reads_stands(appset)
+        assert fnmatch.fnmatchcase(names.namespace, destination["namespace"]) == mine
     allowed = {(k["group"], k["kind"]) for k in project["spec"]["namespaceResourceWhitelist"]}
     allowed |= {(k["group"], k["kind"]) for k in project["spec"]["clusterResourceWhitelist"]}
     assert rendered_chart_kinds() <= allowed
@@ -185,9 +187,9 @@ def test_generator_and_values_source_read_the_same_repo_and_branch(appset: dict[
 
 
 @pytest.mark.parametrize("names", list(all_names()), ids=lambda n: n.environment)
-def test_template_makes_the_application_for_a_config_file(
-    appset: dict[str, Any], names: Names, tmp_path: Path
-) -> None:
+def test_template_makes_the_application_for_a_config_file(names: Names, tmp_path: Path) -> None:
+    # Each ApplicationSet reads its own side's files only (the generator test shows it).
+    appset = load("applicationset-stands.yaml" if names.is_stand else "applicationset.yaml")
     content = json.loads(json.dumps(build_app_config(names)))  # as written to config.json
     params = generator_params(names.app_config_path, content)
     rendered = render_template(appset["spec"]["template"], params, tmp_path)
@@ -217,20 +219,54 @@ def test_template_makes_the_application_for_a_config_file(
     assert chart_source["helm"]["releaseName"] == names.model
 
 
-def test_a_config_file_without_a_key_the_template_needs_is_an_error(
-    appset: dict[str, Any], tmp_path: Path
+def test_a_stands_config_file_without_a_key_the_template_needs_is_an_error(
+    tmp_path: Path,
 ) -> None:
-    names = names_for("ml/churn", "feature/x", "churn")
+    names = names_for("ml/churn", "main", "churn", stand="production")
     content = build_app_config(names)
     del content["namespace"]
     with pytest.raises(KeyError, match=r"\.namespace"):
         render_template(
-            appset["spec"]["template"], generator_params(names.app_config_path, content), tmp_path
+            load("applicationset-stands.yaml")["spec"]["template"],
+            generator_params(names.app_config_path, content),
+            tmp_path,
         )
 
 
+def test_a_branch_config_file_cannot_name_a_stand_or_another_project(tmp_path: Path) -> None:
+    """Any developer writes the branches' config.json: whatever it says, the Application keeps
+    the name, namespace, labels and values file of the path it comes from, and the branches'
+    project admits no stand namespace (Argo CD refuses to sync any other destination)."""
+    names = names_for("ml/churn", "feature/x", "churn")
+    stand = names_for("ml/churn", "main", "churn", stand="production")
+    other = names_for("ml/other", "feature/x", "churn")
+    hostile = {
+        "appName": stand.app_name,
+        "namespace": stand.namespace,
+        "project": other.project_slug,
+        "environment": "production",
+        "model": "churn",
+        "valuesFile": "../../../../" + stand.values_path,
+    }
+    template = load("applicationset.yaml")["spec"]["template"]
+    rendered = render_template(template, generator_params(names.app_config_path, hostile), tmp_path)
+    assert rendered["metadata"]["name"] == names.app_name != stand.app_name
+    assert rendered["spec"]["destination"]["namespace"] == names.namespace
+    assert rendered["metadata"]["labels"] == {
+        "modelci.io/project": names.project_slug,
+        "modelci.io/environment": names.environment,
+        "modelci.io/model": "churn",
+    }
+    (values_file,) = rendered["spec"]["sources"][0]["helm"]["valueFiles"]
+    assert values_file == f"$values/{names.values_path}"
+    (destination,) = load("appproject-branches.yaml")["spec"]["destinations"]
+    for namespace in (stand.namespace, names_for("x/y", "main", "m", stand="staging").namespace):
+        assert not fnmatch.fnmatchcase(namespace, destination["namespace"])
+    assert fnmatch.fnmatchcase(names.namespace, destination["namespace"])
+
+
 def test_placeholders_are_marked_for_the_platform_team() -> None:
-    for name in (*APPSETS, "appproject.yaml"):
+    for name in (*APPSETS, "appproject.yaml", "appproject-branches.yaml"):
         text = (ARGOCD / name).read_text(encoding="utf-8")
         for line in text.splitlines():
             if "example.com" in line and not line.lstrip().startswith("#"):

@@ -19,6 +19,8 @@ from modelci.naming import (
     GITLAB_BRANCH_MAX,
     MAX_NAME_LENGTH,
     Names,
+    branch_app_name,
+    branch_namespace,
     environment_dirs,
     feature_environment,
     gitlab_environment_problem,
@@ -214,15 +216,32 @@ def test_namespaces_are_readable_where_they_fit() -> None:
 
 def test_names_of_a_typical_project() -> None:
     names = names_for("ml/churn", "feature/better-churn", "churn")
-    assert names.namespace == "ml-ml-churn-" + sha("ml/churn", 6)
+    assert names.namespace == "mlb-ml-churn-" + sha("ml/churn", 6)  # the branches' namespace
+    assert names_for("ml/churn", "main", "churn", stand="production").namespace == (
+        "ml-ml-churn-" + sha("ml/churn", 6)
+    )
     assert names.project_slug == "ml-churn-" + sha("ml/churn", 6)
     env = "b-feature-better-ch-" + sha("feature/better-churn")
     assert names.environment == env
-    # 63 - len("-predictor-") - 18 = 34 characters for the InferenceService name.
-    assert len(names.k8s_name) == 34 and names.k8s_name.startswith("churn-b-feature-better-ch-")
+    # 63 - len("-predictor-") - 19 = 33 characters for the InferenceService name.
+    assert len(names.k8s_name) == 33 and names.k8s_name.startswith("churn-b-feature-better-c")
     assert_valid(names)
     short = names_for("ml/churn", "fix-1", "churn")
     assert short.k8s_name == "churn-b-fix-1"
+
+
+def test_the_branches_namespace_and_application_come_from_the_gitops_path_alone() -> None:
+    """What argocd/applicationset.yaml computes from a path, and nothing a branch writes."""
+    short, long = "ml-churn-15aea2", "a-very-long-group-name-and-project-0123456789"[:40]
+    assert branch_namespace(short) == "mlb-ml-churn-15aea2"
+    assert branch_namespace(long) == "mlb-" + long[:15] + "-" + sha(long)
+    assert len(branch_namespace(long)) == 30
+    name = branch_app_name(long, "b-" + "x" * 28, "fraud-detector-v2x")
+    assert name == f"{long}-b-xxxxxxxxx"[:52] + "-" + sha(f"{long}/b-{'x' * 28}/fraud-detector-v2x")
+    assert len(name) == 63 and DNS_LABEL.fullmatch(name)
+    ends_with_dash = "a" * 51 + "-b"  # cut at 52 it ends with '-', which is dropped once
+    assert branch_app_name(ends_with_dash, "b-x", "m").startswith("a" * 51 + "-")
+    assert "--" not in branch_app_name(ends_with_dash, "b-x", "m")[:52]
 
 
 def test_feature_branch_names() -> None:
@@ -231,10 +250,10 @@ def test_feature_branch_names() -> None:
     slug_ = "data-science-churn-" + sha(PROJECT, 6)
     assert names.project_slug == slug_
     assert names.environment == env and not names.is_stand
-    assert names.namespace == "ml-" + slug_
-    # The namespace (28) and the InferenceService name share 63 - len("-predictor-") = 52.
-    assert names.k8s_name == "churn-b-feature-" + sha(_k8s_key(PROJECT, env, "churn"), 8)
-    assert names.app_name.startswith(f"{slug_}-b-feature")
+    assert names.namespace == "mlb-" + slug_
+    # The namespace (29) and the InferenceService name share 63 - len("-predictor-") = 52.
+    assert names.k8s_name == "churn-b-featur-" + sha(_k8s_key(PROJECT, env, "churn"), 8)
+    assert names.app_name == f"{slug_}-{env}-churn"[:52] + "-" + sha(f"{slug_}/{env}/churn")
     assert names.experiment == "data-science/churn/churn"
     assert names.registered_model == f"{slug_}.churn"
     assert names.dag_id("training") == f"{slug_}__{env}__churn__training"

@@ -138,7 +138,8 @@ def _environment_links(job: Job, model, names) -> list[Link]:
     from ..values import model_api_url
 
     links = []
-    airflow = job.settings.airflow_url.rstrip("/")
+    settings = job.settings
+    airflow = (settings.stands_airflow_url if names.is_stand else settings.airflow_url).rstrip("/")
     for dag in model.batch.dags:
         dag_id = names.dag_id(dag.kind)
         if airflow:
