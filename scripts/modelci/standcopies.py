@@ -25,6 +25,43 @@ ENVIRONMENT_DIGEST = "modelci.bytes.environment_sha256"
 ENVIRONMENT_KEY = "modelci.bytes.environment_key"  # which environment: its content key
 CODE_DIGEST = "modelci.bytes.code_sha256"
 CODE_COMMIT = "modelci.bytes.code_commit"
+# HMAC-SHA256 over the version and the tags above, keyed with MODELCI_STANDS_SEAL_KEY (a
+# protected variable): whoever else may write the version's tags (the owner of a registered
+# model created under the project's name before its first merge, say) cannot forge it.
+SEAL = "modelci.bytes.seal"
+SEAL_KEY_VARIABLE = "MODELCI_STANDS_SEAL_KEY"
+SEALED = (MODEL_DIGEST, ENVIRONMENT_DIGEST, ENVIRONMENT_KEY, CODE_DIGEST, CODE_COMMIT)
+
+
+def seal(key: str, name: str, version: str, run_id: str, tags: Mapping[str, str]) -> str:
+    """The seal of a version's digest tags: HMAC-SHA256 of its name, number, run and the
+    `SEALED` tags it has, as canonical JSON."""
+    import hashlib
+    import hmac
+    import json
+
+    fields = {tag: tags[tag] for tag in SEALED if tags.get(tag)}
+    message = json.dumps([name, version, run_id, fields], sort_keys=True).encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def sealed_digests(key: str, name: str, version: str, run_id: str, tags: Mapping[str, str]):
+    """The version's digest tags when a stand job sealed them; {} when it has none; an error
+    when it has some that no stand job sealed."""
+    import hmac
+
+    digests = {tag: tags[tag] for tag in SEALED if tags.get(tag)}
+    if not digests:
+        return {}
+    if hmac.compare_digest(tags.get(SEAL, ""), seal(key, name, version, run_id, tags)):
+        return digests
+    raise ModelciError(
+        f"version {version} of {name} carries digests (modelci.bytes.*) that no stand job "
+        f"sealed with {SEAL_KEY_VARIABLE}: someone else wrote its tags, so neither they nor the "
+        "alias that names it are trusted, and nothing was changed. If the registered model "
+        "was created outside modelci, ask the MLflow admin to remove it; otherwise deploy a "
+        "version again with the deploy-version job"
+    )
 
 
 @dataclass(frozen=True)

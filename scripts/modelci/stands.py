@@ -41,6 +41,9 @@ class Move:
     reason: str = ""
     # What the version's first stand copy is checked against; None: the run's own tags.
     trained: TrainedBytes | None = None
+    # May this move make the version's first stand copy? Only a merge's (or a retraining's)
+    # promotion and deploy-version may; a later stand and a rollback take what a stand had.
+    first_copy: bool = False
 
 
 def load_stand_job(args: argparse.Namespace) -> Job:
@@ -74,7 +77,10 @@ def deploy_to_stand(job: Job, tracker: Tracker, moves: Sequence[Move]) -> None:
         raise ValueError("deploy_to_stand needs a job for a stand")
     store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
     prepared: dict[tuple[str, str], _Prepared] = {}
-    claims = {(m.model.name, m.version.version): m.trained for m in moves if m.trained}
+    seal_key = _seal_key()
+    claims = {
+        (m.model.name, m.version.version): _Claim(seal_key, m.trained, m.first_copy) for m in moves
+    }
     _write_stand(job, tracker, store, [(m.model, m.version) for m in moves], prepared, claims)
     for move in moves:
         _move_alias(job, tracker, move)
@@ -89,6 +95,30 @@ def deploy_to_stand(job: Job, tracker: Tracker, moves: Sequence[Move]) -> None:
         f"{job.stand}'s aliases kept moving while this job wrote its files ({SETTLE_ROUNDS} "
         "rounds): other moves of the stand are running. Run this job again once they are done."
     )
+
+
+def _seal_key() -> str:
+    from .standcopies import SEAL_KEY_VARIABLE
+
+    key = os.environ.get(SEAL_KEY_VARIABLE, "").strip()
+    if not key:
+        raise ModelciError(
+            f"{SEAL_KEY_VARIABLE} is not set in this job: stand jobs seal the digests they record "
+            "on a version with it, and trust no digest they cannot check. The platform team "
+            "sets it once, a long random string, as a protected and masked CI/CD variable "
+            "(README, 'Security'). Nothing was changed"
+        )
+    return key
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """What one move may do with its version's bytes: the seal key, the evidence for a first
+    copy, and whether it may make one."""
+
+    seal_key: str
+    trained: TrainedBytes | None
+    first_copy: bool
 
 
 def _served_now(job: Job, tracker: Tracker, model: Model) -> ModelVersionInfo:
@@ -116,7 +146,7 @@ def _write_stand(
     store,
     served: Sequence[tuple[Model, ModelVersionInfo]],
     prepared: dict[tuple[str, str], _Prepared],
-    claims: Mapping[tuple[str, str], TrainedBytes],
+    claims: Mapping[tuple[str, str], _Claim],
 ) -> dict[str, str]:
     """Write the stand's DAGs and values for these versions (one commit per repo, none when
     nothing changes); return model name -> version written. `prepared` keeps what each
@@ -140,7 +170,7 @@ def _prepare(
     store,
     served: Sequence[tuple[Model, ModelVersionInfo]],
     prepared: dict[tuple[str, str], _Prepared],
-    claims: Mapping[tuple[str, str], TrainedBytes],
+    claims: Mapping[tuple[str, str], _Claim],
 ) -> None:
     """Add to `prepared` the versions of `served` it lacks: each one's bytes copied to the
     stand's own prefix and checked (`standcopies.py`), its digests recorded on the version.
@@ -150,10 +180,13 @@ def _prepare(
     missing = [(m, v) for m, v in served if (m.name, v.version) not in prepared]
     for model, version in missing:
         run = tracker.get_run(version.run_id)
+        # A version the aliases named meanwhile (another move of the stand) was on it already.
         claim = claims.get((model.name, version.version))
         if claim is None:
-            claim = TrainedBytes.from_run_tags(version.run_id, run.data.tags)
-        copies = _StandCopies(job, tracker, store, model, version, run.data.tags, claim)
+            claim = _Claim(next(iter(claims.values())).seal_key, None, first_copy=False)
+        trained = claim.trained or TrainedBytes.from_run_tags(version.run_id, run.data.tags)
+        copies = _StandCopies(job, tracker, store, model, version, run.data.tags, trained)
+        copies.check_recorded(claim.seal_key, claim.first_copy)
         try:
             resolved = ResolvedModel(
                 run_id=version.run_id,
@@ -189,11 +222,38 @@ class _StandCopies:
         others = [s.name for s in job.config.stands if s.name != job.stand]
         self.other_jobs = [replace(job, stand=name) for name in others]
         self.digests: dict[str, str] = {}
+        self.recorded: dict[str, str] = {}  # the version's sealed digest tags
+        self.seal_key = ""
         self.made: list[str] = []  # copies this job made, directories ending in /
         self._model_dir = ""
 
+    def check_recorded(self, seal_key: str, first_copy: bool) -> None:
+        """Take the version's digests, refusing forged ones, and a version no stand job has
+        copied yet unless this move may make its first copy."""
+        from .standcopies import sealed_digests
+
+        version = self.version
+        self.seal_key = seal_key
+        try:
+            self.recorded = sealed_digests(
+                seal_key, version.name, version.version, version.run_id, version.tags
+            )
+        except ModelciError:
+            if not first_copy:
+                raise
+            # A first copy is checked against its own evidence and seals what it finds (an
+            # earlier job that died between writing the tags and the seal left them so).
+            print(f"{version.name} version {version.version}: unsealed digests ignored")
+        if not self.recorded and not first_copy:
+            raise ModelciError(
+                f"version {version.version} of {version.name} has never been on a stand (it "
+                f"carries no digests a stand job sealed), so {self.job.stand} does not take it "
+                "from an alias or an audit tag: only a merge's promotion or the deploy-version "
+                "job puts a version on a stand the first time. Nothing was changed"
+            )
+
     def _recorded(self, tag: str) -> tuple[str, str]:
-        found = self.version.tags.get(tag, "")
+        found = self.recorded.get(tag, "")
         return found, (
             f"recorded on version {self.version.version} of {self.version.name} ({tag})"
             if found
@@ -236,7 +296,7 @@ class _StandCopies:
         from .tracking import TAG_ENV_ARCHIVE
 
         archive = self.claim.environment_archive
-        recorded_key = self.version.tags.get(ENVIRONMENT_KEY, "")
+        recorded_key = self.recorded.get(ENVIRONMENT_KEY, "")
         if not archive and not recorded_key:
             return None
         key = recorded_key or archive_key(archive)
@@ -282,7 +342,7 @@ class _StandCopies:
         from .standcopies import CODE_COMMIT, CODE_DIGEST, copy_verified
 
         expected, where = self._recorded(CODE_DIGEST)
-        commit = self.version.tags.get(CODE_COMMIT) or self.tags.get(TAG_COMMIT, "")
+        commit = self.recorded.get(CODE_COMMIT) or self.tags.get(TAG_COMMIT, "")
         commit = self._checked_out(commit or self.job.pipeline.commit)
         others = [code_uri(other, commit=commit) for other in self.other_jobs]
         copied = copy_verified(
@@ -308,7 +368,7 @@ class _StandCopies:
         from .plan import code_uri
         from .standcopies import CODE_COMMIT
 
-        if self.version.tags.get(CODE_COMMIT) or commit == self.job.pipeline.commit:
+        if self.recorded.get(CODE_COMMIT) or commit == self.job.pipeline.commit:
             return commit
         jobs = [self.job, *self.other_jobs]
         if any(self.store.exists(code_uri(j, commit=commit)) for j in jobs):
@@ -323,13 +383,17 @@ class _StandCopies:
         return self.job.pipeline.commit
 
     def record_digests(self) -> None:
-        """Tag the version with the digests it lacks: written once, by a stand job."""
-        from .standcopies import new_digest_tags
+        """Tag the version with the digests it lacks, and seal them all: written once, by a
+        stand job."""
+        from .standcopies import SEAL, new_digest_tags, seal
 
-        new = new_digest_tags(self.version.tags, self.digests)
+        version = self.version
+        new = new_digest_tags(self.recorded, self.digests)
         if new:
-            self.tracker.set_version_tags(self.version.name, self.version.version, new)
-            print(f"{self.version.name} version {self.version.version}: digests recorded")
+            every = {**self.recorded, **new}
+            new[SEAL] = seal(self.seal_key, version.name, version.version, version.run_id, every)
+            self.tracker.set_version_tags(version.name, version.version, new)
+            print(f"{version.name} version {version.version}: digests recorded and sealed")
 
     def remove_made(self) -> None:
         """Undo this job's copies: a refused version leaves nothing under the stand's prefix."""

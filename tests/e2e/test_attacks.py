@@ -40,7 +40,7 @@ from tests.e2e.test_promotion import FEATURE_STEPS
 from tests.harness import identities
 from tests.harness.githttp import GitHttpServer, protect, serving
 from tests.harness.gitremotes import STANDS_BRANCH, make_bare_repo
-from tests.harness.lifecycle import NEIGHBOURS, LocalPlatform
+from tests.harness.lifecycle import NEIGHBOURS, SEAL_KEY, LocalPlatform
 from tests.harness.mlflowserver import AUTH_ADMIN, start_mlflow
 from tests.harness.ports import HOST
 from tests.harness.s3server import BUCKET, S3Server, start_seaweedfs
@@ -81,6 +81,7 @@ class Stack:
             "MLFLOW_TRACKING_PASSWORD": MLFLOW_USERS[user],
             "MODELCI_GITLAB_TOKEN": GITLAB_TOKEN,
             "CI_SERVER_URL": self.gitlab.url,
+            "MODELCI_STANDS_SEAL_KEY": "",  # protected: never in a branch's job
         }
 
     def stand_variables(self) -> dict[str, str]:
@@ -94,6 +95,7 @@ class Stack:
             "MODELCI_STANDS_GITOPS_REPO_TOKEN": STAND_TOKEN,
             "MODELCI_STANDS_MLFLOW_TRACKING_USERNAME": "stands",
             "MODELCI_STANDS_MLFLOW_TRACKING_PASSWORD": MLFLOW_USERS["stands"],
+            "MODELCI_STANDS_SEAL_KEY": SEAL_KEY,
         }
 
     def s3(self, identity: str):
@@ -508,7 +510,9 @@ def test_a_later_stand_takes_the_stand_copy_whatever_the_branch_rewrote(stack) -
     body, metadata = trained["Body"].read(), trained["Metadata"]
 
     proxy_put(stack, f"{SLUG}-branches", mlmodel, b"flavors: {}\n")
-    stack.s3(f"branches-{SLUG}").put_object(Bucket=BUCKET, Key=archive_key, Body=b"swapped")
+    branch_keys = stack.s3(f"branches-{SLUG}")
+    branch_keys.put_object(Bucket=BUCKET, Key=archive_key, Body=b"swapped")
+    branch_keys.put_object(Bucket=BUCKET, Key=branch_code(stack), Body=b"malicious code")
     for tag in ("modelci.model_sha256", "modelci.env_archive_sha256"):
         as_branch.set_tag(run_of(stack), tag, "0" * 64)
     try:
@@ -575,3 +579,48 @@ def test_a_gate_failed_run_is_never_promoted_by_pin(stack) -> None:
     as_branch.set_terminated(failed)
     refused(promote(stack, "--branch", BRANCH), f"run {failed}", "did not pass the quality gate")
     assert stand_state(stack) == before
+
+
+def test_a_registered_model_taken_by_another_project_puts_nothing_on_a_stand(
+    stack, tmp_path
+) -> None:
+    """MLflow lets any user create a registered model, so another project's user can take the
+    name of a project that has not merged yet: a version of its own bytes, digest tags copied
+    from a real version, and the alias the next stand promotes from. The stand takes no version
+    whose digests no stand job sealed, nor one no stand job ever copied."""
+    stack = promoted(stack)
+    project = "ml/squatted"
+    registered = names_for(project, "main", MODEL).registered_model
+    repo = model_repo(tmp_path, project, branch=BRANCH)
+    git.Repo(repo.path).git.checkout("main")
+    main = ModelRepo(repo.path, project, "main")
+    squatter = stack.mlflow(f"{OTHER_SLUG}-branches")
+    experiment = squatter.create_experiment(f"{OTHER}/squat")
+    run = squatter.create_run(experiment).info.run_id
+    squatter.log_text(run, "flavors: {}\n", "model/MLmodel")
+    squatter.create_registered_model(registered)
+    squatter.create_model_version(registered, f"runs:/{run}/model", run_id=run)
+    squatter.set_registered_model_alias(registered, "staging", "1")
+    genuine = stack.mlflow(AUTH_ADMIN[0]).get_model_version(REGISTERED, "1").tags
+    forged = {key: value for key, value in genuine.items() if key.startswith("modelci.bytes.")}
+    for key, value in forged.items():
+        squatter.set_model_version_tag(registered, "1", key, value)
+    slug = project_slug_of(project)
+
+    def state() -> tuple:
+        return (
+            stand_state(stack).dag_tip,
+            stand_state(stack).gitops_tip,
+            objects_under(stack.platform.s3, f"{identities.SCRATCH_PREFIX}/stands/{slug}/"),
+        )
+
+    before = state()
+    variables = {**stack.stand_variables(), "CI_PROJECT_PATH": project}
+    forged_digests = modelci(stack.platform, main, "promote", "--stand", "production", **variables)
+    refused(forged_digests, "that no stand job sealed", "nothing was changed")
+    for key in forged:
+        squatter.delete_model_version_tag(registered, "1", key)
+    never_copied = modelci(stack.platform, main, "promote", "--stand", "production", **variables)
+    refused(never_copied, "has never been on a stand", "Nothing was changed")
+    assert state() == before
+    assert stack.mlflow(AUTH_ADMIN[0]).get_registered_model(registered).aliases == {"staging": "1"}

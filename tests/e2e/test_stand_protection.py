@@ -28,7 +28,7 @@ from tests.e2e.test_faults import model_repo, modelci, shared_state
 from tests.e2e.test_promotion import FEATURE_STEPS, ok, on_main
 from tests.harness.githttp import PROTECTED_MESSAGE, GitHttpServer, protect, serving
 from tests.harness.gitremotes import STANDS_BRANCH, files_on, make_bare_repo
-from tests.harness.lifecycle import NEIGHBOURS, LocalPlatform
+from tests.harness.lifecycle import NEIGHBOURS, SEAL_KEY, LocalPlatform
 from tests.harness.mlflowserver import AUTH_ADMIN, start_mlflow
 
 PROJECT = "ml/guarded"
@@ -58,6 +58,7 @@ class Guarded:
             # An unprotected ref gets none of the protected variables.
             "MODELCI_STANDS_AWS_ACCESS_KEY_ID": "",
             "MODELCI_STANDS_AWS_SECRET_ACCESS_KEY": "",
+            "MODELCI_STANDS_SEAL_KEY": "",
         }
 
     @property
@@ -71,6 +72,7 @@ class Guarded:
             "MODELCI_STANDS_GITOPS_REPO_TOKEN": STAND_TOKEN,
             "MODELCI_STANDS_MLFLOW_TRACKING_USERNAME": "stands",
             "MODELCI_STANDS_MLFLOW_TRACKING_PASSWORD": MLFLOW_USERS["stands"],
+            "MODELCI_STANDS_SEAL_KEY": SEAL_KEY,
         }
 
 

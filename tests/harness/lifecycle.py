@@ -37,6 +37,7 @@ PUSH_JOBS = (
     "modelci-deploy-online",
     "modelci-report",
 )
+SEAL_KEY = "seal-key-of-the-local-platform-0123456789"  # MODELCI_STANDS_SEAL_KEY
 # What other projects and environments already have in the shared repos: must survive.
 NEIGHBOURS = {
     "dags/other-project/b-main-fix/churn__inference.py": "# another project's DAG\n",
@@ -70,6 +71,8 @@ class LocalPlatform:
             "MODELCI_CLUSTER_S3_ENDPOINT": self.s3.endpoint_url,
             "MODELCI_ENV_CACHE": str(self.env_cache),
             **self._s3_keys(),
+            # Protected in GitLab: stand jobs seal the digests they record on versions with it.
+            "MODELCI_STANDS_SEAL_KEY": SEAL_KEY,
         }
 
     def _s3_keys(self) -> dict[str, str]:

@@ -57,9 +57,8 @@ def run(args: argparse.Namespace) -> int:
             "reason is recorded with the deployment"
         )
     reason = args.reason if gate != GATE_PASSED else ""
-    deploy_to_stand(
-        stand_job(job, args.stand), tracker, [Move(model, version, "deploy", "", reason)]
-    )
+    move = Move(model, version, "deploy", "", reason, first_copy=True)
+    deploy_to_stand(stand_job(job, args.stand), tracker, [move])
     return 0
 
 

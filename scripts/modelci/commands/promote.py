@@ -73,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     moves = []
     for model in models:
         version, trained = _validated_version(job, tracker, model, branch, records[model.name])
-        moves.append(Move(model, version, "promote", merge_request, trained=trained))
+        moves.append(
+            Move(model, version, "promote", merge_request, trained=trained, first_copy=True)
+        )
     deploy_to_stand(stand_job(job, first), tracker, moves)
     from .stop import stop_environment
 
@@ -91,7 +93,7 @@ def _promote_retrained(job: Job, tracker, request: RetrainRequest, first: str) -
     # This pipeline's own gate job (on the protected default branch) left the record.
     record = TrainedBytes.from_record(read_state(model.name), "this pipeline's gate job")
     version, trained = _validated_version(job, tracker, model, branch, record)
-    move = Move(model, version, "promote", trained=trained)
+    move = Move(model, version, "promote", trained=trained, first_copy=True)
     deploy_to_stand(stand_job(job, first), tracker, [move])
     record_outcome(
         tracker,
