@@ -74,7 +74,10 @@ class ObjectStore(Protocol):
     def sha256(self, uri: str) -> str: ...
 
 
-ARCHIVES_DIR = "envs"  # under MODELCI_SCRATCH_URI (shared), and under each stand's prefix
+# Under MODELCI_SCRATCH_URI, one directory per project (`envs/<project slug>/`): a project's
+# branches build into and read from their project's cache alone, which no other project's keys
+# may write. Each stand keeps its own copies under its prefix (`.../<stand>/envs/`).
+ARCHIVES_DIR = "envs"
 _KEY = re.compile(rf"py\d+\.\d+-[0-9a-f]{{{KEY_DIGITS}}}")  # what environment_key makes
 
 
@@ -87,8 +90,13 @@ class Archives:
 
     @classmethod
     def under(cls, store: ObjectStore, prefix: str) -> Archives:
-        """The archives directory under an S3 prefix (the scratch URI, or a stand's)."""
+        """The archives directory under an S3 prefix (a stand's)."""
         return cls(store, f"{prefix.rstrip('/')}/{ARCHIVES_DIR}")
+
+    @classmethod
+    def of_project(cls, store: ObjectStore, scratch_uri: str, project_slug: str) -> Archives:
+        """The project's cache of environment archives: `<scratch>/envs/<project slug>`."""
+        return cls(store, f"{scratch_uri.rstrip('/')}/{ARCHIVES_DIR}/{project_slug}")
 
     def archive_uri(self, key: str) -> str:
         return f"{self.base.rstrip('/')}/{key}/{ARCHIVE_FILE}"

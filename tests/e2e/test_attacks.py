@@ -562,6 +562,14 @@ def test_another_project_cannot_touch_this_one(stack) -> None:
     their_keys = stack.s3(f"branches-{OTHER_SLUG}")
     with pytest.raises(ClientError, match="AccessDenied"):
         their_keys.put_object(Bucket=BUCKET, Key=branch_code(stack), Body=b"x")
+    # The environment archives' cache: this project's is its own; a planted archive can only
+    # go into the neighbour's cache, which this project's jobs never read.
+    archive = env_archive(stack).removeprefix(f"s3://{BUCKET}/")
+    assert archive.startswith(f"{identities.SCRATCH_PREFIX}/envs/{SLUG}/")
+    with pytest.raises(ClientError, match="AccessDenied"):
+        their_keys.put_object(Bucket=BUCKET, Key=archive, Body=b"planted")
+    their_cache = archive.replace(f"/envs/{SLUG}/", f"/envs/{OTHER_SLUG}/")
+    their_keys.put_object(Bucket=BUCKET, Key=their_cache, Body=b"planted")
     assert stand_state(stack) == before
 
 

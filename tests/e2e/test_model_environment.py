@@ -22,6 +22,7 @@ import mlflow
 import yaml
 from mlflow import MlflowClient
 
+from modelci.naming import project_slug_of
 from modelci.values import chart_dir
 from tests.e2e.test_faults import job_states, model_repo, pipeline, runs_of
 from tests.harness.lifecycle import PUSH_JOBS, LocalPlatform, commit_change
@@ -82,7 +83,8 @@ def test_conflicting_pins_train_in_their_own_environment(
 
     (run,) = runs_of(platform, repo)
     archive = run.data.tags["modelci.env_archive"]
-    assert archive.startswith(f"s3://{platform.s3.bucket}/modelci-scratch/envs/py")
+    slug = project_slug_of(PROJECT)
+    assert archive.startswith(f"s3://{platform.s3.bucket}/modelci-scratch/envs/{slug}/py")
     dag = git.Repo(platform.dag_repo).git.show(f"main:{repo.names.dag_path('inference')}")
     assert repr(archive) in dag  # the batch pods run in the archive the run trained in
     code_uri = re.search(r"'(s3://[^']+/code/[0-9a-f]+\.tar\.gz)'", dag).group(1)

@@ -55,7 +55,7 @@ def mlflow_server(bucket: str) -> S3Identity:
 
 def branches(bucket: str, project_slug: str = ALL_PROJECTS) -> S3Identity:
     """One project's feature-branch jobs (AWS_ACCESS_KEY_ID, unprotected): its own feature
-    environments, and the environment archives' cache. `ALL_PROJECTS` gives one key for every
+    environments and its own cache of environment archives. `ALL_PROJECTS` gives one key for every
     project's branches (what the tests at large run with; a platform makes one per project)."""
     name = "branches" if project_slug == ALL_PROJECTS else f"branches-{project_slug}"
     return S3Identity(
@@ -64,7 +64,7 @@ def branches(bucket: str, project_slug: str = ALL_PROJECTS) -> S3Identity:
             f"Read:{bucket}",
             f"List:{bucket}",
             f"Write:{bucket}/{SCRATCH_PREFIX}/branches/{project_slug}/*",
-            f"Write:{bucket}/{SCRATCH_PREFIX}/envs/*",
+            f"Write:{bucket}/{SCRATCH_PREFIX}/envs/{project_slug}/*",
         ),
     )
 

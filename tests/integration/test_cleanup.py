@@ -14,7 +14,7 @@ import git
 import pytest
 
 from modelci.gitrepo import Changes, RemoteRepo
-from modelci.naming import environment_dirs
+from modelci.naming import environment_dirs, project_slug_of
 from tests.harness.gitremotes import GitRemotes
 from tests.harness.lifecycle import LocalPlatform
 from tests.harness.mlflowserver import MlflowServer
@@ -167,15 +167,20 @@ def test_a_branch_list_that_cannot_be_trusted_removes_nothing(
 def test_environment_archives_nothing_refers_to_go_after_the_retention(
     platform: LocalPlatform, gitlab: FakeGitLab
 ) -> None:
-    """Archives live in <scratch>/envs/<key>/, shared by every project; each deployed
+    """Each project's archives live in <scratch>/envs/<project slug>/<key>/; each deployed
     environment records the archives its DAGs run in. Its own scratch here: the session's S3
     holds other tests' archives."""
     bucket, client = platform.s3.bucket, platform.s3.client()
     scratch = "archive-cleanup-scratch"
     keys = {name: f"py3.11-{name * 20}" for name in ("a", "b", "c", "d")}
-    for key in keys.values():
-        for name in ("environment.tar.gz", "requirements.lock"):
-            client.put_object(Bucket=bucket, Key=f"{scratch}/envs/{key}/{name}", Body=b"x")
+    owners = {"a": PROJECT, "b": PROJECT, "c": OTHER, "d": PROJECT}
+
+    def cache(name: str) -> str:
+        return f"{scratch}/envs/{project_slug_of(owners[name])}/{keys[name]}"
+
+    for name in keys:
+        for file in ("environment.tar.gz", "requirements.lock"):
+            client.put_object(Bucket=bucket, Key=f"{cache(name)}/{file}", Body=b"x")
     users = {
         (PROJECT, LIVE): "a",  # a live branch of this project
         (PROJECT, GONE): "b",  # this project's branch that is gone
@@ -183,7 +188,7 @@ def test_environment_archives_nothing_refers_to_go_after_the_retention(
     }
     for (project, branch), name in users.items():
         prefix = environment_dirs(project, branch).s3_prefix
-        record = f"s3://{bucket}/{scratch}/envs/{keys[name]}/environment.tar.gz\n"
+        record = f"s3://{bucket}/{cache(name)}/environment.tar.gz\n"
         client.put_object(Bucket=bucket, Key=f"{scratch}/{prefix}env-archives.txt", Body=record)
     stand_copy = f"{scratch}/{environment_dirs(PROJECT, 'main', stand='production').s3_prefix}"
     stand_copy += f"envs/{keys['d']}/environment.tar.gz"
@@ -194,12 +199,13 @@ def test_environment_archives_nothing_refers_to_go_after_the_retention(
 
     def archives() -> set[str]:
         listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{scratch}/envs/")
-        return {item["Key"].split("/")[2] for item in listed.get("Contents", [])}
+        return {item["Key"].split("/")[3] for item in listed.get("Contents", [])}
 
-    # "In use" leaves out the gone branch's environment: its record goes with it.
+    # Only this project's cache: "in use" leaves out the gone branch's environment (its record
+    # goes with it); the other project's archive is neither counted nor touched.
     recent = cleanup_with(platform, gitlab, ours, "--dry-run")
     assert recent.returncode == 0, recent.stderr
-    assert "4 found, 2 in use by deployed environments, 0 unused and older than 14 days" in (
+    assert "3 found, 1 in use by deployed environments, 0 unused and older than 14 days" in (
         recent.stdout
     )
     aged = {**ours, "MODELCI_ENV_RETENTION_DAYS": "0"}

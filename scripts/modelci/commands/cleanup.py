@@ -68,22 +68,30 @@ def run(args: argparse.Namespace) -> int:
             scratch.remove([name for name in plan.stale if name in found[SCRATCH]])
     if scratch is not None:
         gone = [f"{scratch.base}/{name}/" for name in plan.stale]
-        _clean_archives(scratch.store, settings, gone, dry_run=args.dry_run)
+        _clean_archives(scratch.store, settings, slug, gone, dry_run=args.dry_run)
     return 0
 
 
-def _clean_archives(store, settings: Settings, gone: list[str], *, dry_run: bool) -> None:
-    """Environment archives no deployed environment refers to (each environment records its
-    archives beside its code; the records under `gone` are being removed) and older than the
-    retention. A stand runs a copy under its own prefix, so its archive is never one of them."""
+def _clean_archives(
+    store, settings: Settings, slug: str, gone: list[str], *, dry_run: bool
+) -> None:
+    """The project's environment archives no deployed environment refers to (each environment
+    records its archives beside its code; the records under `gone` are being removed) and older
+    than the retention. A stand runs a copy under its own prefix, so its archive is never one
+    of them."""
     from datetime import UTC, datetime, timedelta
 
     from ..cleanup import stale_archives
     from ..modelenv import Archives, archive_key, is_archives_record
+    from ..naming import BRANCHES_SCRATCH
 
-    shared = Archives.under(store, settings.scratch_uri)
-    base = f"{shared.base}/"
-    objects = store.list_objects(settings.scratch_uri)
+    cache = Archives.of_project(store, settings.scratch_uri, slug)
+    base = f"{cache.base}/"
+    scratch = settings.scratch_uri.rstrip("/")
+    objects = {
+        **store.list_objects(cache.base),
+        **store.list_objects(f"{scratch}/{BRANCHES_SCRATCH}/{slug}"),
+    }
     archives = {
         key: at
         for uri, at in objects.items()

@@ -81,13 +81,15 @@ def _model_environment(job: Job, args: argparse.Namespace) -> ModelEnvironment:
 
 
 def _archives(job: Job) -> Archives | None:
-    """Environment archives live in S3 beside the code archives (MODELCI_SCRATCH_URI/envs)."""
+    """The project's cache of environment archives (MODELCI_SCRATCH_URI/envs/<project slug>)."""
+    from ..naming import project_slug_of
     from ..s3 import S3Store
 
     if not job.settings.scratch_uri:
         return None
     store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
-    return Archives.under(store, job.settings.scratch_uri)
+    slug = project_slug_of(job.pipeline.project)
+    return Archives.of_project(store, job.settings.scratch_uri, slug)
 
 
 def _train(
