@@ -254,7 +254,8 @@ def ensure_environment(
     if (final / COMPLETE_MARKER).is_file():
         digest = ""
         if archives and not archives.store.exists(uri):
-            digest = _upload(archives, key, final, lock)  # built before archives were kept
+            # This project's cache lacks it (another project's job built it on this runner).
+            digest = _upload(archives, key, final, lock, cache_dir)
         elif archives:  # of the bytes there, never the metadata a writer claims
             digest = archives.store.sha256(uri)
         return ModelEnvironment(key, final, built=False, archive_uri=uri, archive_sha256=digest)
@@ -268,7 +269,7 @@ def ensure_environment(
     try:
         _build(python_version, requirements_path, lock, staging)
         _write_manifest(staging, key, python_version, lock)
-        digest = _upload(archives, key, staging, lock) if archives else ""
+        digest = _upload(archives, key, staging, lock, cache_dir) if archives else ""
         (staging / COMPLETE_MARKER).write_text(key + "\n", encoding="utf-8")
         _move_into_place(staging, final)
     finally:
@@ -281,14 +282,30 @@ def _write_manifest(path: Path, key: str, python_version: str, lock: bytes) -> N
     (path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
-def _upload(archives: Archives, key: str, path: Path, lock: bytes) -> str:
+def _upload(archives: Archives, key: str, path: Path, lock: bytes, cache_dir: Path) -> str:
     """The lock first, then the archive (an archive that exists is complete), carrying its
-    sha256; returns it."""
-    archive = pack_environment(path)
+    sha256; returns it. The packed archive is kept in the runner's cache beside the
+    environment, so the next project that needs it in its own S3 cache costs an upload, not
+    another pack (packing takes about 10 s)."""
+    archive = _packed(path, cache_dir / f"{key}{PACKED_SUFFIX}")
     digest = hashlib.sha256(archive).hexdigest()
     archives.store.put_bytes(archives.lock_uri(key), lock)
     archives.store.put_bytes(archives.archive_uri(key), archive, {DIGEST_METADATA: digest})
     return digest
+
+
+PACKED_SUFFIX = ".tar.gz"  # the runner's packed copy of an environment, beside its directory
+
+
+def _packed(path: Path, packed: Path) -> bytes:
+    """`path` packed, from the runner's copy when there is one; written whole or not at all."""
+    if packed.is_file():
+        return packed.read_bytes()
+    archive = pack_environment(path)
+    partial = packed.with_name(f".{packed.name}.{os.getpid()}")
+    partial.write_bytes(archive)
+    partial.replace(packed)
+    return archive
 
 
 def pack_environment(path: Path) -> bytes:

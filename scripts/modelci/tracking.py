@@ -405,6 +405,11 @@ class Tracker:
         )
         return runs[0] if runs else None
 
+    def find_experiment(self, name: str) -> str | None:
+        """The id of experiment `name`, None when there is none: a read that also tells
+        whether the server answers, before a job writes anything elsewhere."""
+        return self._find_experiment(name)
+
     def _find_experiment(self, name: str) -> str | None:
         experiment = self._call(
             f"look up experiment '{name}'", self._client.get_experiment_by_name, name

@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     models = job.models([request.model] if request else args.model)
     tracker = Tracker(job.settings.tracking_uri)
     try:
+        for model in models:  # MLflow answers before anything is built or uploaded
+            tracker.find_experiment(job.names(model).experiment)
         environment = _model_environment(job, args)
         for model in models:
             _train(job, tracker, model, environment, request)
