@@ -72,6 +72,7 @@ class ObjectStore(Protocol):
     def put_bytes(self, uri: str, data: bytes, metadata: dict[str, str] | None = None) -> None: ...
     def object_metadata(self, uri: str) -> dict[str, str]: ...
     def sha256(self, uri: str) -> str: ...
+    def etag(self, uri: str) -> str | None: ...
 
 
 # Under MODELCI_SCRATCH_URI, one directory per project (`envs/<project slug>/`): a project's
@@ -253,16 +254,19 @@ def ensure_environment(
     uri = archives.archive_uri(key) if archives else ""
     if (final / COMPLETE_MARKER).is_file():
         digest = ""
-        if archives and not archives.store.exists(uri):
+        tag = archives.store.etag(uri) if archives else None
+        if archives and tag is None:
             # This project's cache lacks it (another project's job built it on this runner).
             digest = _upload(archives, key, final, lock, cache_dir)
-        elif archives:  # of the bytes there, never the metadata a writer claims
-            digest = archives.store.sha256(uri)
+        elif archives and tag is not None:
+            digest = _digest_of(archives, uri, tag, cache_dir / f"{key}{DIGESTS_SUFFIX}")
         return ModelEnvironment(key, final, built=False, archive_uri=uri, archive_sha256=digest)
     if archives and archives.store.exists(uri):
+        tag = archives.store.etag(uri)
         archive = archives.store.get_bytes(uri)
         unpack_environment(archive, final, key=key, source=uri)
         digest = hashlib.sha256(archive).hexdigest()
+        _remember(cache_dir / f"{key}{DIGESTS_SUFFIX}", uri, tag, digest)
         return ModelEnvironment(key, final, False, uri, downloaded=True, archive_sha256=digest)
     cache_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=cache_dir))
@@ -289,12 +293,38 @@ def _upload(archives: Archives, key: str, path: Path, lock: bytes, cache_dir: Pa
     another pack (packing takes about 10 s)."""
     archive = _packed(path, cache_dir / f"{key}{PACKED_SUFFIX}")
     digest = hashlib.sha256(archive).hexdigest()
+    uploaded = archives.archive_uri(key)
     archives.store.put_bytes(archives.lock_uri(key), lock)
-    archives.store.put_bytes(archives.archive_uri(key), archive, {DIGEST_METADATA: digest})
+    archives.store.put_bytes(uploaded, archive, {DIGEST_METADATA: digest})
+    _remember(cache_dir / f"{key}{DIGESTS_SUFFIX}", uploaded, archives.store.etag(uploaded), digest)
     return digest
 
 
 PACKED_SUFFIX = ".tar.gz"  # the runner's packed copy of an environment, beside its directory
+DIGESTS_SUFFIX = ".sha256"  # the runner's record of archives it hashed: "<uri> <etag> <sha256>"
+
+
+def _digest_of(archives: Archives, uri: str, tag: str, record: Path) -> str:
+    """The sha256 of the archive at `uri`, hashed from its bytes (never the metadata a writer
+    claims), once per version of the object: the runner remembers it with the object's ETag.
+    A replaced object has another ETag and is hashed again; one made to keep the ETag (an MD5
+    collision) keeps the old digest, which the stand's own check of the bytes then refuses."""
+    remembered = record.read_text().split() if record.is_file() else []
+    if tag and remembered[:2] == [uri, tag] and len(remembered) == 3:
+        return remembered[2]
+    digest = archives.store.sha256(uri)
+    _remember(record, uri, tag, digest)
+    return digest
+
+
+def _remember(record: Path, uri: str, tag: str | None, digest: str) -> None:
+    """Note that the object at `uri` with ETag `tag` has this sha256 (hashed by this runner)."""
+    if not tag:
+        return
+    record.parent.mkdir(parents=True, exist_ok=True)
+    partial = record.with_name(f".{record.name}.{os.getpid()}")
+    partial.write_text(f"{uri} {tag} {digest}\n")
+    partial.replace(record)
 
 
 def _packed(path: Path, packed: Path) -> bytes:

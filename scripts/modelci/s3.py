@@ -124,6 +124,21 @@ class S3Store:
                 Bucket=target.bucket, Key=target.key, Body=data, Metadata=dict(metadata or {})
             )
 
+    def etag(self, uri: str) -> str | None:
+        """The object's ETag (the server's fingerprint of its bytes), "" when the store gives
+        none; None when there is no such object."""
+        from botocore.exceptions import ClientError
+
+        target = self._target(uri, need_key=True)
+        with self._errors(target, "check"):
+            try:
+                head = self._client.head_object(Bucket=target.bucket, Key=target.key)
+            except ClientError as exc:
+                if _status(exc) == 404:
+                    return None
+                raise
+        return str(head.get("ETag", "")).strip('"')
+
     def object_metadata(self, uri: str) -> dict[str, str]:
         """The user metadata an object was written with."""
         target = self._target(uri, need_key=True)
