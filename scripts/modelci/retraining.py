@@ -10,6 +10,7 @@ expanded.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,11 +66,20 @@ class RetrainRequest:
 
 
 def record_outcome(tracker, request: RetrainRequest, outcome: str) -> None:
-    """Tell the triggering monitoring run what became of the retraining (and the log)."""
-    tracker.set_tags(
-        request.trigger_run,
-        {TAG_OUTCOME: outcome, TAG_OUTCOME_AT: datetime.now(UTC).isoformat(timespec="seconds")},
-    )
+    """Tell the triggering monitoring run what became of the retraining (and the log). A
+    note, never the job's result: when MLflow refuses it (the promote job's stand user has no
+    permission on the project's experiment under MLflow auth), the job says so and goes on,
+    so a promotion that happened is not reported as failed, nor a failure hidden."""
+    tags = {TAG_OUTCOME: outcome, TAG_OUTCOME_AT: datetime.now(UTC).isoformat(timespec="seconds")}
+    try:
+        tracker.set_tags(request.trigger_run, tags)
+    except ModelciError as error:
+        print(
+            f"warning: the outcome was not recorded on monitoring run {request.trigger_run}: "
+            f"{error}",
+            file=sys.stderr,
+            flush=True,
+        )
     print(
         f"retraining of {request.model} (triggered by monitoring run {request.trigger_run}): "
         f"{outcome}",

@@ -632,3 +632,21 @@ def test_a_registered_model_taken_by_another_project_puts_nothing_on_a_stand(
     refused(never_copied, "has never been on a stand", "Nothing was changed")
     assert state() == before
     assert stack.mlflow(AUTH_ADMIN[0]).get_registered_model(registered).aliases == {"staging": "1"}
+
+
+def test_a_retraining_outcome_mlflow_refuses_is_a_warning_not_a_failure(stack, capsys) -> None:
+    """With MLflow auth on, the promote job's stand user may not tag the project's runs: the
+    note on the monitoring run is then a warning, and the promotion's own result stands."""
+    from modelci.retraining import RetrainRequest, record_outcome
+    from modelci.tracking import Tracker
+
+    stack = pushed(stack)
+    os.environ["MLFLOW_TRACKING_USERNAME"] = "stands"
+    os.environ["MLFLOW_TRACKING_PASSWORD"] = MLFLOW_USERS["stands"]
+    request = RetrainRequest(model=MODEL, trigger_run=run_of(stack))
+    record_outcome(Tracker(stack.platform.mlflow.tracking_uri), request, "promoted")
+    captured = capsys.readouterr()
+    assert f"the outcome was not recorded on monitoring run {run_of(stack)}" in captured.err
+    assert "refused" in captured.err
+    tags = stack.mlflow(AUTH_ADMIN[0]).get_run(run_of(stack)).data.tags
+    assert "modelci.retrain.outcome" not in tags
