@@ -252,17 +252,16 @@ def ensure_environment(
     key = environment_key(python_version, lock)
     final = cache_dir / key
     uri = archives.archive_uri(key) if archives else ""
+    tag = archives.store.etag(uri) if archives else None  # None: not in the project's cache
     if (final / COMPLETE_MARKER).is_file():
         digest = ""
-        tag = archives.store.etag(uri) if archives else None
         if archives and tag is None:
             # This project's cache lacks it (another project's job built it on this runner).
             digest = _upload(archives, key, final, lock, cache_dir)
         elif archives and tag is not None:
             digest = _digest_of(archives, uri, tag, cache_dir / f"{key}{DIGESTS_SUFFIX}")
         return ModelEnvironment(key, final, built=False, archive_uri=uri, archive_sha256=digest)
-    if archives and archives.store.exists(uri):
-        tag = archives.store.etag(uri)
+    if archives and tag is not None:
         archive = archives.store.get_bytes(uri)
         unpack_environment(archive, final, key=key, source=uri)
         digest = hashlib.sha256(archive).hexdigest()
@@ -319,23 +318,25 @@ def _digest_of(archives: Archives, uri: str, tag: str, record: Path) -> str:
 
 def _remember(record: Path, uri: str, tag: str | None, digest: str) -> None:
     """Note that the object at `uri` with ETag `tag` has this sha256 (hashed by this runner)."""
-    if not tag:
-        return
-    record.parent.mkdir(parents=True, exist_ok=True)
-    partial = record.with_name(f".{record.name}.{os.getpid()}")
-    partial.write_text(f"{uri} {tag} {digest}\n")
-    partial.replace(record)
+    if tag:
+        _write_whole(record, f"{uri} {tag} {digest}\n".encode())
 
 
 def _packed(path: Path, packed: Path) -> bytes:
-    """`path` packed, from the runner's copy when there is one; written whole or not at all."""
+    """`path` packed, from the runner's copy when there is one."""
     if packed.is_file():
         return packed.read_bytes()
     archive = pack_environment(path)
-    partial = packed.with_name(f".{packed.name}.{os.getpid()}")
-    partial.write_bytes(archive)
-    partial.replace(packed)
+    _write_whole(packed, archive)
     return archive
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all (jobs on one runner may share its cache)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_bytes(data)
+    partial.replace(path)
 
 
 def pack_environment(path: Path) -> bytes:

@@ -127,17 +127,8 @@ class S3Store:
     def etag(self, uri: str) -> str | None:
         """The object's ETag (the server's fingerprint of its bytes), "" when the store gives
         none; None when there is no such object."""
-        from botocore.exceptions import ClientError
-
-        target = self._target(uri, need_key=True)
-        with self._errors(target, "check"):
-            try:
-                head = self._client.head_object(Bucket=target.bucket, Key=target.key)
-            except ClientError as exc:
-                if _status(exc) == 404:
-                    return None
-                raise
-        return str(head.get("ETag", "")).strip('"')
+        head = self._head(self._target(uri, need_key=True))
+        return None if head is None else str(head.get("ETag", "")).strip('"')
 
     def object_metadata(self, uri: str) -> dict[str, str]:
         """The user metadata an object was written with."""
@@ -294,16 +285,19 @@ class S3Store:
         return _Target(bucket, key)
 
     def _object_exists(self, target: _Target) -> bool:
+        return self._head(target) is not None
+
+    def _head(self, target: _Target) -> dict[str, Any] | None:
+        """The object's HEAD answer; None when there is no such object."""
         from botocore.exceptions import ClientError
 
         with self._errors(target, "check"):
             try:
-                self._client.head_object(Bucket=target.bucket, Key=target.key)
+                return self._client.head_object(Bucket=target.bucket, Key=target.key)
             except ClientError as exc:
                 if _status(exc) == 404:
-                    return False
+                    return None
                 raise
-        return True
 
     def _keys_under(self, target: _Target) -> Iterator[str]:
         paginator = self._client.get_paginator("list_objects_v2")

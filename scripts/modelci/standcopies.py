@@ -3,12 +3,13 @@ archive and the code archive of a registered model version.
 
 A feature branch's credentials can write where a run keeps its model and its environment
 archive, and where a branch's code archive lies. So a stand never points at those places: the
-stand job copies each into the stand's own prefix (`<scratch>/<project>/<stand>/`, which only
-stand credentials may write), computes the copy's sha256 itself, and records it on the
-registered model version (which only the stand user may tag). From then on every copy of that
-version, on any stand, is checked against those digests; a copy that differs is deleted and
-the move refused. The first copy of a version is checked against what its train job recorded,
-the one piece of evidence a branch can still rewrite (README, "Security").
+stand job copies each into the stand's own prefix (`<scratch>/stands/<project>/<stand>/`,
+which only stand credentials may write), computes the copy's sha256 itself, and records it on
+the registered model version, sealed with a key only stand jobs hold. From then on every copy
+of that version, on any stand, is checked against those digests; a copy that differs is
+deleted and the move refused. The first copy of a version is checked against the digests its
+train job took (`TrainedBytes`): after a merge as the gate job recorded them in its GitLab
+artifacts, which no branch credential can rewrite (README, "Security").
 """
 
 from __future__ import annotations
@@ -139,12 +140,8 @@ def copy_verified(
     digest_of = store.tree_sha256 if directory else store.sha256
     source = ""
     if not store.exists(target):
-        tried = []
-        for uri in sources:
-            tried.append(uri)
-            if store.exists(uri):
-                source = uri
-                break
+        tried: list[str] = []
+        source = first_existing(store, sources, tried)
         if source:
             (store.copy_prefix if directory else store.copy)(source, target)
         elif make is not None:
@@ -168,6 +165,17 @@ def copy_verified(
             "differs, someone with stand credentials changed it: tell the platform team"
         )
     return Copied(target, digest, source)
+
+
+def first_existing(store, uris: Iterable[str], tried: list[str] | None = None) -> str:
+    """The first of `uris` that exists in `store` ("" when none does), asking in order and
+    no further; each one asked is added to `tried`."""
+    for uri in uris:
+        if tried is not None:
+            tried.append(uri)
+        if store.exists(uri):
+            return uri
+    return ""
 
 
 def new_digest_tags(recorded: Mapping[str, str], digests: Mapping[str, str]) -> dict[str, str]:

@@ -77,10 +77,7 @@ def deploy_to_stand(job: Job, tracker: Tracker, moves: Sequence[Move]) -> None:
         raise ValueError("deploy_to_stand needs a job for a stand")
     store = S3Store(job.settings.s3_endpoint, job.settings.s3_region)
     prepared: dict[tuple[str, str], _Prepared] = {}
-    seal_key = _seal_key()
-    claims = {
-        (m.model.name, m.version.version): _Claim(seal_key, m.trained, m.first_copy) for m in moves
-    }
+    claims = _Claims.of(moves)
     _write_stand(job, tracker, store, [(m.model, m.version) for m in moves], prepared, claims)
     for move in moves:
         _move_alias(job, tracker, move)
@@ -113,12 +110,28 @@ def _seal_key() -> str:
 
 @dataclass(frozen=True)
 class _Claim:
-    """What one move may do with its version's bytes: the seal key, the evidence for a first
-    copy, and whether it may make one."""
+    """What one move may do with its version's bytes: the evidence for a first copy, and
+    whether it may make one."""
+
+    trained: TrainedBytes | None = None
+    first_copy: bool = False
+
+
+@dataclass(frozen=True)
+class _Claims:
+    """The seal key, and each moved (model, version)'s claim; a version the aliases named
+    meanwhile (another move of the stand) has none: it was on the stand already."""
 
     seal_key: str
-    trained: TrainedBytes | None
-    first_copy: bool
+    moved: Mapping[tuple[str, str], _Claim]
+
+    @classmethod
+    def of(cls, moves: Sequence[Move]) -> _Claims:
+        moved = {(m.model.name, m.version.version): _Claim(m.trained, m.first_copy) for m in moves}
+        return cls(_seal_key(), moved)
+
+    def of_version(self, model: Model, version: ModelVersionInfo) -> _Claim:
+        return self.moved.get((model.name, version.version), _Claim())
 
 
 def _served_now(job: Job, tracker: Tracker, model: Model) -> ModelVersionInfo:
@@ -146,7 +159,7 @@ def _write_stand(
     store,
     served: Sequence[tuple[Model, ModelVersionInfo]],
     prepared: dict[tuple[str, str], _Prepared],
-    claims: Mapping[tuple[str, str], _Claim],
+    claims: _Claims,
 ) -> dict[str, str]:
     """Write the stand's DAGs and values for these versions (one commit per repo, none when
     nothing changes); return model name -> version written. `prepared` keeps what each
@@ -170,7 +183,7 @@ def _prepare(
     store,
     served: Sequence[tuple[Model, ModelVersionInfo]],
     prepared: dict[tuple[str, str], _Prepared],
-    claims: Mapping[tuple[str, str], _Claim],
+    claims: _Claims,
 ) -> None:
     """Add to `prepared` the versions of `served` it lacks: each one's bytes copied to the
     stand's own prefix and checked (`standcopies.py`), its digests recorded on the version.
@@ -180,13 +193,10 @@ def _prepare(
     missing = [(m, v) for m, v in served if (m.name, v.version) not in prepared]
     for model, version in missing:
         run = tracker.get_run(version.run_id)
-        # A version the aliases named meanwhile (another move of the stand) was on it already.
-        claim = claims.get((model.name, version.version))
-        if claim is None:
-            claim = _Claim(next(iter(claims.values())).seal_key, None, first_copy=False)
+        claim = claims.of_version(model, version)
         trained = claim.trained or TrainedBytes.from_run_tags(version.run_id, run.data.tags)
         copies = _StandCopies(job, tracker, store, model, version, run.data.tags, trained)
-        copies.check_recorded(claim.seal_key, claim.first_copy)
+        copies.check_recorded(claims.seal_key, claim.first_copy)
         try:
             resolved = ResolvedModel(
                 run_id=version.run_id,
@@ -212,12 +222,12 @@ class _StandCopies:
     it (checked against what its train job recorded), never pointed at where it came from."""
 
     def __init__(
-        self, job: Job, tracker: Tracker, store, model: Model, version, tags, claim: TrainedBytes
+        self, job: Job, tracker: Tracker, store, model: Model, version, tags, trained: TrainedBytes
     ) -> None:
         from .plan import scratch_prefix
 
         self.job, self.tracker, self.store = job, tracker, store
-        self.model, self.version, self.tags, self.claim = model, version, tags, claim
+        self.model, self.version, self.tags, self.trained = model, version, tags, trained
         self.prefix = scratch_prefix(job)
         others = [s.name for s in job.config.stands if s.name != job.stand]
         self.other_jobs = [replace(job, stand=name) for name in others]
@@ -267,7 +277,7 @@ class _StandCopies:
         name, number = self.model.name, self.version.version
         expected, where = self._recorded(MODEL_DIGEST)
         if not expected:
-            expected, where = self.claim.model_sha256, f"that {self.claim.source} give"
+            expected, where = self.trained.model_sha256, f"that {self.trained.source} give"
         others = [stand_model_dir(scratch_prefix(other), name, number) for other in self.other_jobs]
         copied = copy_verified(
             self.store,
@@ -292,41 +302,41 @@ class _StandCopies:
     def environment(self) -> str | None:
         from .modelenv import ARCHIVE_FILE, Archives, archive_key, checked_environment, lock_beside
         from .plan import scratch_prefix
-        from .standcopies import ENVIRONMENT_DIGEST, ENVIRONMENT_KEY, copy_verified
+        from .standcopies import ENVIRONMENT_DIGEST, ENVIRONMENT_KEY, copy_verified, first_existing
         from .tracking import TAG_ENV_ARCHIVE
 
-        archive = self.claim.environment_archive
+        archive = self.trained.environment_archive
         recorded_key = self.recorded.get(ENVIRONMENT_KEY, "")
         if not archive and not recorded_key:
             return None
         key = recorded_key or archive_key(archive)
         if key is None:
             raise ModelciError(
-                f"the run's environment archive {archive!r} ({self.claim.source}) is not an "
+                f"the run's environment archive {archive!r} ({self.trained.source}) is not an "
                 f".../<key>/{ARCHIVE_FILE} URI as the train job records it; nothing was written"
             )
-        if archive and archive_key(archive) != key:
-            archive = ""  # the run's tags name another archive than the version recorded
+        # The run's own archive, last of the sources, unless it names another environment
+        # than the version recorded.
+        origin = [archive] if archive and archive_key(archive) == key else []
         expected, where = self._recorded(ENVIRONMENT_DIGEST)
         if not expected:
-            expected, where = self.claim.environment_sha256, f"that {self.claim.source} give"
+            expected, where = self.trained.environment_sha256, f"that {self.trained.source} give"
         archives = [Archives.under(self.store, scratch_prefix(o)) for o in self.other_jobs]
         target = Archives.under(self.store, self.prefix)
         copied = copy_verified(
             self.store,
             f"the environment archive {key}",
             target.archive_uri(key),
-            [*(a.archive_uri(key) for a in archives), *([archive] if archive else [])],
+            [*(a.archive_uri(key) for a in archives), *origin],
             expected,
             where,
             directory=False,
         )
         lock = target.lock_uri(key)
         if not self.store.exists(lock):  # read by the library check below only, never run
-            sources = [*(a.lock_uri(key) for a in archives)]
-            sources += [lock_beside(archive)] if archive else []
-            source = next((uri for uri in sources if self.store.exists(uri)), None)
-            if source is not None:
+            sources = [*(a.lock_uri(key) for a in archives), *map(lock_beside, origin)]
+            source = first_existing(self.store, sources)
+            if source:
                 self.store.copy(source, lock)
                 self.made.append(lock)
         self._report("environment", copied)

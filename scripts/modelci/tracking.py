@@ -321,7 +321,7 @@ class Tracker:
 
     def find_run(self, experiment: str, environment: str, branch: str) -> Run:
         """The run `environment` serves: pinned by hand, else the newest that passed the gate."""
-        experiment_id = self._find_experiment(experiment)
+        experiment_id = self.find_experiment(experiment)
         pinned = f"tags.`{PIN_TAG}` = {_filter_value(environment)}"
         passed = (
             f"tags.`{TAG_BRANCH}` = {_filter_value(branch)} "
@@ -388,7 +388,7 @@ class Tracker:
 
     def newest_run(self, experiment: str, tags: Mapping[str, str]) -> Run | None:
         """The newest run of `experiment` carrying every tag of `tags`; None if there is none."""
-        experiment_id = self._find_experiment(experiment)
+        experiment_id = self.find_experiment(experiment)
         if experiment_id is None:
             return None
         search = " and ".join(f"tags.`{k}` = {_filter_value(v)}" for k, v in tags.items())
@@ -406,11 +406,8 @@ class Tracker:
         return runs[0] if runs else None
 
     def find_experiment(self, name: str) -> str | None:
-        """The id of experiment `name`, None when there is none: a read that also tells
-        whether the server answers, before a job writes anything elsewhere."""
-        return self._find_experiment(name)
-
-    def _find_experiment(self, name: str) -> str | None:
+        """The id of experiment `name`, None when there is none (a read: the train job also
+        asks it first, to know the server answers before it writes anything elsewhere)."""
         experiment = self._call(
             f"look up experiment '{name}'", self._client.get_experiment_by_name, name
         )
@@ -424,7 +421,7 @@ class Tracker:
         return experiment.experiment_id
 
     def _ensure_experiment(self, name: str) -> str:
-        existing = self._find_experiment(name)
+        existing = self.find_experiment(name)
         if existing is not None:
             return existing
         created = self._call(
@@ -434,7 +431,7 @@ class Tracker:
             none_on=("RESOURCE_ALREADY_EXISTS",),  # another pipeline created it just now
         )
         if created is None:
-            created = self._find_experiment(name)
+            created = self.find_experiment(name)
         if created is None:
             raise ModelciError(f"{self._where}: experiment '{name}' vanished while creating it")
         return created

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 import socket
 import subprocess
@@ -27,6 +28,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import git
 import pytest
@@ -187,19 +189,23 @@ class StandState:
 
 
 def stand_state(stack: Stack) -> StandState:
-    platform = stack.platform
     admin = stack.mlflow(AUTH_ADMIN[0])
     try:
         aliases = dict(admin.get_registered_model(REGISTERED).aliases)
     except MlflowException:
         aliases = {}
+    objects = objects_under(stack.platform.s3, STAND_PREFIX)
+    return StandState(aliases, *stands_tips(stack.platform), objects=objects)
+
+
+def stands_tips(platform: LocalPlatform) -> tuple[str, str]:
+    """The stands branch's commit in the DAG bundle and GitOps repos ("" before the first)."""
     tips = []
     for bare in (platform.dag_repo, platform.gitops_repo):
-        branches = {head.name for head in git.Repo(bare).heads}
-        tips.append(
-            git.Repo(bare).commit(STANDS_BRANCH).hexsha if STANDS_BRANCH in branches else ""
-        )
-    return StandState(aliases, *tips, objects=objects_under(platform.s3, STAND_PREFIX))
+        repo = git.Repo(bare)
+        has_stands = STANDS_BRANCH in {head.name for head in repo.heads}
+        tips.append(repo.commit(STANDS_BRANCH).hexsha if has_stands else "")
+    return tips[0], tips[1]
 
 
 def objects_under(s3: S3Server, prefix: str) -> dict[str, str]:
@@ -229,10 +235,8 @@ def pushed(stack: Stack) -> Stack:
         output = ok(modelci(stack.platform, stack.repo, step, MLFLOW_TRACKING_URI=uri, **variables))
         assert password not in output, f"{step} printed the MLflow password"
     stack.head = stack.repo.commit
-    gate_record = (stack.repo.path / ".modelci" / MODEL / "gate.json").read_bytes()
-    stack.gitlab.add_pipeline(
-        PROJECT, BRANCH, stack.head, {"modelci-gate": {f".modelci/{MODEL}/gate.json": gate_record}}
-    )
+    artifacts = {f".modelci/{MODEL}/gate.json": gate_record(stack).read_bytes()}
+    stack.gitlab.add_pipeline(PROJECT, BRANCH, stack.head, {"modelci-gate": artifacts})
     stack.gitlab.add_merge_request(PROJECT, BRANCH, 1, sha=stack.head)
     return stack
 
@@ -253,11 +257,13 @@ def promote(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     return modelci(stack.platform, merged(stack), "promote", *args, **stack.stand_variables())
 
 
-def run_of(stack: Stack) -> str:
-    import json
+def gate_record(stack: Stack) -> Path:
+    """The gate job's record of the branch's run, in the checkout (its artifact in GitLab)."""
+    return stack.repo.path / ".modelci" / MODEL / "gate.json"
 
-    record = json.loads((stack.repo.path / ".modelci" / MODEL / "gate.json").read_text())
-    return record["run_id"]
+
+def run_of(stack: Stack) -> str:
+    return json.loads(gate_record(stack).read_text())["run_id"]
 
 
 def model_dir(stack: Stack) -> str:
@@ -297,11 +303,7 @@ def tree_digest(s3: S3Server, uri: str) -> str:
 
 
 def env_archive(stack: Stack) -> str:
-    import json
-
-    return json.loads((stack.repo.path / ".modelci" / MODEL / "gate.json").read_text())[
-        "environment_archive"
-    ]
+    return json.loads(gate_record(stack).read_text())["environment_archive"]
 
 
 def branch_code(stack: Stack) -> str:
@@ -616,11 +618,8 @@ def test_a_registered_model_taken_by_another_project_puts_nothing_on_a_stand(
     slug = project_slug_of(project)
 
     def state() -> tuple:
-        return (
-            stand_state(stack).dag_tip,
-            stand_state(stack).gitops_tip,
-            objects_under(stack.platform.s3, f"{identities.SCRATCH_PREFIX}/stands/{slug}/"),
-        )
+        squatted = objects_under(stack.platform.s3, f"{identities.SCRATCH_PREFIX}/stands/{slug}/")
+        return stands_tips(stack.platform), squatted
 
     before = state()
     variables = {**stack.stand_variables(), "CI_PROJECT_PATH": project}

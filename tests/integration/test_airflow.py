@@ -359,6 +359,30 @@ def test_git_dag_bundles_serialize_the_pushed_dags(
         assert row["is_paused"] in (False, "False")  # created unpaused
 
 
+def impostor_repo(
+    rendered: list[Rendered], tmp_path: Path, *, run_first: str = ""
+) -> tuple[Rendered, Rendered, str, Path]:
+    """(stand DAG, feature DAG, impostor path, bare DAG repo): the stand's DAG on the stands
+    branch; on main a feature DAG and, as a feature branch could push it, a file that declares
+    the stand's dag_id (after `run_first`, code it runs while it is parsed)."""
+    stand = next(r for r in rendered if r.names.is_stand and r.dag.kind == "inference")
+    feature = next(r for r in rendered if not r.names.is_stand and r.dag.kind == "inference")
+    impostor = f"dags/{stand.names.project_slug}/b-impostor/{stand.names.model}__inference.py"
+    bare = make_bare_repo(
+        tmp_path / "dags.git",
+        {feature.names.dag_path("inference"): feature.source, impostor: run_first + stand.source},
+    )
+    add_branch(bare, BUNDLES[STANDS_BUNDLE], {stand.names.dag_path("inference"): stand.source})
+    return stand, feature, impostor, bare
+
+
+def install_policy(home: AirflowHome) -> None:
+    """The README's cluster policy, where Airflow looks for it."""
+    config = Path(home.env["AIRFLOW_HOME"]) / "config"
+    config.mkdir()
+    shutil.copy(ROOT / "scripts" / "airflow_local_settings.py", config)
+
+
 @pytest.mark.parametrize("policy", [True, False], ids=["with-policy", "without-policy"])
 def test_a_feature_branch_file_cannot_take_over_a_stands_dag(
     rendered: list[Rendered], tmp_path: Path, policy: bool
@@ -367,19 +391,10 @@ def test_a_feature_branch_file_cannot_take_over_a_stands_dag(
     README's cluster policy (scripts/airflow_local_settings.py) it is an import error and the
     stand's DAG stays the stands bundle's; without it, it takes the stand's DAG over."""
     require(AIRFLOW_BIN)
-    stand = next(r for r in rendered if r.names.is_stand and r.dag.kind == "inference")
-    feature = next(r for r in rendered if not r.names.is_stand and r.dag.kind == "inference")
-    impostor = f"dags/{stand.names.project_slug}/b-impostor/{stand.names.model}__inference.py"
-    bare = make_bare_repo(
-        tmp_path / "dags.git",
-        {feature.names.dag_path("inference"): feature.source, impostor: stand.source},
-    )
-    add_branch(bare, BUNDLES[STANDS_BUNDLE], {stand.names.dag_path("inference"): stand.source})
+    stand, feature, impostor, bare = impostor_repo(rendered, tmp_path)
     home = AirflowHome(tmp_path / "airflow", bare)
     if policy:
-        config = Path(home.env["AIRFLOW_HOME"]) / "config"
-        config.mkdir()
-        shutil.copy(ROOT / "scripts" / "airflow_local_settings.py", config)
+        install_policy(home)
     try:
         home.wait_for_database()
         home.airflow("dags", "reserialize", "-B", STANDS_BUNDLE)
@@ -436,25 +451,13 @@ def test_parse_time_code_defeats_a_shared_airflows_policy_not_a_stands_airflow(
     an Airflow that parses both bundles, policy or not (the shared set-up's residual risk);
     the stands' own Airflow keeps the stand's DAG from the stands branch."""
     require(AIRFLOW_BIN)
-    stand = next(r for r in rendered if r.names.is_stand and r.dag.kind == "inference")
-    feature = next(r for r in rendered if not r.names.is_stand and r.dag.kind == "inference")
-    impostor = f"dags/{stand.names.project_slug}/b-impostor/{stand.names.model}__inference.py"
-    bare = make_bare_repo(
-        tmp_path / "dags.git",
-        {
-            feature.names.dag_path("inference"): feature.source,
-            impostor: POLICY_BYPASS + stand.source,
-        },
-    )
-    add_branch(bare, BUNDLES[STANDS_BUNDLE], {stand.names.dag_path("inference"): stand.source})
+    stand, _, _, bare = impostor_repo(rendered, tmp_path, run_first=POLICY_BYPASS)
     homes = {
         "shared": AirflowHome(tmp_path / "shared", bare),
         "stands": AirflowHome(tmp_path / "stands", bare, bundles={STANDS_BUNDLE: "stands"}),
     }
     for home in homes.values():
-        config = Path(home.env["AIRFLOW_HOME"]) / "config"
-        config.mkdir()
-        shutil.copy(ROOT / "scripts" / "airflow_local_settings.py", config)
+        install_policy(home)
 
     shared = reserialized(homes["shared"], [STANDS_BUNDLE, BRANCHES_BUNDLE])
     own = reserialized(homes["stands"], [STANDS_BUNDLE])

@@ -123,13 +123,9 @@ def _validated_version(job: Job, tracker, model, branch: str, record: TrainedByt
     if record is None:
         names, run = _branch_run(job, tracker, model, branch)
         return _registered_version(tracker, names, branch, run), None
-    if record.gate != GATE_PASSED or not record.run_id:
-        raise ModelciError(
-            f"{record.source} says the gate did not pass for {model.name} "
-            f"(gate: {record.gate or 'missing'}, run: {record.run_id or 'missing'}): a "
-            "promotion never puts a run the gate refused on a stand, and nothing was changed. "
-            "Push a run that passes, or deploy one deliberately with deploy-version and a reason"
-        )
+    if not record.run_id:
+        raise ModelciError(f"{record.source} names no run of {model.name}; nothing was changed")
+    _require_gate(record.gate, f"run {record.run_id} of {model.name}, per {record.source},")
     names = names_for(job.pipeline.project, branch, model.name)
     run = tracker.get_run(record.run_id)
     return _registered_version(tracker, names, branch, run), record
@@ -170,22 +166,26 @@ def _branch_run(job: Job, tracker, model, branch: str):
     """(names, run): the names of `model` on `branch`, and the run `resolve` would pick, which
     must have passed the gate: a pin chooses among the branch's runs, it overrides no gate."""
     from ..naming import names_for
-    from ..tracking import GATE_PASSED, PIN_TAG, TAG_GATE
+    from ..tracking import PIN_TAG, TAG_GATE
 
     names = names_for(job.pipeline.project, branch, model.name)
     run = tracker.find_run(names.experiment, names.environment, branch)
-    verdict = run.data.tags.get(TAG_GATE)
-    if verdict != GATE_PASSED:
-        pinned = run.data.tags.get(PIN_TAG) == names.environment
-        how = f"pinned to {names.environment} ({PIN_TAG})" if pinned else "chosen"
-        raise ModelciError(
-            f"run {run.info.run_id} of {model.name}, {how} on branch {branch!r}, did not pass "
-            f"the quality gate ({TAG_GATE}={verdict or 'missing'}): a promotion never puts a "
-            "run the gate refused on a stand, and nothing was changed. Remove the pin and push "
-            "a run that passes, or deploy it deliberately with the deploy-version job and a "
-            "reason (recorded on the version)"
-        )
+    pinned = run.data.tags.get(PIN_TAG) == names.environment
+    how = f"pinned to {names.environment} ({PIN_TAG})" if pinned else "chosen"
+    described = f"run {run.info.run_id} of {model.name}, {how} on branch {branch!r},"
+    _require_gate(run.data.tags.get(TAG_GATE, ""), described)
     return names, run
+
+
+def _require_gate(verdict: str, described: str) -> None:
+    """Refuse a run whose gate verdict is not "passed": no promotion lifts the gate."""
+    if verdict != GATE_PASSED:
+        raise ModelciError(
+            f"{described} did not pass the quality gate (gate: {verdict or 'missing'}): a "
+            "promotion never puts a run the gate refused on a stand, and nothing was changed. "
+            "Push a run that passes (removing any pin), or deploy one deliberately with the "
+            "deploy-version job and a reason (recorded on the version)"
+        )
 
 
 def _registered_version(tracker, names, branch: str, run):

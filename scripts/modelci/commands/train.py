@@ -116,13 +116,8 @@ def _train(
     )
     experiment_id = tracker.get_run(run_id).info.experiment_id
     clear_state(model.name)
-    write_state(
-        model.name,
-        "train",
-        run_id=run_id,
-        experiment_id=experiment_id,
-        environment=names.environment,
-    )
+    record = {"run_id": run_id, "experiment_id": experiment_id, "environment": names.environment}
+    write_state(model.name, "train", **record)
     print(f"{model.name}: MLflow run {run_id} in experiment '{names.experiment}'", flush=True)
 
     code = _run_entrypoint(job, model, environment, run_id, experiment_id, names.environment)
@@ -148,9 +143,7 @@ def _train(
     write_state(
         model.name,
         "train",
-        run_id=run_id,
-        experiment_id=experiment_id,
-        environment=names.environment,
+        **record,
         # What the run's first stand copy is checked against (standcopies.TrainedBytes).
         model_sha256=_record_model_digest(job, tracker, run_id, model_uri),
         environment_archive=environment.archive_uri,
