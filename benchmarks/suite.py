@@ -2,7 +2,7 @@
 
 Each row is one figure: min/median/max over its samples, the median of its floor measured in
 the same run, and the ratio to that floor (what carries over to another machine). The first
-line says which machine it ran on. About 25 minutes on 2 cores (five of them waiting for
+line says which machine it ran on. About 32 minutes on 2 cores (five of them waiting for
 Airflow's default 5-minute bundle refresh); --quick runs each benchmark at a small size in a
 few minutes, as the tests do, so that none of them rots. Needs what `scripts/bootstrap.sh`
 installs, and PyPI for dag-factory on the first run.
@@ -15,12 +15,14 @@ import time
 from collections.abc import Callable
 
 import cleanup
+import code_archive
 import commit_to_listed
 import concurrent_deploys
 import dag_parse
 import deploy_size
 import env_archive
 import job_overhead
+import monitoring_check
 from common import HEADER, Figure, machine, row
 
 BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
@@ -30,9 +32,11 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
         deploy_size,
         concurrent_deploys,
         cleanup,
+        code_archive,
         dag_parse,
         env_archive,
         commit_to_listed,
+        monitoring_check,
     )
 }
 

@@ -44,12 +44,17 @@ from .config_checks import (
     as_python,
     as_relative_path,
     as_schedule,
+    as_spark_cores,
+    as_spark_instances,
     as_spark_memory,
     as_spark_version,
     as_stand_name,
     as_text,
     as_version,
     describe,
+    key_text,
+    spark_executors_problem,
+    word_list,
     wrong,
 )
 from .errors import ConfigError, Problem
@@ -58,6 +63,9 @@ from .yamlio import node_position, problem_at, read_yaml, value_position
 CONFIG_FILE_NAME = "mlops.yaml"
 DAG_KINDS = ("training", "inference", "monitoring")
 MONITOR_METRICS = ("accuracy", "mae", "rmse")
+# Ground-truth metrics that are errors (lower is better): bounded by `max`; the others
+# (accuracy: higher is better) by `min`. A bound on the other side fails the better models.
+LOWER_IS_BETTER = frozenset({"mae", "rmse"})
 ENGINES = ("python", "spark")
 
 
@@ -182,6 +190,13 @@ class Stand:
 
 
 @dataclass(frozen=True)
+class Code:
+    """What of the repository the code archive batch pods unpack leaves out (`code:`)."""
+
+    exclude: tuple[str, ...] = ()  # globs relative to the repository root, git's pathspecs
+
+
+@dataclass(frozen=True)
 class Config:
     path: str  # the file it was read from, as given
     version: int
@@ -189,6 +204,7 @@ class Config:
     image: str | None  # image for batch pods; None: the platform's runtime image
     models: tuple[Model, ...]
     stands: tuple[Stand, ...]
+    code: Code = Code()
 
     def model(self, name: str) -> Model:
         for model in self.models:
@@ -201,9 +217,12 @@ class Config:
 
 DEFAULT_PYTHON = "3.11"
 DEFAULT_RESOURCES = Resources(cpu="1", memory="2Gi")
-DEFAULT_STANDS = (Stand(name="production", manual=False),)
+# The stands of ci-templates/full.yml's defaults: the first after every merge, the last by a
+# manual job. A config without `stands:` therefore works with full.yml as it comes.
+DEFAULT_STANDS = (Stand(name="staging"), Stand(name="production", manual=True))
 
-_TOP_KEYS = ("version", "python", "image", "stands", "models")
+_TOP_KEYS = ("version", "python", "image", "stands", "models", "code")
+_CODE_KEYS = ("exclude",)
 _STAND_KEYS = ("name", "manual")
 _MODEL_KEYS = ("name", "flavor", "train", "gate", "batch", "online", "monitoring")
 _TRAIN_KEYS = ("entrypoint", "args", "resources", "engine", "spark")
@@ -272,9 +291,12 @@ def load_config(path: Path, repo_root: Path | None = None) -> Config:
 
 
 def _join(parent: str, key: Any) -> str:
-    if isinstance(key, int):
+    """The field path of `parent[key]`: a list index in brackets, a mapping key as YAML
+    writes it (models[0].train, stands, true)."""
+    if isinstance(key, int) and not isinstance(key, bool):
         return f"{parent}[{key}]"
-    return f"{parent}.{key}" if parent else str(key)
+    text = key_text(key)
+    return f"{parent}.{text}" if parent else text
 
 
 # --- the loader: walks the document, collects every problem -------------------------------------
@@ -305,13 +327,14 @@ class _Loader:
         for key in mapping:
             if key in allowed:
                 continue
-            close = difflib.get_close_matches(str(key), allowed, n=1)
+            name = key_text(key)
+            close = difflib.get_close_matches(name, allowed, n=1)
             hint = f'Did you mean "{close[0]}"? ' if close else ""
             self.report(
                 mapping,
                 key,
-                _join(path, str(key)),
-                f'unknown key "{key}". {hint}Expected one of: {", ".join(allowed)}.',
+                _join(path, name),
+                f'unknown key "{name}". {hint}Expected one of {word_list(allowed)}.',
                 at_key=True,
             )
         for key in required:
@@ -340,7 +363,7 @@ class _Loader:
             return None
         value = container[key]
         if not isinstance(value, CommentedMap):
-            expected = f"a mapping with keys {', '.join(allowed)}"
+            expected = f"a mapping with keys {word_list(allowed, 'and')}"
             fix = _none_fix(key, is_required) if value is None else ""
             self.report(container, key, path, str(wrong(value, expected, fix)))
             return None
@@ -432,8 +455,16 @@ class _Loader:
         return tuple(strings)
 
     def unique(
-        self, seen: dict[Any, int | None], value: Any, mapping: Any, key: str, path: str, what: str
+        self,
+        seen: dict[Any, int | None],
+        value: Any,
+        mapping: Any,
+        key: str | int,
+        path: str,
+        what: str,
+        fix: str = "Rename or remove one.",
     ) -> None:
+        """Report `mapping[key]` (field `path`.key) when `value` is in `seen`, else note it."""
         if value is None:
             return
         line, _ = value_position(mapping, key)
@@ -444,7 +475,7 @@ class _Loader:
                 key,
                 _join(path, key),
                 f'duplicate {what} "{value}" (first at line {first}); {what}s must be unique. '
-                "Rename or remove one.",
+                + fix,
             )
         else:
             seen[value] = line
@@ -460,7 +491,26 @@ class _Loader:
             image=self.value(document, "image", "", as_image, None),
             models=self.models(document),
             stands=self.stands(document),
+            code=self.code(document),
         )
+
+    def code(self, document: CommentedMap) -> Code:
+        """`code.exclude`: what the code archive leaves out (data the pods do not need)."""
+        code = self.mapping(document, "code", "code", _CODE_KEYS)
+        items = self.sequence(
+            code,
+            "exclude",
+            "code.exclude",
+            what="paths or globs",
+            example='For example: exclude: ["data/**", "**/*.parquet"]',
+        )
+        patterns = (
+            self.checked(
+                items, index, f"code.exclude[{index}]", _as_code_glob, _none_fix(index, False)
+            )
+            for index, _ in enumerate(items)
+        )
+        return Code(exclude=tuple(pattern for pattern in patterns if pattern is not None))
 
     def stands(self, document: CommentedMap) -> tuple[Stand, ...]:
         if "stands" not in document:
@@ -512,7 +562,19 @@ class _Loader:
                     monitoring=monitoring,
                 )
             )
+            self.spark_model_not_served(model, path, models[-1])
         return tuple(models)
+
+    def spark_model_not_served(self, mapping: CommentedMap, path: str, model: Model) -> None:
+        """A Spark ML model (`flavor: spark`) loads only into a SparkSession: neither online
+        serving nor an inference DAG's pod can load it (spark.py)."""
+        from .spark import SPARK_FLAVOR, spark_model_problem
+
+        if model.flavor != SPARK_FLAVOR:
+            return
+        problem = spark_model_problem(model, f"flavor: {SPARK_FLAVOR}")
+        if problem:
+            self.report(mapping, "flavor", _join(path, "flavor"), f"{problem}.")
 
     def train(self, model: CommentedMap, path: str) -> Train:
         path = _join(path, "train")
@@ -546,13 +608,26 @@ class _Loader:
         driver = self.mapping(spark, "driver", _join(path, "driver"), _SPARK_DRIVER_KEYS)
         executor = self.mapping(spark, "executor", _join(path, "executor"), _SPARK_EXECUTOR_KEYS)
         ci = self.mapping(spark, "ci", _join(path, "ci"), _SPARK_CI_KEYS)
+        executors = self.spark_part(executor, _join(path, "executor"), default.executor)
+        self.spark_executors(executor, _join(path, "executor"), executors)
         return Spark(
             version=self.value(spark, "version", path, as_spark_version, default.version),
             driver=self.spark_part(driver, _join(path, "driver"), default.driver),
-            executor=self.spark_part(executor, _join(path, "executor"), default.executor),
+            executor=executors,
             ci_master=self.value(ci, "master", _join(path, "ci"), as_local_master, "local[2]"),
             ci_args=self.strings(ci, "args", _join(path, "ci")),
         )
+
+    def spark_executors(self, executor: CommentedMap | None, path: str, part: SparkPart) -> None:
+        """The executors of one training together within what a cluster gives one job, reported
+        at `instances`. The default 2 executors stay within it at any valid cores and memory."""
+        if executor is None or "instances" not in executor:
+            return
+        if None in (part.instances, part.cores, part.memory):
+            return  # an invalid field: reported already
+        problem = spark_executors_problem(part.instances, part.cores, part.memory)
+        if problem:
+            self.report(executor, "instances", _join(path, "instances"), problem)
 
     def no_run_values(self, train: CommentedMap | None, path: str) -> None:
         """A SparkApplication is submitted as written: `${ds}` would reach the entrypoint as is."""
@@ -563,17 +638,15 @@ class _Loader:
                     args,
                     index,
                     f"{path.removesuffix('.spark')}.args[{index}]",
-                    f"found {arg!r}; a Spark training's arguments cannot use run values such as "
-                    "${ds} (the SparkApplication is submitted as written). Remove it.",
+                    f"found {describe(arg)}; a Spark training's arguments cannot use run values "
+                    "such as ${ds} (the SparkApplication is submitted as written). Remove it.",
                 )
 
     def spark_part(self, part: CommentedMap | None, path: str, default: SparkPart) -> SparkPart:
         return SparkPart(
-            cores=self.value(part, "cores", path, as_int_between(1, 256), default.cores),
+            cores=self.value(part, "cores", path, as_spark_cores, default.cores),
             memory=self.value(part, "memory", path, as_spark_memory, default.memory),
-            instances=self.value(
-                part, "instances", path, as_int_between(1, 1000), default.instances
-            ),
+            instances=self.value(part, "instances", path, as_spark_instances, default.instances),
         )
 
     def gate(self, model: CommentedMap, path: str) -> Gate:
@@ -663,6 +736,8 @@ class _Loader:
                 f'required key "entrypoint" is missing (only a training DAG defaults to '
                 f"train.entrypoint); add it, e.g. entrypoint: {_EXAMPLES['entrypoint']}",
             )
+        if kind == "training" and train.engine == "spark":  # its SparkApplication runs them
+            self.no_run_values(dag, path)
         return Dag(
             kind=kind,
             entrypoint=entrypoint,
@@ -701,12 +776,21 @@ class _Loader:
         if monitoring is None:
             return None
         score = self.value(monitoring, "score", path, as_column_name, None)
+        features = self.columns(monitoring, path)
+        if score is not None and score in features:
+            self.report(
+                monitoring,
+                "score",
+                _join(path, "score"),
+                f'"{score}" is also in monitoring.features; the score is checked like a feature '
+                "already. Remove it from features.",
+            )
         return Monitoring(
             data=self.value(monitoring, "data", path, as_relative_path, None, required=True),
             reference=self.value(
                 monitoring, "reference", path, as_relative_path, None, required=True
             ),
-            features=self.columns(monitoring, path),
+            features=features,
             score=score,
             ranges=self.ranges(monitoring, path),
             max_psi=self.value(monitoring, "max_psi", path, as_non_negative_number, 0.2),
@@ -728,11 +812,16 @@ class _Loader:
             example="For example: features: [tenure_months, monthly_charges]",
             at_least_one="column",
         )
-        names = (
-            self.checked(items, index, f"{field}[{index}]", as_column_name, "Write a column name.")
-            for index, _ in enumerate(items)
-        )
-        return tuple(name for name in names if name is not None)
+        names: list[str] = []
+        seen: dict[Any, int | None] = {}
+        for index, _ in enumerate(items):
+            name = self.checked(
+                items, index, f"{field}[{index}]", as_column_name, "Write a column name."
+            )
+            self.unique(seen, name, items, index, field, "feature column", "Remove one.")
+            if name is not None:
+                names.append(name)
+        return tuple(names)
 
     def ranges(self, monitoring: CommentedMap, path: str) -> tuple[tuple[str, float, float], ...]:
         field = _join(path, "ranges")
@@ -748,7 +837,7 @@ class _Loader:
             try:
                 column = as_column_name(name)
             except Invalid as invalid:
-                self.report(ranges, name, _join(field, name), str(invalid), at_key=True)
+                self.report(ranges, name, _join(field, key_text(name)), str(invalid), at_key=True)
                 continue
             interval = self.checked(ranges, name, _join(field, column), _as_interval, "")
             if interval is not None:
@@ -772,12 +861,44 @@ class _Loader:
                 at_key=True,
             )
         low, high = self.bounds(truth, path)
-        return GroundTruth(
-            label=self.value(truth, "label", path, as_column_name, None, required=True),
-            metric=self.value(truth, "metric", path, _as_monitor_metric, "accuracy"),
-            min=low,
-            max=high,
-        )
+        label = self.value(truth, "label", path, as_column_name, None, required=True)
+        metric = self.value(truth, "metric", path, _as_monitor_metric, "accuracy")
+        self.metric_direction(truth, path, metric, low, high)
+        if label is not None and label == score:
+            self.report(
+                truth,
+                "label",
+                _join(path, "label"),
+                f'"{label}" is the score column; the label is the column holding the true '
+                "outcome, to compare the score with.",
+            )
+        return GroundTruth(label=label, metric=metric, min=low, max=high)
+
+    def metric_direction(
+        self,
+        truth: CommentedMap,
+        path: str,
+        metric: str | None,
+        low: float | None,
+        high: float | None,
+    ) -> None:
+        """Refuse a bound on the side where a better model fails (min of an error...)."""
+        if metric in LOWER_IS_BETTER and low is not None:
+            self.report(
+                truth,
+                "min",
+                _join(path, "min"),
+                f"{metric} is an error (lower is better): with min: {low:g} a model whose "
+                f"{metric} is below {low:g}, a better one, fails. Use max: {low:g}.",
+            )
+        if metric is not None and metric not in LOWER_IS_BETTER and high is not None:
+            self.report(
+                truth,
+                "max",
+                _join(path, "max"),
+                f"{metric} is higher-is-better: with max: {high:g} a model whose {metric} is "
+                f"above {high:g}, a better one, fails. Use min: {high:g}.",
+            )
 
     def retrain(self, monitoring: CommentedMap, path: str) -> Retrain:
         path = _join(path, "retrain")
@@ -865,6 +986,21 @@ class _Loader:
                 "Fix the path (relative to the repository root) or add the file."
             )
         return normal
+
+
+def _as_code_glob(value: Any) -> str:
+    """A path or glob relative to the repository root, as git's `:(exclude,glob)` pathspec
+    reads it: `*` within a name, `**` across directories; a directory leaves out all below."""
+    text = as_text(value, "data/**")
+    expected = 'a path or glob relative to the repository root, e.g. "data/**" or "*.parquet"'
+    if text.startswith(("/", ":", "!")):
+        fix = "Write it relative to the repository root, without a leading / or : (no negation)."
+        raise wrong(value, expected, fix)
+    if "\\" in text or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise wrong(value, expected, "Write it without a backslash or a control character.")
+    if any(part in ("", ".", "..") for part in text.removesuffix("/").split("/")):
+        raise wrong(value, expected, "Write it without an empty, . or .. part.")
+    return text
 
 
 def _as_share(value: Any) -> float:

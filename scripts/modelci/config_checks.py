@@ -2,9 +2,10 @@
 or raises `Invalid` saying what was found, what is expected and, when it is known, the fix.
 
 The rules are those of the systems downstream, so a value they would refuse is refused here, at
-its line: Kubernetes quantities within what a node can have, OCI image references, MLflow
-metric keys, cron expressions that can fire, and the `${...}` placeholders of `macros.py`.
-Pure: no I/O.
+its line: Kubernetes quantities within what a node can have, Spark sizes that Spark, its JVMs
+and the Spark Operator read alike, OCI image references, MLflow metric keys, cron expressions
+that can fire, and the `${...}` placeholders of `macros.py`. Messages are written for people:
+values as YAML writes them, never Python's notation. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import math
 import posixpath
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -60,7 +61,10 @@ FLAVORS = (
 )
 
 _PYTHON = re.compile(r"3\.(9|1[0-3])")
-_METRIC_KEY = re.compile(r"[A-Za-z0-9_\-. /]+")  # the characters MLflow accepts in a metric key
+# The characters MLflow accepts in a metric key where it runs on Linux (`\w` is any letter or
+# digit, as in MLflow's own pattern).
+_METRIC_KEY = re.compile(r"[/\w.\- :]+")
+METRIC_KEY_CHARACTERS = 'letters, digits, spaces and "_-.:/"'
 _CPU = re.compile(r"(-?)(\d+(?:\.\d+)?|\.\d+)(m?)")
 _MEMORY = re.compile(r"(-?)(\d+(?:\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?")
 _MEMORY_UNITS = {
@@ -136,6 +140,27 @@ def _describe_whole_number(value: int) -> str:
     digits = len(text.lstrip("-"))
     shown = text if digits <= _MAX_SHOWN_DIGITS else f"{text[:20]}... ({digits} digits)"
     return f"the number {shown}"
+
+
+def word_list(words: Sequence[str], last: str = "or") -> str:
+    """Words as a person lists them: `a`, `a or b`, `a, b or c` (`and` with last="and")."""
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
+def key_text(key: Any) -> str:
+    """A mapping key as YAML writes it (true, null, [a, b]), for messages and field paths."""
+    if isinstance(key, str):
+        return key
+    if key is None:
+        return "null"
+    if isinstance(key, tuple | list):
+        return "[" + ", ".join(key_text(item) for item in key) + "]"
+    if isinstance(key, Mapping):
+        return "{" + ", ".join(f"{key_text(k)}: {key_text(v)}" for k, v in key.items()) + "}"
+    text = written_text(key)
+    return text if text is not None else describe(key)
 
 
 def written_text(value: Any) -> str | None:
@@ -336,14 +361,14 @@ def as_flavor(value: Any) -> str:
     if isinstance(value, str) and value in FLAVORS:
         return value
     fix = _close_match(value, FLAVORS) or "Use the flavor your training script logs with."
-    raise wrong(value, "an MLflow flavor: " + ", ".join(FLAVORS), fix)
+    raise wrong(value, "an MLflow flavor: " + word_list(FLAVORS), fix)
 
 
 def as_one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if isinstance(value, str) and value in choices:
             return value
-        raise wrong(value, "one of " + ", ".join(choices), _close_match(value, choices))
+        raise wrong(value, "one of " + word_list(choices), _close_match(value, choices))
 
     return check
 
@@ -353,9 +378,9 @@ def as_one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
 
 def as_metric_name(value: Any) -> str:
     expected = (
-        'the name of a metric the training run logs (letters, digits, "_-. /"), e.g. "accuracy"'
+        f'the name of a metric the training run logs ({METRIC_KEY_CHARACTERS}), e.g. "accuracy"'
     )
-    if not isinstance(value, str) or not _METRIC_KEY.fullmatch(value):
+    if not isinstance(value, str):
         raise wrong(value, expected)
     problem = _metric_name_problem(value)
     if problem:
@@ -364,19 +389,37 @@ def as_metric_name(value: Any) -> str:
 
 
 def _metric_name_problem(name: str) -> str:
-    """Why MLflow would refuse `name` as a metric key (it treats keys as file paths), or ""."""
-    if not name.strip():
+    """Why MLflow would refuse `name` as a metric key, or "": the rules of its
+    `_validate_metric` (mlflow/utils/validation.py), which treats a key as a file path."""
+    if not name.strip():  # MLflow takes " "; no training logs a metric by that name
         return "It is blank; write the metric's name."
     if len(name) > MAX_METRIC_NAME_LENGTH:
         return (
             f"It has {len(name)} characters; MLflow allows at most {MAX_METRIC_NAME_LENGTH}. "
             "Use a shorter name."
         )
+    if not _METRIC_KEY.fullmatch(name):
+        return _metric_characters_problem(name)
+    return _metric_path_problem(name)
+
+
+def _metric_characters_problem(name: str) -> str:
+    refused = sorted({character for character in name if not _METRIC_KEY.fullmatch(character)})
+    shown = word_list([json.dumps(character) for character in refused], "and")
+    return f"MLflow's metric names hold only {METRIC_KEY_CHARACTERS}, not {shown}; rename it."
+
+
+def _metric_path_problem(name: str) -> str:
+    """Why MLflow refuses `name` as a path (it must be one that names itself), or ""."""
+    normal = posixpath.normpath(name)
     if name.startswith("/"):
         return "MLflow refuses a name that starts with / (an absolute path); remove the /."
     if ".." in name.split("/"):
         return 'MLflow refuses ".." path segments in a name; rename it.'
-    normal = posixpath.normpath(name)
+    if normal == ".":
+        return 'MLflow refuses "." (the folder itself) as a name; write the metric\'s name.'
+    if normal.startswith(".."):
+        return 'MLflow refuses a name that starts with ".."; rename it.'
     if normal != name:
         fix = f' Write "{normal}".' if not _metric_name_problem(normal) else ""
         return (
@@ -395,37 +438,44 @@ def as_arg(value: Any) -> str:
         raise wrong(value, "a string")
     unknown = unknown_placeholders(value)
     if unknown:
-        offered = ", ".join(f"${{{macro}}}" for macro in MACROS)
+        offered = word_list([f"${{{macro}}}" for macro in MACROS])
+        plural = "s" if len(unknown) > 1 else ""
         raise Invalid(
-            f"found {describe(value)} with the unknown placeholder {', '.join(unknown)}; "
-            f"expected only the placeholders {offered}. Use one of those, or write $${{ for a "
-            "literal ${."
+            f"found {describe(value)} with the unknown placeholder{plural} "
+            f"{word_list(unknown, 'and')}; expected only the placeholders {offered}. Use one of "
+            "those, or write $${ for a literal ${."
         )
     return value
+
+
+# The longest of the metric keys monitoring.py names after a column (psi.<column>,
+# null_share.<column>, out_of_range.<column>): what MLflow takes for it, it takes for all.
+_LONGEST_COLUMN_KEY = "out_of_range.{}"
+MAX_COLUMN_NAME_LENGTH = MAX_METRIC_NAME_LENGTH - len(_LONGEST_COLUMN_KEY.format(""))
 
 
 def as_column_name(value: Any) -> str:
     """A column of the monitoring data; it becomes part of MLflow metric keys (psi.<column>)."""
     text = as_text(value, "tenure_months")
-    if not _METRIC_KEY.fullmatch(text) or len(text) > MAX_METRIC_NAME_LENGTH - 20:
+    expected = (
+        f"a column name of at most {MAX_COLUMN_NAME_LENGTH} {METRIC_KEY_CHARACTERS} (it names "
+        'MLflow metrics such as psi.<column>), e.g. "tenure_months"'
+    )
+    key = _LONGEST_COLUMN_KEY.format(text)
+    if len(text) > MAX_COLUMN_NAME_LENGTH or not _METRIC_KEY.fullmatch(text):
+        raise wrong(value, expected, "Rename the column where the data is written.")
+    if _metric_path_problem(key):
         raise wrong(
             value,
-            'a column name of letters, digits and "_-. /" (it names MLflow metrics such as '
-            'psi.<column>), e.g. "tenure_months"',
-            "Rename the column where the data is written.",
+            expected,
+            f'MLflow would refuse the metric key "{key}" (not a normalised path: no //, no ./ '
+            "segments, no / at the end). Rename the column where the data is written.",
         )
     return text
 
 
-_SPARK_MEMORY = re.compile(r"[1-9][0-9]*[kmgt]")
 _SPARK_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
 _LOCAL_MASTER = re.compile(r"local(\[([1-9][0-9]*|\*)\])?")
-
-
-def as_spark_memory(value: Any) -> str:
-    if not isinstance(value, str) or not _SPARK_MEMORY.fullmatch(value):
-        raise wrong(value, 'a Spark memory size such as "512m" or "2g"', "Spark writes m, g.")
-    return value
 
 
 def as_spark_version(value: Any) -> str:
@@ -474,16 +524,22 @@ def as_cpu(value: Any) -> str:
             _CPU_EXPECTED,
             f"At most {MAX_CPU_CORES} cores: no node has more. Ask for fewer.",
         )
+    millicores = cores * 1000
+    if millicores != millicores.to_integral_value():  # "0.0001" as much as 0.0001
+        closest = _cpu_text(math.ceil(millicores))
+        raise wrong(
+            value,
+            _CPU_EXPECTED,
+            f'Kubernetes cannot divide a core finer than 1m (0.001 core); write "{closest}".',
+        )
     if isinstance(value, str):
         return value.strip()
-    if is_int(value):
-        return str(value)
     # Kubernetes reads cpu: 0.5 as 500m; keep that meaning, written as a string.
-    millicores = cores * 1000
-    if millicores != millicores.to_integral_value():
-        raise wrong(value, _CPU_EXPECTED, "Kubernetes cannot divide a core finer than 1m.")
-    whole = int(millicores)
-    return str(whole // 1000) if whole % 1000 == 0 else f"{whole}m"
+    return _cpu_text(int(millicores))
+
+
+def _cpu_text(millicores: int) -> str:
+    return str(millicores // 1000) if millicores % 1000 == 0 else f"{millicores}m"
 
 
 def _cpu_cores(value: Any) -> Decimal | None:
@@ -550,6 +606,180 @@ as_min_replicas = as_count(
 as_max_replicas = as_count(
     1, MAX_REPLICAS, f"At most {MAX_REPLICAS} serving pods per model; ask for fewer."
 )
+
+
+# --- Spark sizes --------------------------------------------------------------------------------
+#
+# The SparkApplication's driver.memory and executor.memory reach Spark as spark.driver.memory and
+# spark.executor.memory (the Spark Operator passes them on with --conf), which Spark reads with
+# JavaUtils.byteStringAs: a whole number and a unit in any case, b, k/kb, m/mb, g/gb, t/tb or
+# p/pb (SPARK-55051 added ki/kib to pi/pib), each a power of 1024; a bare number counts MiB. The
+# same text is the driver JVM's -Xmx, which knows only k, m, g and t, and the operator's quota
+# and batch-scheduler code reads it with the units of Spark 3. So a size is kept as
+# <number><k|m|g|t>, which all of them read alike.
+#
+# Bounds: Spark refuses a JVM with less than 450 MiB of heap (UnifiedMemoryManager: 1.5 x its
+# 300 MiB reserve), and with the parallel collector the heap of -Xmx500m is still below that:
+# 512m is the least size that works under every collector. A pod asks for the size plus Spark's
+# overhead (40 % for a Python application), which must fit a node (MAX_MEMORY): at most 2t.
+# One training's executors together may hold at most what a shared cluster can give one job.
+SPARK_MIN_MEMORY = "512m"
+SPARK_MAX_MEMORY = "2t"
+MAX_SPARK_EXECUTORS = 1000
+MAX_SPARK_EXECUTOR_CORES = 4096  # instances x cores
+MAX_SPARK_EXECUTOR_MEMORY = "32t"  # instances x memory: 8 GiB for each of those cores
+_SPARK_UNIT_POWERS = {"": 2, "b": 0} | {  # "": a bare number counts MiB
+    letter + tail: power for power, letter in enumerate("kmgtp", 1) for tail in ("", "b", "i", "ib")
+}
+_SPARK_SIZE = re.compile(r"([0-9]+)([a-z]*)")
+_SPARK_FRACTION = re.compile(r"([0-9]+\.[0-9]*|\.[0-9]+)([a-z]*)")
+_JAVA_LONG_DIGITS = 19  # Spark reads the number as a Java long
+_MEBIBYTE = 2**20
+_SPARK_MEMORY_EXPECTED = (
+    f"a Spark memory size from {SPARK_MIN_MEMORY} to {SPARK_MAX_MEMORY}: a whole number and a "
+    'unit, e.g. "512m" or "4g"'
+)
+_SPARK_UNITS_FIX = (
+    "Use one of Spark's units b, k, m, g or t (any case; kb, mb, gb, tb and Ki, Mi, Gi, Ti "
+    'also do), e.g. "4g".'
+)
+_TOO_LITTLE_SPARK_MEMORY = (
+    f"Spark refuses a JVM with less than 450 MiB of heap, and {SPARK_MIN_MEMORY} is the least "
+    "that gives that under every garbage collector"
+)
+_TOO_MUCH_SPARK_MEMORY = (
+    "A Spark pod asks for this plus 40 % (Spark's overhead for a Python application), and no "
+    f"node has more than {MAX_MEMORY}. Ask for less, or spread the work over more executors."
+)
+
+
+def spark_memory_bytes(size: str) -> int:
+    """The bytes of a size in Spark's notation, e.g. what as_spark_memory returns."""
+    match = _SPARK_SIZE.fullmatch(size.strip().lower())
+    if match is None or match[2] not in _SPARK_UNIT_POWERS:
+        raise ValueError(f"{size} is not a size in Spark's notation")
+    return int(match[1]) * 1024 ** _SPARK_UNIT_POWERS[match[2]]
+
+
+_SPARK_MIN_BYTES = spark_memory_bytes(SPARK_MIN_MEMORY)
+_SPARK_MAX_BYTES = spark_memory_bytes(SPARK_MAX_MEMORY)
+_MAX_SPARK_EXECUTOR_BYTES = spark_memory_bytes(MAX_SPARK_EXECUTOR_MEMORY)
+
+
+def as_spark_memory(value: Any) -> str:
+    """A driver's or an executor's memory as Spark reads it, returned as <number><k|m|g|t>."""
+    text = _spark_text(value)
+    match = _SPARK_SIZE.fullmatch(text) if text is not None else None
+    if match is None or match[2] not in _SPARK_UNIT_POWERS:
+        raise wrong(value, _SPARK_MEMORY_EXPECTED, _spark_memory_fix(text, match))
+    digits, unit = match.groups()
+    if len(digits.lstrip("0")) > _JAVA_LONG_DIGITS:
+        raise wrong(value, _SPARK_MEMORY_EXPECTED, _TOO_MUCH_SPARK_MEMORY)
+    number = int(digits)
+    size = number * 1024 ** _SPARK_UNIT_POWERS[unit]
+    if size < _SPARK_MIN_BYTES:
+        raise wrong(value, _SPARK_MEMORY_EXPECTED, _too_little_spark_memory(number, unit))
+    if size > _SPARK_MAX_BYTES:
+        raise wrong(value, _SPARK_MEMORY_EXPECTED, _TOO_MUCH_SPARK_MEMORY)
+    letter = unit[:1] or "m"
+    if letter in "kmgt":
+        return f"{number}{letter}"
+    return f"{size // _MEBIBYTE}m"  # bytes, in whole MiB as Spark sizes the pod with them
+
+
+def _spark_text(value: Any) -> str | None:
+    """What Spark would read: a string trimmed and in lowercase, a YAML number as written."""
+    if isinstance(value, str):
+        return value.strip().lower()
+    if is_int(value) or isinstance(value, float):
+        return written_text(value)
+    return None
+
+
+def _spark_memory_fix(text: str | None, match: re.Match[str] | None) -> str:
+    if text is None:  # null, true, a list...: the loader's advice fits those
+        return ""
+    if match is not None:  # a number and a unit Spark does not know
+        return _SPARK_UNITS_FIX
+    fraction = _SPARK_FRACTION.fullmatch(text)
+    if fraction is None or fraction[2] not in _SPARK_UNIT_POWERS:
+        return 'Write a whole number and a unit, e.g. "4g".'
+    size = Decimal(fraction[1]) * 1024 ** _SPARK_UNIT_POWERS[fraction[2]]
+    for letter, power in (("g", 3), ("m", 2)):
+        whole = size / 1024**power
+        if whole != whole.to_integral_value():
+            continue
+        suggestion = f"{int(whole)}{letter}"  # whole digits: checking it cannot come back here
+        if accepts(as_spark_memory, suggestion):
+            return f'Spark takes whole numbers only; write "{suggestion}".'
+    return 'Spark takes whole numbers only; write it in a smaller unit, e.g. "1536m" for 1.5g.'
+
+
+def _too_little_spark_memory(number: int, unit: str) -> str:
+    guess = f"{number}g"
+    if unit in ("", "m", "mb", "mi", "mib") and accepts(as_spark_memory, guess):
+        bare = "; a bare number counts MiB" if not unit else ""
+        return f'{_TOO_LITTLE_SPARK_MEMORY}{bare}. Did you mean "{guess}"?'
+    return f"{_TOO_LITTLE_SPARK_MEMORY}. Ask for at least {SPARK_MIN_MEMORY}."
+
+
+def as_spark_count(high: int, why: str) -> Callable[[Any], int]:
+    """A whole number of cores or executors from 1 to `high`; `why` explains that bound."""
+    expected = f"a whole number from 1 to {high}"
+
+    def check(value: Any) -> int:
+        if not is_int(value):
+            raise wrong(
+                value, expected, "Write a whole number." if isinstance(value, float) else ""
+            )
+        if value < 1:
+            raise wrong(value, expected, "Ask for at least 1.")
+        if value > high:
+            raise wrong(value, expected, why)
+        return int(value)
+
+    return check
+
+
+as_spark_cores = as_spark_count(
+    MAX_CPU_CORES,
+    f"A Spark pod asks for all its cores at once and no node has more than {MAX_CPU_CORES}. "
+    "Ask for fewer.",
+)
+as_spark_instances = as_spark_count(
+    MAX_SPARK_EXECUTORS,
+    f"At most {MAX_SPARK_EXECUTORS} executors for one training; ask for fewer, larger ones.",
+)
+
+
+def spark_executors_problem(instances: int, cores: int, memory: str) -> str:
+    """Why one training's executors together ask for more than a shared cluster gives one job,
+    or "". `memory` is one executor's, as as_spark_memory returns it."""
+    total_cores = instances * cores
+    if total_cores > MAX_SPARK_EXECUTOR_CORES:
+        return (
+            f"found {instances} executors of {cores} cores, {total_cores} cores in all; expected "
+            f"at most {MAX_SPARK_EXECUTOR_CORES} cores for the executors of one training (more "
+            "would hold a shared cluster or wait for it forever). Ask for fewer, e.g. instances: "
+            f"{MAX_SPARK_EXECUTOR_CORES // cores}."
+        )
+    each = spark_memory_bytes(memory)
+    if instances * each > _MAX_SPARK_EXECUTOR_BYTES:
+        return (
+            f"found {instances} executors of {memory}, {_spark_size(instances * each)} in all; "
+            f"expected at most {MAX_SPARK_EXECUTOR_MEMORY} for the executors of one training "
+            "(more would hold a shared cluster or wait for it forever). Ask for fewer, e.g. "
+            f"instances: {_MAX_SPARK_EXECUTOR_BYTES // each}."
+        )
+    return ""
+
+
+def _spark_size(size: int) -> str:
+    """Bytes in the largest of Spark's units that counts them whole."""
+    for letter, power in (("t", 4), ("g", 3), ("m", 2), ("k", 1)):
+        if size % 1024**power == 0:
+            return f"{size // 1024**power}{letter}"
+    return f"{size}b"
 
 
 # --- OCI image references -----------------------------------------------------------------------
@@ -635,7 +865,7 @@ def as_schedule(value: Any) -> str | None:
         return None
     expected = (
         'a cron expression with 5 fields like "0 6 * * *", one of '
-        + ", ".join(SCHEDULE_PRESETS)
+        + word_list(SCHEDULE_PRESETS)
         + ", or null for a DAG started by hand"
     )
     if not isinstance(value, str):

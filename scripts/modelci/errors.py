@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import quote
 
-_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"@]*@")
+# A URL's user-info: from `scheme://` to the last `@` before the host, so that a password
+# holding an unescaped `@` is hidden whole; it never crosses a `/`, `?`, `#`, space or quote.
+_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s'\"]*@")
 
 
 class ModelciError(Exception):
@@ -48,6 +52,17 @@ def redact_url(text: str) -> str:
     """`text` with the user-info (`user:password@`) of every URL in it replaced by `***@`:
     safe to print or to put in an error message."""
     return _URL_USERINFO.sub(r"\1***@", text)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` safe to print: the user-info of every URL in it hidden (`redact_url`), and each
+    of `secrets` (a password, a token) replaced by `***` wherever it appears, as written or
+    percent-encoded. Nothing else is touched: a user name such as `git`, or any other short
+    or common word, stays as it is in the text around it."""
+    forms = {form for secret in secrets if secret for form in (secret, quote(secret, safe=""))}
+    for form in sorted(forms, key=len, reverse=True):  # a secret inside another goes last
+        text = text.replace(form, "***")
+    return redact_url(text)
 
 
 def strip_userinfo(url: str) -> str:

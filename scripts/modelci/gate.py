@@ -20,9 +20,17 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 @dataclass(frozen=True)
 class Check:
-    name: str  # e.g. "accuracy >= 0.8", "accuracy vs production"
+    name: str  # e.g. "accuracy >= 0.8", "accuracy vs prod"
     passed: bool
     message: str  # what was compared and the outcome, readable on its own
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the last stand of mlops.yaml serves, whatever it is called: the gate's reference."""
+
+    stand: str
+    metrics: Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -38,9 +46,10 @@ class GateResult:
 def evaluate_gate(
     gate: Gate,
     metrics: Mapping[str, float],
-    production: Mapping[str, float] | None,
+    served: Served | None,
 ) -> GateResult:
-    """Check every threshold, and compare with production when asked to and it is known."""
+    """Check every threshold, and compare with what the last stand serves when asked to and
+    it serves something."""
     checks: list[Check] = []
     for threshold in gate.metrics:
         if threshold.name not in metrics:
@@ -48,8 +57,8 @@ def evaluate_gate(
             continue
         value = metrics[threshold.name]
         checks.extend(_threshold_checks(threshold, value))
-        if gate.compare_with_production and production is not None:
-            checks.append(_production_check(threshold, value, production, gate.tolerance))
+        if gate.compare_with_production and served is not None:
+            checks.append(_served_check(threshold, value, served, gate.tolerance))
     return GateResult(passed=all(check.passed for check in checks), checks=tuple(checks))
 
 
@@ -93,19 +102,19 @@ def _threshold_checks(threshold: MetricThreshold, value: float) -> list[Check]:
     return checks
 
 
-def _production_check(
+def _served_check(
     threshold: MetricThreshold,
     value: float,
-    production: Mapping[str, float],
+    served: Served,
     tolerance: float,
 ) -> Check:
-    name = f"{threshold.name} vs production"
-    reference = production.get(threshold.name)
+    name = f"{threshold.name} vs {served.stand}"
+    reference = served.metrics.get(threshold.name)
     if reference is None or not math.isfinite(reference):
         return Check(
             name=name,
             passed=True,
-            message=f"production model has no usable {threshold.name}; not compared",
+            message=f"the model {served.stand} serves has no usable {threshold.name}; not compared",
         )
     if higher_is_better(threshold):
         limit = reference - tolerance
@@ -120,7 +129,7 @@ def _production_check(
         name=name,
         passed=passed,
         message=(
-            f"{threshold.name} = {value:g} is {verdict} production {reference:g} "
+            f"{threshold.name} = {value:g} is {verdict} {served.stand}'s {reference:g} "
             f"with tolerance {tolerance:g} ({direction}, limit {limit:g})"
         ),
     )

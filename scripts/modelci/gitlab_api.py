@@ -11,6 +11,12 @@ for again), and an overall `BUDGET_SECONDS` per call. Redirects are refused, so 
 only ever sent to `CI_SERVER_URL`. Failures are `GitLabError`s (a
 `ModelciError`) whose text never holds the token; what a command does with one is its
 policy (`write_note_or_warn`: a note is never worth failing a pipeline).
+
+The pipeline trigger (`trigger_event_pipeline`) is the one request that is never simply
+retried: GitLab may have created the pipeline before a 5xx, or after the client stopped
+waiting. Each trigger names its event in a variable; after any failure GitLab may have acted
+on, the event's pipeline is looked for through the API first (`find_event_pipeline`), and
+the trigger is asked again only when GitLab answered and no pipeline carries the event.
 """
 
 from __future__ import annotations
@@ -19,29 +25,68 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from .errors import ModelciError, redact_url
 
 TOKEN_VARIABLE = "MODELCI_GITLAB_TOKEN"  # a project access token with `api` scope
+TRIGGER_TOKEN_VARIABLE = "MODELCI_TRIGGER_TOKEN"  # a pipeline trigger token of the project
 TIMEOUT_SECONDS = 5.0
 RETRIES = 2
 BACKOFF_SECONDS = 0.5
 BUDGET_SECONDS = 15.0
 PER_PAGE = 100
 MAX_PAGES = 20
+LOOK_PAUSE_SECONDS = 1.0  # before looking for a pipeline a failed trigger may have created
+CLOCK_SLACK = timedelta(minutes=10)  # pipelines updated this long before `since` are read too
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 
 T = TypeVar("T")
 
 
 class GitLabError(ModelciError):
-    """A GitLab API call that failed; `status` is the HTTP status, None without an answer."""
+    """A GitLab API call that failed; `status` is the HTTP status, None without an answer.
+    `maybe_acted`: GitLab may have carried the request out (a 5xx, no answer in time, a
+    connection lost after sending), as opposed to a refusal or a request that never left."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, *, maybe_acted: bool = False):
         super().__init__(message)
         self.status = status
+        self.maybe_acted = maybe_acted
+
+
+class TriggerUnknown(GitLabError):
+    """A trigger GitLab may have acted on, and no pipeline of its event was found (or could
+    be looked for): whether the pipeline exists is not known, so the trigger is not asked
+    again; a later look settles it."""
+
+
+@dataclass(frozen=True)
+class _Advice:
+    """What a refusal asks to check of the token a call used."""
+
+    refused: str  # the hint of a 401 or 403
+    not_found: str  # the hint of a 404
+
+
+_API_ADVICE = _Advice(
+    refused=f"check that {TOKEN_VARIABLE} is a valid, unexpired token with the `api` scope and "
+    "at least Reporter access to the project",
+    not_found=f"the project or merge request does not exist, or {TOKEN_VARIABLE} cannot see it",
+)
+_TRIGGER_ADVICE = _Advice(
+    refused=f"check that {TRIGGER_TOKEN_VARIABLE} is a pipeline trigger token of the project "
+    "(Settings > CI/CD > Pipeline trigger tokens) whose owner may run pipelines on the ref",
+    not_found=f"GitLab answers 404 to a trigger token it does not know: check that "
+    f"{TRIGGER_TOKEN_VARIABLE} is a pipeline trigger token of this project",
+)
+_READER_ADVICE = _Advice(
+    refused=f"check that {TOKEN_VARIABLE} is a valid, unexpired token with the `read_api` scope "
+    "and the Maintainer role (GitLab shows a pipeline's variables to Maintainers only)",
+    not_found=f"the project or pipeline does not exist, or {TOKEN_VARIABLE} cannot see it",
+)
 
 
 @dataclass(frozen=True)
@@ -177,16 +222,117 @@ class TriggeredPipeline:
     web_url: str
 
 
-def trigger_pipeline(
-    server_url: str, trigger_token: str, project: str, ref: str, variables: Mapping[str, str]
+@dataclass(frozen=True)
+class EventLookup:
+    """How to find the pipeline of one event: the variable `key` = `value` it was triggered
+    with, read back with an API `token` that may read pipelines' variables ("" when there is
+    none: then nothing GitLab may have acted on is ever asked again)."""
+
+    token: str
+    key: str
+    value: str
+
+
+def trigger_event_pipeline(
+    server_url: str,
+    trigger_token: str,
+    project: str,
+    ref: str,
+    variables: Mapping[str, str],
+    lookup: EventLookup,
 ) -> TriggeredPipeline:
-    """Start a pipeline of `ref` with `variables` through the pipeline trigger API (the token
-    is a trigger token, sent in the body, never as a header; it is kept out of every error).
-    Retried like every call here: at most `RETRIES` times, within `BUDGET_SECONDS`."""
-    api = _Api(server_url, trigger_token, project, send_token=False)
+    """Start the pipeline of one event (`variables` must hold `lookup.key` = `lookup.value`)
+    through the pipeline trigger API, at most once. The trigger token is sent in the body,
+    never as a header, and kept out of every error.
+
+    A request that never reached GitLab, or that it refused for now (429), is sent again. After
+    one GitLab may have acted on (a 5xx, no answer within `TIMEOUT_SECONDS`, a lost connection),
+    the event's pipeline is looked for first: found, it is the answer; not found after a 5xx,
+    the trigger is sent again (at most `RETRIES` times, then a `GitLabError`); not found
+    without an answer (or after a gateway's 504), or not looked for, it raises
+    `TriggerUnknown` (GitLab may still be creating it). A refusal raises `GitLabError`.
+    Everything within `BUDGET_SECONDS`."""
+    deadline = time.monotonic() + BUDGET_SECONDS
+    since = datetime.now(UTC)
+    api = _Api(server_url, trigger_token, project, send_token=False, advice=_TRIGGER_ADVICE)
+    api.deadline = deadline
     body = {"token": trigger_token, "ref": ref, "variables": dict(variables)}  # sent as JSON
-    created = api.request("POST", "trigger/pipeline", body=body)
+    for attempt in range(RETRIES + 1):
+        try:
+            return _triggered(api.request("POST", "trigger/pipeline", body=body, retries=0))
+        except GitLabError as error:
+            again = attempt < RETRIES and time.monotonic() < deadline
+            if error.maybe_acted:
+                reader = _Api(server_url, lookup.token, project, advice=_READER_ADVICE)
+                reader.deadline = deadline
+                found = _look_after(reader, ref, lookup, since, error)
+                if found is not None:
+                    return found
+                if error.status in (None, 504):  # no answer: GitLab may still be creating it
+                    raise _unknown(error, lookup, "no pipeline carries it yet") from None
+            elif error.status not in (None, 429):  # refused: asking again changes nothing
+                raise
+            if not again:
+                raise _given_up(error, attempt + 1) from None
+            api.pause(attempt)
+    raise AssertionError("unreachable")
+
+
+def find_event_pipeline(
+    server_url: str, project: str, ref: str, lookup: EventLookup, since: datetime
+) -> TriggeredPipeline | None:
+    """The trigger pipeline of `ref` whose variables hold `lookup.key` = `lookup.value`,
+    among those updated after `since` (less `CLOCK_SLACK`); None when there is none. Needs a
+    token that may read pipeline variables (`read_api`, Maintainer)."""
+    api = _Api(server_url, lookup.token, project, advice=_READER_ADVICE)
+    return _find_event_pipeline(api, ref, lookup, since)
+
+
+def _look_after(
+    reader: _Api, ref: str, lookup: EventLookup, since: datetime, error: GitLabError
+) -> TriggeredPipeline | None:
+    """The event's pipeline after a trigger GitLab may have acted on, looked for once GitLab
+    had a moment to store it (`LOOK_PAUSE_SECONDS`); `TriggerUnknown` when it cannot be
+    looked for."""
+    if not lookup.token:
+        raise _unknown(error, lookup, f"there is no {TOKEN_VARIABLE} to look for it with")
+    reader.sleep(LOOK_PAUSE_SECONDS)
+    try:
+        return _find_event_pipeline(reader, ref, lookup, since)
+    except GitLabError as failure:
+        raise _unknown(error, lookup, f"looking for it failed: {failure}") from None
+
+
+def _find_event_pipeline(
+    api: _Api, ref: str, lookup: EventLookup, since: datetime
+) -> TriggeredPipeline | None:
+    after = (since - CLOCK_SLACK).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    query = {"ref": ref, "source": "trigger", "updated_after": after, "order_by": "id"}
+    for pipeline in api.iterate("pipelines", {**query, "sort": "desc"}, complete=True):
+        pipeline_id = int(pipeline["id"])
+        variables = api.get_all(f"pipelines/{pipeline_id}/variables", {})
+        if any(v.get("key") == lookup.key and v.get("value") == lookup.value for v in variables):
+            return TriggeredPipeline(id=str(pipeline_id), web_url=str(pipeline.get("web_url", "")))
+    return None
+
+
+def _triggered(created: dict) -> TriggeredPipeline:
     return TriggeredPipeline(id=str(created.get("id", "")), web_url=str(created.get("web_url", "")))
+
+
+def _unknown(error: GitLabError, lookup: EventLookup, why: str) -> TriggerUnknown:
+    return TriggerUnknown(
+        f"{error}. GitLab may have started the pipeline of event {lookup.value}, and {why}: "
+        "the trigger is not sent again; the next check looks for the pipeline before it "
+        "triggers anything",
+        error.status,
+        maybe_acted=True,
+    )
+
+
+def _given_up(error: GitLabError, attempts: int) -> GitLabError:
+    looked = " (and no pipeline of the event was created)" if error.maybe_acted else ""
+    return GitLabError(f"{error}; gave up after {attempts} attempts{looked}", error.status)
 
 
 def write_note_or_warn(command: str, action: Callable[[], T]) -> T | None:
@@ -250,7 +396,13 @@ class _Api:
     """Requests to one project of one GitLab server, within one time budget."""
 
     def __init__(
-        self, server_url: str, token: str, project: str, *, send_token: bool = True
+        self,
+        server_url: str,
+        token: str,
+        project: str,
+        *,
+        send_token: bool = True,
+        advice: _Advice = _API_ADVICE,
     ) -> None:
         import gitlab  # imported here to keep CLI start-up fast
         import requests
@@ -258,8 +410,9 @@ class _Api:
         self._server = server_url.rstrip("/")
         self._token = token
         self._project = project
+        self._advice = advice
         self._base = f"/projects/{quote(project, safe='')}"
-        self._deadline = time.monotonic() + BUDGET_SECONDS
+        self.deadline = time.monotonic() + BUDGET_SECONDS  # the budget's end (monotonic)
         session = requests.Session()
         session.max_redirects = 0  # a redirect is an error: the token stays with the server
         self._gitlab = gitlab.Gitlab(
@@ -291,21 +444,32 @@ class _Api:
                 f"list {path}", None, f"more than {MAX_PAGES * PER_PAGE} items; not all read"
             )
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None) -> dict:
-        payload, _ = self._send(method, path, {}, body)
+    def request(
+        self, method: str, path: str, body: dict[str, Any] | None, *, retries: int = RETRIES
+    ) -> dict:
+        """One JSON object; `retries=0` for a request that must not be sent twice blindly."""
+        payload, _ = self._send(method, path, {}, body, retries=retries)
         if not isinstance(payload, dict):
-            raise self._error(f"{method} {path}", None, "the answer is not a JSON object")
+            raise self._error(
+                f"{method} {path}", None, "the answer is not a JSON object", maybe_acted=True
+            )
         return payload
 
     def _send(
-        self, method: str, path: str, query: dict[str, Any], body: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any],
+        body: dict[str, Any] | None = None,
+        *,
+        retries: int = RETRIES,
     ) -> tuple[Any, Any]:
         import requests
         from gitlab.exceptions import GitlabError
 
         what = f"{method} {path}"
-        for attempt in range(RETRIES + 1):
-            remaining = self._deadline - time.monotonic()
+        for attempt in range(retries + 1):
+            remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 raise self._error(what, None, f"no answer within the {BUDGET_SECONDS:g} s budget")
             try:
@@ -322,33 +486,51 @@ class _Api:
                 return (response.json() if response.content.strip() else None), response.headers
             except GitlabError as error:  # HTTP errors, 401 included
                 status, reason = error.response_code, _short(error.error_message)
-                if status in _TRANSIENT_STATUS and attempt < RETRIES:
-                    self._pause(attempt)
-                    continue
-                raise self._error(what, status, reason, attempts=attempt + 1) from None
-            except requests.exceptions.TooManyRedirects:
-                raise self._error(what, 302, "redirected", attempts=attempt + 1) from None
-            except requests.exceptions.Timeout:
-                raise self._timed_out(what) from None
-            except requests.exceptions.ConnectionError as error:
-                if attempt < RETRIES:
-                    self._pause(attempt)
+                if status in _TRANSIENT_STATUS and attempt < retries:
+                    self.pause(attempt)
                     continue
                 raise self._error(
-                    what, None, f"unreachable ({_short(error)})", attempts=attempt + 1
+                    what, status, reason, attempts=attempt + 1, maybe_acted=(status or 500) >= 500
+                ) from None
+            except requests.exceptions.TooManyRedirects:
+                raise self._error(what, 302, "redirected", attempts=attempt + 1) from None
+            except requests.exceptions.Timeout as error:
+                raise self._timed_out(what, maybe_acted=not _unsent(error)) from None
+            except requests.exceptions.ConnectionError as error:
+                if attempt < retries:
+                    self.pause(attempt)
+                    continue
+                raise self._error(
+                    what,
+                    None,
+                    f"unreachable ({_short(error)})",
+                    attempts=attempt + 1,
+                    maybe_acted=not _unsent(error),
                 ) from None
             except ValueError:
-                raise self._error(what, None, "the answer is not JSON") from None
+                raise self._error(what, None, "the answer is not JSON", maybe_acted=True) from None
         raise AssertionError("unreachable")
 
-    def _pause(self, attempt: int) -> None:
-        time.sleep(min(BACKOFF_SECONDS * 2**attempt, max(0.0, self._deadline - time.monotonic())))
+    def pause(self, attempt: int) -> None:
+        """The back-off before attempt `attempt + 1`, within the budget."""
+        self.sleep(BACKOFF_SECONDS * 2**attempt)
 
-    def _timed_out(self, what: str) -> GitLabError:
-        return self._error(what, None, f"no answer within {TIMEOUT_SECONDS:g} s")
+    def sleep(self, seconds: float) -> None:
+        time.sleep(min(seconds, max(0.0, self.deadline - time.monotonic())))
+
+    def _timed_out(self, what: str, *, maybe_acted: bool = True) -> GitLabError:
+        return self._error(
+            what, None, f"no answer within {TIMEOUT_SECONDS:g} s", maybe_acted=maybe_acted
+        )
 
     def _error(
-        self, what: str, status: int | None, reason: str, *, attempts: int = 1
+        self,
+        what: str,
+        status: int | None,
+        reason: str,
+        *,
+        attempts: int = 1,
+        maybe_acted: bool = False,
     ) -> GitLabError:
         where = f"GitLab API at {redact_url(self._server)}"
         tried = f" after {attempts} attempts" if attempts > 1 else ""
@@ -357,21 +539,30 @@ class _Api:
         else:
             message = (
                 f"{where} answered HTTP {status} to {what} for project {self._project}{tried}"
-                f" ({reason}){_hint(status)}"
+                f" ({reason}){_hint(status, self._advice)}"
             )
         if self._token:
             message = message.replace(self._token, "***")
-        return GitLabError(message, status)
+        return GitLabError(message, status, maybe_acted=maybe_acted)
 
 
-def _hint(status: int) -> str:
+def _unsent(error: Exception) -> bool:
+    """Whether a request failed before any byte of it reached the server (no connection, a
+    connect timeout, a TLS handshake refused), so that the server cannot have acted on it."""
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(error, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError):
+        return True
+    cause = error.args[0] if error.args else None
+    return isinstance(getattr(cause, "reason", cause), NewConnectionError)
+
+
+def _hint(status: int, advice: _Advice) -> str:
     if status in (401, 403):
-        return (
-            f": check that {TOKEN_VARIABLE} is a valid, unexpired token with the `api` scope "
-            "and at least Reporter access to the project"
-        )
+        return f": {advice.refused}"
     if status == 404:
-        return f": the project or merge request does not exist, or {TOKEN_VARIABLE} cannot see it"
+        return f": {advice.not_found}"
     if 300 <= status < 400:
         return ": redirected; set CI_SERVER_URL to the server's final URL (https)"
     if status in _TRANSIENT_STATUS:

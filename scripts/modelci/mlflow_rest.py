@@ -257,10 +257,16 @@ class RestClient:
                 "INVALID_PARAMETER_VALUE",
             )
         relative = artifact_uri.removeprefix(PROXY_SCHEME).lstrip("/")
-        content = self._request("GET", f"{ARTIFACTS_API}/{quote(relative)}")
         target = Path(dst_path) / Path(relative).name
-        target.write_bytes(content)
+        self._request("GET", f"{ARTIFACTS_API}/{quote(relative)}", into=target)
         return str(target)
+
+    def upload_artifact_uri(self, artifact_uri: str, data: bytes, content_type: str) -> None:
+        """PUT one artifact file through the server's artifact proxy."""
+        relative = artifact_uri.removeprefix(PROXY_SCHEME).lstrip("/")
+        self._request(
+            "PUT", f"{ARTIFACTS_API}/{quote(relative)}", content=data, content_type=content_type
+        )
 
     # logged models (MLflow 3)
 
@@ -329,20 +335,35 @@ class RestClient:
         return json.loads(self._request("POST", f"{API}/{endpoint}", body=body) or b"{}")
 
     def _request(
-        self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content: bytes | None = None,
+        content_type: str = "application/json",
+        into: Path | None = None,
     ) -> bytes:
+        """The response's body; with `into`, written there as it arrives (b"" returned). The
+        request's body is `body` as JSON, or the bytes `content`."""
+        import shutil
         import urllib.error
         import urllib.request
 
         url = f"{self._base}{path}" + (f"?{urlencode(query, doseq=True)}" if query else "")
-        data = json.dumps(body).encode() if body is not None else None
+        data = json.dumps(body).encode() if body is not None else content
         headers = _headers(os.environ, self._url_auth)
         if data is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with self._open(request) as response:
-                return response.read()
+                if into is None:
+                    return response.read()
+                with into.open("wb") as out:
+                    shutil.copyfileobj(response, out, 1 << 20)
+                return b""
         except urllib.error.HTTPError as error:
             raise _error(method, path, error.code, error.read()) from None
         except (urllib.error.URLError, OSError) as error:

@@ -387,8 +387,9 @@ def unpack_environment(archive: bytes, final: Path, *, key: str, source: str) ->
             ) from None
         if manifest.get("key") != key:
             raise ModelciError(
-                f"the environment archive {source} holds environment {manifest.get('key')!r}, "
-                f"not {key!r}; nothing was run. Delete it and run the branch's pipeline again"
+                f"the environment archive {source} holds environment "
+                f"{manifest.get('key') or '(none named)'}, not {key}; nothing was run. Delete it "
+                "and run the branch's pipeline again"
             )
         _link_interpreter(staging, manifest["python"])
         (staging / COMPLETE_MARKER).write_text(key + "\n", encoding="utf-8")

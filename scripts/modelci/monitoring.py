@@ -1,226 +1,438 @@
 """Monitoring of a deployed model: the checks of `models[].monitoring` in `mlops.yaml`, and
 whether a failed check triggers retraining.
 
-Pure: takes tables as rows of text (CSV as the scoring DAG writes it) and returns results;
-reading S3, logging to MLflow and calling GitLab are `commands/monitor.py`'s job.
+Takes the two tables as local files (CSV or Parquet, read in batches: `tables.py`) and returns
+results; downloading them, logging to MLflow and calling GitLab are `commands/monitor.py`'s job.
 
-The checks, written once here for every team:
-- population stability index (PSI) of each feature and of the score, current data against
-  the reference (the data the model was trained on): bins are the reference's deciles, and
-  PSI = sum over bins of (current share - reference share) * ln(current share / reference
-  share), each share floored at `PSI_FLOOR` so an empty bin does not make it infinite;
-- the share of missing values of each watched column (empty, NA, NaN, null, None);
-- the share of values of a column outside its `ranges:` interval (a value that is not a
-  number counts as outside);
-- a metric against ground truth (accuracy, MAE or RMSE of the score against the label column)
-  when the config names a label.
+The checks, written once here for every team, each of a kind:
+- drift: the population stability index (PSI) of each feature and of the score, today's data
+  against the reference (the data the model was trained on), measured by the column's kind
+  (`drift.py`: categorical, discrete or continuous, taken from the reference);
+- quality: a metric against ground truth (accuracy, MAE or RMSE of the score against the
+  label column) when the config names a label;
+- data: the share of missing values of each watched column (empty, NA, NaN, null, None), the
+  share of values of a column outside its `ranges:` interval (a value that is not a number
+  counts as outside), and a column that cannot be measured at all.
+
+A failed drift or quality check may trigger retraining; a data problem is reported (the check
+fails, the DAG run is red) but never retrains: a model trained again on broken data is no cure.
 """
 
 from __future__ import annotations
 
-import bisect
-import csv
-import io
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .config import Monitoring, Retrain
+from .drift import (
+    CATEGORICAL,
+    CONTINUOUS,
+    DISCRETE,
+    MAX_DISTINCT_TEXT,
+    Buckets,
+    Distribution,
+    Profile,
+    Survey,
+    Unmeasurable,
+    categorical_buckets,
+    continuous_buckets,
+    discrete_buckets,
+    first_text,
+    psi,
+    shares,
+)
 from .gate import Check
+from .tables import Cells, DataProblem, TableFile, batches, cells, require_columns
 
-PSI_BINS = 10
-PSI_FLOOR = 1e-4
-MISSING = frozenset({"", "na", "nan", "null", "none"})
-_BOOLEANS = {"true": 1.0, "false": 0.0}
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-Rows = Sequence[Mapping[str, str]]
+DRIFT = "drift"
+QUALITY = "quality"
+DATA = "data"
+# The numbers of the reference's continuous columns held at once (8 bytes each): columns past
+# it are read in a further pass over the reference, so a large reference fits the pod.
+REFERENCE_NUMBERS_BYTES = 512 << 20
 
 
-class DataProblem(ValueError):
-    """The monitoring data cannot be checked at all (missing, empty, without a column)."""
+@dataclass(frozen=True)
+class MonitorCheck(Check):
+    kind: str = DRIFT  # DRIFT, QUALITY or DATA: what a failure says about the model
 
 
 @dataclass(frozen=True)
 class MonitorResult:
-    checks: tuple[Check, ...]
+    checks: tuple[MonitorCheck, ...]
     metrics: dict[str, float]  # what is logged to MLflow, e.g. {"psi.tenure_months": 0.03}
+    distributions: tuple[Distribution, ...] = ()  # what the picture shows, column by column
 
     @property
     def passed(self) -> bool:
         return all(check.passed for check in self.checks)
 
     @property
-    def failures(self) -> tuple[Check, ...]:
+    def failures(self) -> tuple[MonitorCheck, ...]:
         return tuple(check for check in self.checks if not check.passed)
 
 
-# --- tables -------------------------------------------------------------------------------------
+# --- the reference ------------------------------------------------------------------------------
 
 
-def read_table(data: bytes, source: str) -> list[dict[str, str]]:
-    """The rows of a CSV file with a header line; DataProblem when it has no rows."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DataProblem(f"{source} is not UTF-8 text; expected a CSV file") from None
-    rows = list(csv.DictReader(io.StringIO(text)))
-    if not rows:
-        raise DataProblem(f"{source} has no rows (an empty file, or a header only)")
-    return rows
+def profile_reference(table: TableFile, names: Sequence[str]) -> dict[str, Profile]:
+    """How each column of `names` is measured, from the reference: one reading tells each
+    column's kind (and counts the discrete ones), then one reading per group of categorical
+    and continuous columns measures them, continuous columns grouped to hold at most
+    `REFERENCE_NUMBERS_BYTES` of numbers at once."""
+    names = list(dict.fromkeys(names))
+    surveys = {name: Survey() for name in names}
+    for batch in batches(table, names):
+        for name, survey in surveys.items():
+            survey.add(batch[name])
+    if names and surveys[names[0]].rows == 0:
+        raise DataProblem(f"{table.source} has no rows (a header only)")
+    profiles: dict[str, Profile] = {}
+    for name, survey in surveys.items():
+        if survey.kind is None:
+            profiles[name] = Unmeasurable(
+                f"the reference has no values in {name} (every cell is empty); log a reference "
+                f"with them, or remove {name} from monitoring.features"
+            )
+        elif survey.kind == DISCRETE:
+            assert survey.values is not None
+            profiles[name] = discrete_buckets(survey.values)
+    later = [name for name in names if name not in profiles]
+    for group in _reading_groups(later, surveys):
+        profiles.update(_measure_reference(table, group, surveys))
+    return profiles
 
 
-def number(text: str | None) -> float | None:
-    """A cell as a number: None when missing, NaN when it is not a number; true/false are 1/0."""
-    if text is None or text.strip().lower() in MISSING:
+def _reading_groups(names: Sequence[str], surveys: Mapping[str, Survey]) -> list[list[str]]:
+    """The categorical columns and the first continuous ones, then the other continuous ones
+    in groups whose numbers fit in REFERENCE_NUMBERS_BYTES (one column at least)."""
+    groups: list[list[str]] = []
+    group = [name for name in names if surveys[name].kind == CATEGORICAL]
+    held = 0
+    for name in names:
+        if surveys[name].kind != CONTINUOUS:
+            continue
+        size = surveys[name].numbers * 8
+        if held and held + size > REFERENCE_NUMBERS_BYTES:
+            groups.append(group)
+            group, held = [], 0
+        group.append(name)
+        held += size
+    return [*groups, group] if group else groups
+
+
+def _measure_reference(
+    table: TableFile, group: Sequence[str], surveys: Mapping[str, Survey]
+) -> dict[str, Profile]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    numbers: dict[str, list[pa.Array]] = {
+        name: [] for name in group if surveys[name].kind == CONTINUOUS
+    }
+    categories: dict[str, dict[str, int] | None] = {
+        name: {} for name in group if surveys[name].kind == CATEGORICAL
+    }
+    for batch in batches(table, group):
+        for name, chunks in numbers.items():
+            chunks.append(pc.drop_null(cells(batch[name]).numbers))
+        for name, found in categories.items():
+            categories[name] = _count_categories(found, batch[name])
+    profiles: dict[str, Profile] = {}
+    for name in list(numbers):
+        profiles[name] = continuous_buckets(pa.concat_arrays(numbers.pop(name)))
+    for name, found in categories.items():
+        example = surveys[name].text_example
+        profiles[name] = (
+            categorical_buckets(found)
+            if found is not None
+            else Unmeasurable(
+                f"the reference holds more than {MAX_DISTINCT_TEXT:,} distinct values of {name}, "
+                f"text among them (such as {example!r}): an identifier or free text is not a "
+                f"feature; remove {name} from monitoring.features"
+            )
+        )
+    return profiles
+
+
+def _count_categories(found: dict[str, int] | None, array: pa.Array) -> dict[str, int] | None:
+    """`found` with the batch's categories counted; None past MAX_DISTINCT_TEXT of them."""
+    import pyarrow.compute as pc
+
+    if found is None:
         return None
-    cleaned = text.strip().lower()
-    if cleaned in _BOOLEANS:
-        return _BOOLEANS[cleaned]
-    try:
-        value = float(cleaned)
-    except ValueError:
-        return math.nan
-    return value if math.isfinite(value) else math.nan
+    text = cells(array, text=True, numbers=False).text
+    assert text is not None
+    for pair in pc.value_counts(pc.drop_null(text)).to_pylist():
+        found[pair["values"]] = found.get(pair["values"], 0) + pair["counts"]
+    return found if len(found) <= MAX_DISTINCT_TEXT else None
 
 
-def column(rows: Rows, name: str, source: str) -> list[float | None]:
-    if name not in rows[0]:
-        found = ", ".join(rows[0]) or "none"
-        raise DataProblem(f"{source} has no column {name!r} (its columns: {found})")
-    return [number(row.get(name)) for row in rows]
+# --- today's data -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Seen:
+    """Today's figures of one column."""
+
+    rows: int = 0
+    missing: int = 0
+    numbers: int = 0
+    text_example: str | None = None
+    counts: list[int] | None = None  # per bucket of the column's profile, when it has one
+    outside: int = 0  # present values outside the column's range, when it has one
+
+    def add(
+        self,
+        array: pa.Array,
+        column: Cells,
+        profile: Profile | None,
+        bounds: tuple[float, float] | None,
+    ) -> None:
+        self.rows += column.rows
+        self.missing += column.count_missing()
+        self.numbers += column.count_numbers()
+        if self.text_example is None and column.count_text():
+            self.text_example = first_text(array, column)
+        if self.counts is not None and isinstance(profile, Buckets):
+            for index, count in enumerate(profile.count(column)):
+                self.counts[index] += count
+        if bounds is not None:
+            self.outside += _outside(column, *bounds)
+
+
+@dataclass
+class _Truth:
+    """The ground-truth metric, summed batch by batch."""
+
+    metric: str
+    pairs: int = 0  # rows with both a label and a score (both numbers, but for accuracy)
+    total: float = 0.0  # right answers, absolute errors or squared errors
+
+    def add(self, label: Cells, score: Cells) -> None:
+        import pyarrow.compute as pc
+
+        if self.metric == "accuracy":
+            both = pc.and_(pc.invert(label.missing), pc.invert(score.missing))
+            numeric = pc.and_(pc.is_valid(label.numbers), pc.is_valid(score.numbers))
+            same = pc.if_else(
+                numeric,
+                pc.equal(label.numbers, score.numbers),
+                pc.equal(label.text, score.text),
+            )
+            self.pairs += _count(both)
+            self.total += _count(pc.and_(both, same))
+            return
+        error = pc.abs(pc.subtract(label.numbers, score.numbers))
+        self.pairs += len(error) - error.null_count
+        power = error if self.metric == "mae" else pc.multiply(error, error)
+        self.total += float(pc.sum(power).as_py() or 0.0)
+
+    def value(self) -> float:
+        mean = self.total / self.pairs
+        return math.sqrt(mean) if self.metric == "rmse" else mean
+
+
+@dataclass
+class _Today:
+    rows: int = 0
+    seen: dict[str, _Seen] = field(default_factory=dict)
+    truth: _Truth | None = None
+
+
+def _read_today(
+    current: TableFile, names: Sequence[str], profiles: Mapping[str, Profile], spec: Monitoring
+) -> _Today:
+    """Every figure of today's data the checks need, in one reading of the table."""
+    bounds = {name: (low, high) for name, low, high in spec.ranges}
+    today = _Today(
+        seen={name: _Seen(counts=_empty_counts(profiles.get(name))) for name in names},
+        truth=_Truth(spec.ground_truth.metric) if spec.ground_truth else None,
+    )
+    with_text = set(_columns_read_as_text(profiles, spec))
+    words_only = with_text - set(_ground_truth_columns(spec))
+    for batch in batches(current, names):
+        columns = {
+            name: cells(batch[name], text=name in with_text, numbers=name not in words_only)
+            for name in names
+        }
+        for name, column in columns.items():
+            today.seen[name].add(batch[name], column, profiles.get(name), bounds.get(name))
+        if today.truth is not None and spec.ground_truth and spec.score:
+            today.truth.add(columns[spec.ground_truth.label], columns[spec.score])
+    today.rows = today.seen[names[0]].rows
+    if today.rows == 0:
+        raise DataProblem(f"{current.source} has no rows (a header only)")
+    return today
+
+
+def _columns_read_as_text(profiles: Mapping[str, Profile], spec: Monitoring) -> Iterator[str]:
+    for name, profile in profiles.items():
+        if isinstance(profile, Buckets) and profile.kind == CATEGORICAL:
+            yield name
+    if spec.ground_truth is not None and spec.ground_truth.metric == "accuracy":
+        yield from _ground_truth_columns(spec)
+
+
+def _ground_truth_columns(spec: Monitoring) -> tuple[str, ...]:
+    truth = spec.ground_truth
+    return (truth.label, spec.score) if truth is not None and spec.score else ()
+
+
+def _empty_counts(profile: Profile | None) -> list[int] | None:
+    return [0] * len(profile.labels) if isinstance(profile, Buckets) else None
+
+
+def _outside(column: Cells, low: float, high: float) -> int:
+    """Present values that are not a number within [low, high]."""
+    import pyarrow.compute as pc
+
+    inside = pc.and_(pc.greater_equal(column.numbers, low), pc.less_equal(column.numbers, high))
+    return column.rows - column.count_missing() - _count(inside)
+
+
+def _count(mask: pa.Array) -> int:
+    import pyarrow.compute as pc
+
+    return int(pc.sum(mask).as_py() or 0)
 
 
 # --- the checks ---------------------------------------------------------------------------------
 
 
-def psi(reference: Sequence[float], current: Sequence[float], bins: int = PSI_BINS) -> float:
-    """Population stability index of `current` against `reference` (numbers only)."""
-    if not reference or not current:
-        raise ValueError("PSI needs values in both samples")
-    edges = _decile_edges(sorted(reference), bins)
-    expected = _shares(reference, edges)
-    actual = _shares(current, edges)
-    return sum((a - e) * math.log(a / e) for e, a in zip(expected, actual, strict=True))
-
-
-def _decile_edges(ordered: Sequence[float], bins: int) -> list[float]:
-    """Inner bin edges at the reference's quantiles; repeated values give one edge."""
-    edges = {ordered[min(len(ordered) - 1, (len(ordered) * i) // bins)] for i in range(1, bins)}
-    return sorted(edges)
-
-
-def _shares(values: Sequence[float], edges: Sequence[float]) -> list[float]:
-    """Share of `values` in each bin (-inf, e0), [e0, e1), ..., [en, inf), floored."""
-    counts = [0] * (len(edges) + 1)
-    for value in values:
-        counts[bisect.bisect_right(edges, value)] += 1
-    return [max(count / len(values), PSI_FLOOR) for count in counts]
-
-
-def missing_share(values: Sequence[float | None]) -> float:
-    return sum(value is None for value in values) / len(values)
-
-
-def out_of_range_share(values: Sequence[float | None], low: float, high: float) -> float:
-    present = [value for value in values if value is not None]
-    if not present:
-        return 0.0
-    return sum(math.isnan(v) or not low <= v <= high for v in present) / len(present)
-
-
-def ground_truth_metric(metric: str, labels: Sequence[float], scores: Sequence[float]) -> float:
-    pairs = list(zip(labels, scores, strict=True))
-    if metric == "accuracy":
-        return sum(label == score for label, score in pairs) / len(pairs)
-    if metric == "mae":
-        return sum(abs(label - score) for label, score in pairs) / len(pairs)
-    if metric == "rmse":
-        return math.sqrt(sum((label - score) ** 2 for label, score in pairs) / len(pairs))
-    raise ValueError(f"unknown metric {metric!r}")
-
-
-def evaluate(
-    spec: Monitoring, reference: Rows, current: Rows, *, sources: Sequence[str]
-) -> MonitorResult:
-    """Every check of `spec` on `current` against `reference`. DataProblem when a column the
-    checks need is missing from either table; `sources` names the two tables for messages."""
-    reference_source, current_source = sources
-    checks: list[Check] = []
-    metrics: dict[str, float] = {"rows": float(len(current))}
-    watched = [*spec.features, *([spec.score] if spec.score else [])]
+def evaluate(spec: Monitoring, reference: TableFile, current: TableFile) -> MonitorResult:
+    """Every check of `spec` on `current` against `reference`. DataProblem when a table has no
+    rows or lacks a column the checks need."""
+    watched = list(dict.fromkeys([*spec.features, *([spec.score] if spec.score else [])]))
+    label = [spec.ground_truth.label] if spec.ground_truth else []
+    needed = list(dict.fromkeys([*watched, *(name for name, _, _ in spec.ranges), *label]))
+    require_columns(reference, watched)
+    require_columns(current, needed)
+    profiles = profile_reference(reference, watched)
+    today = _read_today(current, needed, profiles, spec)
+    checks: list[MonitorCheck] = []
+    metrics: dict[str, float] = {"rows": float(today.rows)}
+    distributions: list[Distribution] = []
     for name in watched:
-        now = column(current, name, current_source)
-        before = column(reference, name, reference_source)
-        checks.append(_psi_check(spec, name, before, now, metrics))
-        share = missing_share(now)
+        seen = today.seen[name]
+        check, distribution = _drift_check(spec, name, profiles[name], seen, metrics)
+        checks.append(check)
+        distributions.append(distribution)
+        share = seen.missing / seen.rows
         metrics[f"null_share.{name}"] = share
-        checks.append(
-            _at_most(f"null share of {name}", share, spec.max_null_share, "of the rows are empty")
-        )
+        empty = "of the rows are empty"
+        checks.append(_at_most(f"null share of {name}", share, spec.max_null_share, empty))
     for name, low, high in spec.ranges:
-        share = out_of_range_share(column(current, name, current_source), low, high)
-        metrics[f"out_of_range.{name}"] = share
-        outside = f"of the values are outside [{low:g}, {high:g}]"
-        checks.append(_at_most(f"range of {name}", share, spec.max_out_of_range, outside))
-    if spec.ground_truth is not None:
-        checks.append(_ground_truth_check(spec, current, current_source, metrics))
-    return MonitorResult(checks=tuple(checks), metrics=metrics)
+        seen, profile = today.seen[name], profiles.get(name)
+        checks.append(_range_check(spec, name, low, high, seen, profile, metrics))
+    if spec.ground_truth is not None and today.truth is not None:
+        checks.append(_ground_truth_check(spec, today.truth, metrics))
+    return MonitorResult(tuple(checks), metrics, tuple(distributions))
 
 
-def _psi_check(
-    spec: Monitoring,
-    name: str,
-    before: Sequence[float | None],
-    now: Sequence[float | None],
-    metrics: dict[str, float],
-) -> Check:
-    reference = [v for v in before if v is not None and not math.isnan(v)]
-    current = [v for v in now if v is not None and not math.isnan(v)]
-    if not reference or not current:
-        side = "reference" if not reference else "current data"
-        return Check(f"PSI of {name}", False, f"PSI of {name}: the {side} has no numbers in it")
-    value = psi(reference, current)
+def _drift_check(
+    spec: Monitoring, name: str, profile: Profile, seen: _Seen, metrics: dict[str, float]
+) -> tuple[MonitorCheck, Distribution]:
+    check = f"PSI of {name}"
+    if isinstance(profile, Unmeasurable):
+        reason = f"{check}: cannot be measured: {profile.reason}"
+        return MonitorCheck(check, False, reason, DATA), _unmeasured(name, reason)
+    counts = seen.counts or []
+    if not sum(counts):
+        reason = f"{check}: {_nothing_to_measure(name, profile, seen)}"
+        return MonitorCheck(check, False, reason, DATA), _unmeasured(name, reason, profile)
+    value = psi(profile.reference, counts)
     metrics[f"psi.{name}"] = value
     passed = value <= spec.max_psi
     verdict = "stable" if passed else "drifted"
-    return Check(
-        f"PSI of {name}",
-        passed,
-        f"PSI of {name} is {value:.4f} (max {spec.max_psi:g}): {verdict}",
+    message = f"{check} is {value:.4f} (max {spec.max_psi:g}; {profile.description}): {verdict}"
+    distribution = Distribution(
+        column=name,
+        kind=profile.kind,
+        labels=profile.labels,
+        reference=tuple(shares(profile.reference)),
+        current=tuple(shares(counts)),
+        psi=value,
     )
+    return MonitorCheck(check, passed, message, DRIFT), distribution
 
 
-def _at_most(name: str, share: float, limit: float, what: str) -> Check:
+def _nothing_to_measure(name: str, profile: Buckets, seen: _Seen) -> str:
+    if seen.text_example is not None and profile.kind != CATEGORICAL:
+        return (
+            f"today's data has no numbers in {name} (text such as {seen.text_example!r}), "
+            f"though the reference's {name} is {profile.kind}: the data is broken"
+        )
+    return f"today's data has no values in {name} (every cell is empty)"
+
+
+def _unmeasured(name: str, reason: str, profile: Buckets | None = None) -> Distribution:
+    labels = profile.labels if profile is not None else ()
+    reference = tuple(shares(profile.reference)) if profile is not None else ()
+    kind = profile.kind if profile is not None else "unmeasured"
+    current = (0.0,) * len(labels)
+    return Distribution(name, kind, labels, reference, current, None, reason)
+
+
+def _range_check(
+    spec: Monitoring,
+    name: str,
+    low: float,
+    high: float,
+    seen: _Seen,
+    profile: Profile | None,
+    metrics: dict[str, float],
+) -> MonitorCheck:
+    check = f"range of {name}"
+    if isinstance(profile, Buckets) and profile.kind == CATEGORICAL:
+        example = profile.values[0] if profile.values else ""
+        return MonitorCheck(
+            check,
+            False,
+            f"{check}: {name} is categorical (the reference holds text such as {example!r}), "
+            f"and a range applies to numbers; remove {name} from monitoring.ranges",
+            DATA,
+        )
+    present = seen.rows - seen.missing
+    share = seen.outside / present if present else 0.0
+    metrics[f"out_of_range.{name}"] = share
+    outside = f"of the values are outside [{low:g}, {high:g}]"
+    result = _at_most(check, share, spec.max_out_of_range, outside)
+    if not result.passed and seen.numbers == 0 and seen.text_example is not None:
+        note = f" (none is a number: text such as {seen.text_example!r})"
+        return MonitorCheck(result.name, False, result.message + note, DATA)
+    return result
+
+
+def _at_most(name: str, share: float, limit: float, what: str) -> MonitorCheck:
     passed = share <= limit
-    return Check(name, passed, f"{name}: {share:.2%} {what} (max {limit:.2%})")
+    return MonitorCheck(name, passed, f"{name}: {share:.2%} {what} (max {limit:.2%})", DATA)
 
 
-def _ground_truth_check(
-    spec: Monitoring, current: Rows, source: str, metrics: dict[str, float]
-) -> Check:
-    truth = spec.ground_truth
-    assert truth is not None and spec.score is not None  # the config requires a score with it
-    labels = column(current, truth.label, source)
-    scores = column(current, spec.score, source)
-    pairs = [
-        (label, score)
-        for label, score in zip(labels, scores, strict=True)
-        if label is not None and score is not None and not math.isnan(label + score)
-    ]
-    name = f"{truth.metric} against {truth.label}"
-    if not pairs:
-        return Check(name, False, f"{name}: no row has both a label and a score")
-    value = ground_truth_metric(truth.metric, [p[0] for p in pairs], [p[1] for p in pairs])
-    metrics[truth.metric] = value
-    low_ok = truth.min is None or value >= truth.min
-    high_ok = truth.max is None or value <= truth.max
+def _ground_truth_check(spec: Monitoring, truth: _Truth, metrics: dict[str, float]) -> MonitorCheck:
+    bound = spec.ground_truth
+    assert bound is not None and spec.score is not None  # the config requires a score with it
+    name = f"{bound.metric} against {bound.label}"
+    if not truth.pairs:
+        both = "a label and a score" if bound.metric == "accuracy" else "a numeric label and score"
+        return MonitorCheck(name, False, f"{name}: no row has both {both}", DATA)
+    value = truth.value()
+    metrics[bound.metric] = value
+    low_ok = bound.min is None or value >= bound.min
+    high_ok = bound.max is None or value <= bound.max
     bounds = ", ".join(
         f"{word} {limit:g}"
-        for word, limit in (("min", truth.min), ("max", truth.max))
+        for word, limit in (("min", bound.min), ("max", bound.max))
         if limit is not None
     )
-    return Check(name, low_ok and high_ok, f"{name} is {value:.4f} on {len(pairs)} rows ({bounds})")
+    message = f"{name} is {value:.4f} on {truth.pairs} rows ({bounds})"
+    return MonitorCheck(name, low_ok and high_ok, message, QUALITY)
 
 
 # --- retraining ---------------------------------------------------------------------------------
@@ -254,13 +466,23 @@ def decide_retraining(
     now: datetime,
 ) -> Decision:
     """Whether this monitoring run triggers a retraining. `result` is None when the data could
-    not be checked: a data problem is not drift, and retraining would not mend it."""
+    not be checked: a data problem is not drift, and retraining would not mend it; nor does a
+    failed data check (null share, range, a column that cannot be measured) retrain: only
+    drift and ground-truth quality do."""
     if result is None:
         return Decision(NONE, "the monitoring data could not be checked; retraining would not help")
     if result.passed:
         return Decision(NONE, "every check passed")
     if not production_stand:
         return Decision(NONE, "retraining is triggered only by the last stand's monitoring")
+    retrain_for = [check for check in result.failures if check.kind != DATA]
+    if not retrain_for:
+        problems = "; ".join(check.message for check in result.failures)
+        return Decision(
+            SKIP,
+            f"data problems are not drift, and retraining on broken data would not mend them "
+            f"(reported, not retrained for): {problems}",
+        )
     if not retrain.enabled:
         return Decision(SKIP, "retraining is disabled (monitoring.retrain.enabled: false)")
     if last is not None:
@@ -275,7 +497,7 @@ def decide_retraining(
                 f"cool-down until {_at(until)} after the retraining of {_at(last.at)} "
                 f"({last.outcome or 'no outcome reported'})",
             )
-    failed = "; ".join(check.message for check in result.failures)
+    failed = "; ".join(check.message for check in retrain_for)
     return Decision(TRIGGER, f"failed checks: {failed}")
 
 

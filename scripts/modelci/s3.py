@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from .errors import ModelciError, redact_url
@@ -43,6 +43,11 @@ def _directory_prefix(key: str) -> str:
 
 
 _CHUNK_BYTES = 1 << 20  # objects are streamed to disk in pieces of this size
+# A file above one part goes up as a multipart upload of parts this size (s3transfer makes
+# them larger for a file of more than 10,000 parts), this many at a time: each holds a
+# connection and a few buffers, not the part.
+MULTIPART_PART_BYTES = 16 << 20
+MULTIPART_CONCURRENCY = 4
 _CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
@@ -123,6 +128,53 @@ class S3Store:
             self._client.put_object(
                 Bucket=target.bucket, Key=target.key, Body=data, Metadata=dict(metadata or {})
             )
+
+    def create_bytes(self, uri: str, data: bytes) -> bool:
+        """Write an object only if there is none at `uri` (`If-None-Match: *`, one atomic step
+        in the store); False when one exists, or a concurrent create of it won (HTTP 412, 409).
+        A retried request that the store had in fact carried out also gives False: read the
+        object to know whose it is."""
+        from botocore.exceptions import ClientError
+
+        target = self._target(uri, need_key=True)
+        with self._errors(target, "create"):
+            try:
+                self._client.put_object(
+                    Bucket=target.bucket, Key=target.key, Body=data, IfNoneMatch="*"
+                )
+            except ClientError as exc:
+                if _status(exc) in (409, 412):
+                    return False
+                raise
+        return True
+
+    def upload_file(self, uri: str, path: Path, metadata: Mapping[str, str] | None = None) -> None:
+        """Write an object from a local file of any size without reading it into memory: S3's
+        managed transfer (s3transfer, the engine of boto3's `upload_file`) sends a large file
+        as a multipart upload, several parts at a time, each read from the file as it goes."""
+        from s3transfer.manager import TransferConfig, TransferManager
+
+        target = self._target(uri, need_key=True)
+        extra = {"Metadata": dict(metadata)} if metadata else {}
+        config = TransferConfig(
+            multipart_threshold=MULTIPART_PART_BYTES,
+            multipart_chunksize=MULTIPART_PART_BYTES,
+            max_request_concurrency=MULTIPART_CONCURRENCY,
+        )
+        with self._errors(target, "write"), TransferManager(self._client, config) as transfers:
+            transfers.upload(str(path), target.bucket, target.key, extra_args=extra).result()
+
+    @contextmanager
+    def open_object(self, uri: str) -> Iterator[BinaryIO]:
+        """The object's bytes as a stream, read as the caller reads (a tar.gz of gigabytes can
+        be unpacked on the way); a failure while reading is a ModelciError too."""
+        target = self._target(uri, need_key=True)
+        with self._errors(target, "read"):
+            body = self._client.get_object(Bucket=target.bucket, Key=target.key)["Body"]
+            try:
+                yield body
+            finally:
+                body.close()
 
     def etag(self, uri: str) -> str | None:
         """The object's ETag (the server's fingerprint of its bytes), "" when the store gives

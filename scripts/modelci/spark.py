@@ -3,7 +3,11 @@ training DAG submits for a model with `train.engine: spark`, and how a CI job ru
 entrypoint with local Spark.
 
 Pure: builds data from the config and the deployment's URIs; the DAG template writes it as a
-literal, the tests hold it against the operator's CRD schema.
+literal, the tests hold it against the operator's CRD schema. (Only `refuse_spark_model` reads
+anything: one MLmodel file, through the store it is given.)
+
+The application runs its training DAG's entrypoint and args (`batch.dags[]` of kind training,
+which default to `train.entrypoint` and `train.args`), as a training DAG in a pod does.
 
 How the application finds its code and Python:
 - the model's environment archive (the one it was trained and is served in) and the code
@@ -14,18 +18,54 @@ How the application finds its code and Python:
   the platform's runtime image);
 - the entrypoint itself is the main application file, an object beside the code archive
   (`main_file_uri`), and `./code` is on PYTHONPATH for what it imports.
+
+A Spark ML model (what `mlflow.spark.log_model` logs) is another matter: its python_function
+loads it into a SparkSession, so it needs pyspark and Java where it is loaded. MLServer's mlflow
+runtime (online serving) and the pod of an inference DAG have neither, and modelci has no Spark
+batch scoring: such a model may be trained (its training DAG), never served or scored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import Model, Spark
+from .config import Dag, Model, Spark
+from .errors import ModelciError
+from .macros import expand
+
+if TYPE_CHECKING:
+    from .modelenv import ObjectStore
 
 API_VERSION = "sparkoperator.k8s.io/v1beta2"
 ENVIRONMENT_DIR = "environment"
 CODE_DIR = "code"
+SPARK_FLAVOR = "spark"  # the MLmodel flavor of mlflow.spark.log_model, and mlops.yaml's name
+SPARK_LOADER = "mlflow.spark"  # the loader_module of its python_function flavor
+MLMODEL_FILE = "MLmodel"
+
+
+def spark_training_dag(model: Model) -> Dag | None:
+    """The training DAG whose task submits a SparkApplication: a model with
+    `train.engine: spark` that has a training DAG. None for any other model."""
+    if model.train.engine != "spark":
+        return None
+    return next((dag for dag in model.batch.dags if dag.kind == "training"), None)
+
+
+def require_environment(model: Model, environment_uri: str | None) -> None:
+    """A Spark training DAG's Python is the environment archive the run trained in: without
+    one there is no application to write (ModelciError naming the fix)."""
+    if environment_uri or spark_training_dag(model) is None:
+        return
+    raise ModelciError(
+        f"{model.name}: its training DAG runs as a SparkApplication whose Python is the "
+        "environment archive the served run was trained in, and the run records none (no "
+        "modelci.env_archive tag: its train job ran without MODELCI_SCRATCH_URI, or it was not "
+        "trained by modelci). Nothing was deployed. Set MODELCI_SCRATCH_URI in the group's CI/CD "
+        "variables and run the branch's pipeline again: its train job builds the archive and "
+        "records it on the run"
+    )
 
 
 def main_file_uri(code_uri: str, entrypoint: str) -> str:
@@ -51,12 +91,12 @@ def spark_application(
     s3_endpoint: str,
     labels: Mapping[str, str],
 ) -> dict[str, Any]:
-    """The SparkApplication that trains `model` (whose `train.engine` is spark)."""
-    spark = model.train.spark
-    if spark is None:
-        raise ValueError(f"model {model.name!r} does not train on Spark")
-    if not environment_uri:
-        raise ValueError("a Spark application needs the model's environment archive")
+    """The SparkApplication of `model`'s training DAG (`train.engine: spark`): it runs that
+    DAG's entrypoint and args in the environment archive `environment_uri`."""
+    spark, dag = model.train.spark, spark_training_dag(model)
+    if spark is None or dag is None:
+        raise ValueError(f"model {model.name!r} has no training DAG on Spark")
+    require_environment(model, environment_uri)
     env = [{"name": key, "value": value} for key, value in env_vars.items()]
     env.append({"name": "PYTHONPATH", "value": CODE_DIR})
     secrets = [{"secretRef": {"name": s3_secret}}]
@@ -70,8 +110,9 @@ def spark_application(
             "mode": "cluster",
             "image": image,
             "sparkVersion": spark.version,
-            "mainApplicationFile": s3a(main_file_uri(code_uri, model.train.entrypoint)),
-            "arguments": list(model.train.args),
+            "mainApplicationFile": s3a(main_file_uri(code_uri, dag.entrypoint)),
+            # No run values here (the config refuses them), only `$${`, a literal `${`.
+            "arguments": [expand(arg, {}) for arg in dag.args],
             "deps": {
                 "archives": [
                     f"{s3a(environment_uri)}#{ENVIRONMENT_DIR}",
@@ -114,3 +155,75 @@ def local_submit_args(spark: Spark) -> str:
     return (
         f"--master {spark.ci_master} --conf spark.driver.memory={spark.driver.memory} pyspark-shell"
     )
+
+
+# --- Spark ML models: trained, never served -----------------------------------------------------
+
+
+def pod_loaders(model: Model) -> list[str]:
+    """What loads `model` with mlflow.pyfunc outside Spark, as mlops.yaml configures it: the
+    model server of online serving and the pod of an inference DAG. (The product's monitoring
+    reads CSV files, and a training DAG trains a new model: neither loads the served one.)"""
+    loaders = []
+    if model.online.enabled:
+        loaders.append("online serving (online.enabled, MLServer's mlflow runtime)")
+    loaders += [
+        f"the pod of its inference DAG (batch.dags[{index}])"
+        for index, dag in enumerate(model.batch.dags)
+        if dag.kind == "inference"
+    ]
+    return loaders
+
+
+def spark_model_problem(model: Model, found: str) -> str:
+    """Why `model`, a Spark ML model (`found` says how that is known), cannot be deployed as
+    configured; "" when nothing it configures would load it outside Spark."""
+    loaders = pod_loaders(model)
+    if not loaders:
+        return ""
+    return (
+        f"model {model.name} is a Spark ML model ({found}): mlflow.pyfunc loads it only into "
+        f"a SparkSession, which needs pyspark and Java, and {' and '.join(loaders)} would load "
+        "it without them: every prediction request would answer 500 and every scoring run "
+        "would fail. Log a model that loads without Spark (e.g. train it with scikit-learn, "
+        "log it with mlflow.sklearn.log_model and set flavor: sklearn), or turn online serving "
+        "off and remove the inference DAG: modelci has no Spark batch scoring, so a Spark ML "
+        "model can only be trained (by its training DAG)"
+    )
+
+
+def loads_with_spark(flavors: Mapping[str, Any]) -> bool:
+    """Whether a model with these MLmodel `flavors` loads only into a SparkSession: it has the
+    spark flavor, or a python_function flavor whose loader is mlflow.spark
+    (mlflow.spark.log_model writes both)."""
+    pyfunc = flavors.get("python_function")
+    loader = pyfunc.get("loader_module") if isinstance(pyfunc, Mapping) else None
+    return SPARK_FLAVOR in flavors or loader == SPARK_LOADER
+
+
+def refuse_spark_model(store: ObjectStore, model: Model, storage_uri: str) -> None:
+    """ModelciError when the model directory `storage_uri` holds a Spark ML model that online
+    serving or an inference DAG of `model` would load. Its MLmodel is read only then."""
+    if not pod_loaders(model):
+        return
+    uri = f"{storage_uri.rstrip('/')}/{MLMODEL_FILE}"
+    flavors = mlmodel_flavors(store.get_bytes(uri), uri)
+    if loads_with_spark(flavors):
+        found = f"{uri} has the flavors {', '.join(sorted(flavors))}"
+        raise ModelciError(f"{spark_model_problem(model, found)}. Nothing was deployed")
+
+
+def mlmodel_flavors(text: bytes, uri: str) -> dict[str, Any]:
+    """The `flavors` of an MLmodel file (`uri`), read as the plain YAML MLflow writes."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        document = YAML(typ="safe").load(text.decode("utf-8"))
+    except (UnicodeDecodeError, YAMLError) as error:
+        raise ModelciError(
+            f"{uri} cannot be read as YAML ({error}); it is not an MLmodel file MLflow wrote. "
+            "Nothing was deployed. Log the model again with mlflow.<flavor>.log_model"
+        ) from None
+    flavors = document.get("flavors") if isinstance(document, dict) else None
+    return flavors if isinstance(flavors, dict) else {}

@@ -130,22 +130,23 @@ def copy_verified(
     expected_from: str,
     *,
     directory: bool,
-    make: Callable[[str], None] | None = None,
+    make: Callable[[str], str | None] | None = None,
 ) -> Copied:
     """`target`, the stand's own copy of `what`: kept when it is there already, else copied
     from the first of `sources` that exists (tried in order, each computed only when reached),
-    or written by `make`. Its digest is computed from the copy itself and must equal
-    `expected` (when known, recorded by `expected_from`); a copy that does not is deleted and
-    nothing is deployed."""
+    or written by `make`. Its digest is computed from the copy itself (streamed), or is the
+    one `make` returns, taken from the bytes it wrote as they went up (not read back); it must
+    equal `expected` (when known, recorded by `expected_from`); a copy that does not is
+    deleted and nothing is deployed."""
     digest_of = store.tree_sha256 if directory else store.sha256
-    source = ""
+    source = made = ""
     if not store.exists(target):
         tried: list[str] = []
         source = first_existing(store, sources, tried)
         if source:
             (store.copy_prefix if directory else store.copy)(source, target)
         elif make is not None:
-            make(target)
+            made = make(target) or ""  # None: another job wrote it meanwhile
             source = "this job's checkout"
         else:
             listed = ", ".join(tried) or "nowhere"
@@ -153,7 +154,7 @@ def copy_verified(
                 f"{what} is gone: not under the stand's prefix ({target}) nor at {listed}. "
                 "Nothing was changed. Push the branch again (a new run) and promote that"
             )
-    digest = digest_of(target)
+    digest = made or digest_of(target)
     if expected and digest != expected:
         if source:
             (store.delete_prefix if directory else store.delete)(target)

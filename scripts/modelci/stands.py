@@ -84,7 +84,7 @@ def deploy_to_stand(job: Job, tracker: Tracker, moves: Sequence[Move]) -> None:
     models = [move.model for move in moves]
     for _ in range(SETTLE_ROUNDS):
         served = [(m, _served_now(job, tracker, m)) for m in models]
-        written = _write_stand(job, tracker, store, served, prepared, claims)
+        written = _write_stand(job, tracker, store, served, prepared, claims, recheck=True)
         if {m.name: _served_now(job, tracker, m).version for m in models} == written:
             return
         print(f"{job.stand} changed meanwhile: writing its files again for what its aliases name")
@@ -160,10 +160,13 @@ def _write_stand(
     served: Sequence[tuple[Model, ModelVersionInfo]],
     prepared: dict[tuple[str, str], _Prepared],
     claims: _Claims,
+    *,
+    recheck: bool = False,
 ) -> dict[str, str]:
     """Write the stand's DAGs and values for these versions (one commit per repo, none when
     nothing changes); return model name -> version written. `prepared` keeps what each
-    (model, version) needed, so a second write of the same version reads nothing again."""
+    (model, version) needed, so a second write of the same version reads nothing again. A
+    `recheck` prints a repo's line only when it commits (one line per write that happened)."""
     from .deploy import write_dags, write_online
 
     _prepare(job, tracker, store, served, prepared, claims)
@@ -172,8 +175,10 @@ def _write_stand(
     resolved = {name: item.resolved for name, item in ready.items()}
     batch = [m for m in models if m.batch.dags]
     if batch:
-        write_dags(job, batch, resolved, {m.name: ready[m.name].code for m in batch})
-    write_online(job, models, {m.name: resolved[m.name] for m in models if m.online.enabled})
+        code = {m.name: ready[m.name].code for m in batch}
+        write_dags(job, batch, resolved, code, recheck=recheck)
+    online = {m.name: resolved[m.name] for m in models if m.online.enabled}
+    write_online(job, models, online, recheck=recheck)
     return {model.name: version.version for model, version in served}
 
 
@@ -189,6 +194,7 @@ def _prepare(
     stand's own prefix and checked (`standcopies.py`), its digests recorded on the version.
     When one is refused, the copies this job made for it are removed again."""
     from .deploy import put_spark_main_files
+    from .spark import refuse_spark_model
 
     missing = [(m, v) for m, v in served if (m.name, v.version) not in prepared]
     for model, version in missing:
@@ -206,6 +212,7 @@ def _prepare(
                 model_version=version.version,
                 environment_uri=copies.environment(),
             )
+            refuse_spark_model(store, model, resolved.storage_uri)  # a version chosen by hand
             code = copies.code() if model.batch.dags else None
         except ModelciError:
             copies.remove_made()

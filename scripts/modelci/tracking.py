@@ -349,6 +349,39 @@ class Tracker:
             f"{artifact_root.rstrip('/')}/{path}", f"download artifact {path} of run {run_id}"
         )
 
+    def download_artifact_file(self, run_id: str, path: str, where: Path) -> Path:
+        """One artifact file of a run, streamed into the directory `where`: its local path."""
+        artifact_root = self.get_run(run_id).info.artifact_uri
+        uri = f"{artifact_root.rstrip('/')}/{path}"
+        what = f"download artifact {path} of run {run_id}"
+        return Path(self._call(what, self._download, uri, str(where)))
+
+    def log_artifact_text(self, run_id: str, path: str, text: str, content_type: str) -> None:
+        """Store `text` (UTF-8) as the artifact file `path` of a run, e.g. a picture (SVG)."""
+        artifact_root = self.get_run(run_id).info.artifact_uri.rstrip("/")
+        what = f"log artifact {path} of run {run_id}"
+        self._call(what, self._upload, artifact_root, path, text.encode(), content_type)
+
+    def _upload(self, artifact_root: str, path: str, data: bytes, content_type: str) -> None:
+        """Through the server's artifact proxy, else with MLflow's own artifact repositories."""
+        if artifact_root.startswith(PROXY_SCHEME):
+            self._client.upload_artifact_uri(f"{artifact_root}/{path}", data, content_type)
+            return
+        import tempfile
+
+        from mlflow.exceptions import MlflowException
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        with tempfile.TemporaryDirectory(prefix="modelci-artifact-") as where:
+            local = Path(where) / Path(path).name
+            local.write_bytes(data)
+            parent = str(Path(path).parent) if Path(path).parent != Path(".") else None
+            try:
+                with _bounded_mlflow_http(self._timeout):
+                    get_artifact_repository(artifact_root).log_artifact(str(local), parent)
+            except (MlflowException, OSError) as error:
+                raise RestError(f"write {artifact_root}/{path}: {error}") from error
+
     def _read_artifact(self, artifact_uri: str, what: str) -> bytes:
         import tempfile
 
@@ -593,7 +626,7 @@ class Tracker:
             version,
         )
 
-    def production_metrics(self, registered_model: str, alias: str) -> dict[str, float] | None:
+    def served_metrics(self, registered_model: str, alias: str) -> dict[str, float] | None:
         """Metrics of the run behind models:/<name>@<alias>; None when there is no such model."""
         model = self._call(
             f"read registered model '{registered_model}'",

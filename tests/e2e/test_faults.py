@@ -286,7 +286,7 @@ def test_a_model_logged_with_another_flavor_than_the_config_names_fails_train(
     (run,) = runs_of(platform, repo)
     assert run.info.status == "FAILED"
     assert (
-        "modelci train: error: mlops.yaml: models[churn].flavor is 'xgboost', but train.py "
+        "modelci train: error: mlops.yaml: models[churn].flavor is xgboost, but train.py "
         "logged a model with flavor(s) sklearn"
     ) in result.stderr
     assert "Set flavor: sklearn in mlops.yaml" in result.stderr

@@ -27,9 +27,10 @@ from tests.harness.lifecycle import (
     LocalPlatform,
     commit_change,
     make_model_repo,
+    merge_request_event,
     merge_request_merged,
     publish_push_pipeline,
-    run_pipeline,
+    run_with_gitlab,
 )
 from tests.integration.fake_gitlab import FakeGitLab, running
 
@@ -52,21 +53,10 @@ class Flow:
         self.variables = {**platform.ci_variables(), "MODELCI_GITLAB_TOKEN": TOKEN}
 
     def run(self, *jobs: str, **predefined: str | None) -> str:
-        result = run_pipeline(
-            self.repo,
-            self.variables,
-            jobs=jobs,
-            predefined={
-                "CI_SERVER_URL": self.gitlab.url,
-                "GITLAB_USER_LOGIN": "lead",
-                **predefined,
-            },
-        )
-        output = result.stdout + result.stderr
+        output = run_with_gitlab(self.repo, self.variables, self.gitlab.url, jobs, predefined)
         assert TOKEN not in output, "the GitLab token appears in the log"
         for secret in self.platform.s3.secret_keys:
             assert secret not in output, "an S3 key appears in the log"
-        assert result.returncode == 0, output[-6000:]
         return output
 
     def checkout(self, branch: str, *, new: bool = False) -> None:
@@ -83,14 +73,7 @@ class Flow:
         return output
 
     def merge_request_pipeline(self, branch: str, iid: int) -> str:
-        return self.run(
-            CI_PIPELINE_SOURCE="merge_request_event",
-            CI_MERGE_REQUEST_IID=str(iid),
-            CI_MERGE_REQUEST_SOURCE_BRANCH_NAME=branch,
-            CI_MERGE_REQUEST_TARGET_BRANCH_NAME="main",
-            CI_MERGE_REQUEST_PROJECT_PATH=PROJECT,
-            CI_COMMIT_BRANCH=None,
-        )
+        return self.run(**merge_request_event(PROJECT, branch, iid))
 
     def merge(self, branch: str, iid: int) -> str:
         """Merge on the default branch (a merge commit), as GitLab would; the fake API then

@@ -5,6 +5,7 @@ run as the CI jobs run them (`modelci` with a job's variables)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -111,6 +112,12 @@ def test_merge_promote_rollback_and_a_chosen_version(
     assert tags["modelci.stand.staging.commit"] == main.commit
     assert "modelci.stand.staging.previous_version" not in tags  # staging served nothing
     assert "staging now serves version 1" in output
+    # One line per write: the stand's files (one commit), the branch's environment removed.
+    for name, lines in repo_lines(output, platform).items():
+        stand, stop = lines
+        assert re.fullmatch(r"committed [0-9a-f]{12}", stand), (name, lines)
+        assert re.fullmatch(r"\S+/b-feature-first-\w+ removed in [0-9a-f]{12}", stop), lines
+    assert "already up to date" not in output
     values = git.Repo(platform.gitops_repo).git.show(f"{STANDS_BRANCH}:{staging.values_path}")
     assert "modelVersion: '1'" in values or 'modelVersion: "1"' in values
 
@@ -155,8 +162,29 @@ def test_merge_promote_rollback_and_a_chosen_version(
     )
     assert alias(platform, "production") == "2"
     assert version_tags(platform, "2")["modelci.stand.production.action"] == "deploy"
+    # The same version again: nothing changes, and each repo says so once.
+    again = ok(
+        modelci(platform, main, "deploy-version", "--model", MODEL, "--stand", "production",
+                "--version", "2")
+    )  # fmt: skip
+    assert "production already serves version 2" in again
+    assert set(map(tuple, repo_lines(again, platform).values())) == {
+        ("already up to date, no commit",)
+    }
     # Staging is untouched by all of this.
     assert alias(platform, "staging") == "2"
+
+
+def repo_lines(output: str, platform: LocalPlatform) -> dict[str, list[str]]:
+    """What follows `<repo URL>: ` on each line that starts with one, per shared repo."""
+    return {
+        bare.name: [
+            line.removeprefix(f"{bare.as_uri()}: ")
+            for line in output.splitlines()
+            if line.startswith(f"{bare.as_uri()}: ")
+        ]
+        for bare in (platform.dag_repo, platform.gitops_repo)
+    }
 
 
 def on_branch_from_main(repo: ModelRepo) -> ModelRepo:
@@ -350,3 +378,33 @@ def test_an_environment_archive_changed_after_training_never_reaches_a_stand(
     assert not client.search_model_versions(f"name = '{registered}'") or (
         "staging" not in client.get_registered_model(registered).aliases
     )
+
+
+def test_the_gate_compares_with_the_last_stand_whatever_it_is_called(
+    platform: LocalPlatform, tmp_path: Path
+) -> None:
+    """Stands dev, qa and prod: prod serves users, so a candidate is held against prod (there
+    is no alias `production` to find)."""
+    stands = "  - name: dev\n  - name: qa\n  - name: prod\n    manual: true\n"
+    repo = model_repo(
+        tmp_path,
+        "ml/renamed-stands",
+        config_edits={
+            "  - name: staging         # promoted automatically\n": "",
+            "  - name: production\n    manual: true          # needs a manual, protected job\n": (
+                stands
+            ),
+        },
+    )
+    ok(modelci(platform, repo, "train"))
+    run_id = json.loads((repo.path / ".modelci" / MODEL / "train.json").read_text())["run_id"]
+    client = MlflowClient(platform.mlflow.tracking_uri)
+    registered = names_for("ml/renamed-stands", "main", MODEL).registered_model
+    client.create_registered_model(registered)
+    served = client.create_model_version(registered, f"runs:/{run_id}/model", run_id)
+    client.set_registered_model_alias(registered, "prod", served.version)  # what prod serves
+
+    output = ok(modelci(platform, repo, "gate"))
+
+    assert "[PASS] accuracy vs prod: accuracy = " in output, output
+    assert "is not worse than prod's" in output

@@ -2,7 +2,9 @@
 (pyspark, Java) in the model's own environment, the run is gated and resolved like any other,
 and the training DAG that deploy-batch commits submits a SparkApplication that the Spark
 Operator's CRD schema accepts and that a real Airflow imports. (A Spark Operator and its
-Kubernetes cannot run here: the application itself is not submitted.)"""
+Kubernetes cannot run here: the application itself is not submitted.) The run is a Spark ML
+model (mlflow.spark): a config that would serve it is refused by resolve and by a stand's
+deploy, before anything is deployed."""
 
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from modelci.naming import names_for
 from tests.e2e.test_faults import ModelRepo, modelci
 from tests.e2e.test_promotion import ok
 from tests.harness.airflow import parse_dag_folder
-from tests.harness.lifecycle import ROOT, LocalPlatform, make_model_repo
+from tests.harness.gitremotes import STANDS_BRANCH, files_on
+from tests.harness.lifecycle import ROOT, LocalPlatform, commit_change, make_model_repo
 
 PROJECT = "ml/spark-churn"
 MODEL = "churn-spark"
@@ -120,3 +123,55 @@ def test_a_spark_model_trains_with_local_spark_is_gated_resolved_and_gets_a_spar
     assert tags["modelci.commit"] == run.data.tags["modelci.commit"]
     assert "modelci.gate" not in tags  # not deployed until a pipeline gates it
     assert client.get_run(run.info.run_id).data.metrics == run.data.metrics
+
+    refuse_to_serve_it(platform, path, run.info.run_id)
+
+
+def scratch_keys(platform: LocalPlatform, prefix: str) -> list[str]:
+    listed = platform.s3.client().list_objects_v2(
+        Bucket=platform.s3.bucket, Prefix=f"modelci-scratch/{prefix}"
+    )
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def refuse_to_serve_it(platform: LocalPlatform, path: Path, run_id: str) -> None:
+    """The same Spark ML model, under a config that would serve it online: resolve (the first
+    deploy step that reads its MLmodel) and a stand's deploy refuse it, writing nothing."""
+    example = (path / "mlops.yaml").read_text()
+    served = example.replace("flavor: spark", "flavor: sklearn") + "    online: {enabled: true}\n"
+    commit_change(path, "mlops.yaml", served, "Serve the model online")
+    names = names_for(PROJECT, BRANCH, MODEL)
+    staged = scratch_keys(platform, f"branches/{names.project_slug}/")
+    state = sorted(p.name for p in (path / ".modelci" / MODEL).iterdir())
+
+    refused = modelci(platform, ModelRepo(path, PROJECT, BRANCH), "resolve")
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    error = refused.stderr
+    assert error.startswith(f"modelci resolve: error: model {MODEL} is a Spark ML model (s3://")
+    assert "/MLmodel has the flavors python_function, spark)" in error
+    assert "online serving (online.enabled, MLServer's mlflow runtime) would load it" in error
+    assert "mlflow.sklearn.log_model" in error  # the fix
+    assert error.rstrip().endswith("Nothing was deployed")
+    assert sorted(p.name for p in (path / ".modelci" / MODEL).iterdir()) == state
+    assert scratch_keys(platform, f"branches/{names.project_slug}/") == staged
+
+    checkout = git.Repo(path)
+    checkout.git.checkout("main")
+    checkout.git.merge("--no-ff", "-q", "-m", f"Merge {BRANCH}", BRANCH)
+    main = ModelRepo(path, PROJECT, "main")
+    refused = modelci(
+        platform, main, "deploy-version", "--model", MODEL, "--stand", "staging",
+        "--run-id", run_id,
+    )  # fmt: skip
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert refused.stderr.startswith(
+        f"modelci deploy-version: error: model {MODEL} is a Spark ML model"
+    )
+    stand = names_for(PROJECT, "main", MODEL, stand="staging")
+    client = MlflowClient(platform.mlflow.tracking_uri)
+    assert "staging" not in client.get_registered_model(stand.registered_model).aliases
+    assert files_on(platform.gitops_repo, STANDS_BRANCH) == set()
+    assert files_on(platform.dag_repo, STANDS_BRANCH) == set()
+    assert f"{MODEL} model: copied from " in refused.stdout  # the stand's copy was read ...
+    assert scratch_keys(platform, f"stands/{stand.project_slug}/") == []  # ... and removed

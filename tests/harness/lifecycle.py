@@ -215,3 +215,35 @@ def _predefined_arguments(predefined: Mapping[str, str | None]) -> list[str]:
         else:
             arguments += ["--variable", f"{name}={value}"]
     return arguments
+
+
+def merge_request_event(project: str, branch: str, iid: int) -> dict[str, str | None]:
+    """GitLab's predefined variables of a merge request pipeline (no CI_COMMIT_BRANCH)."""
+    return {
+        "CI_PIPELINE_SOURCE": "merge_request_event",
+        "CI_MERGE_REQUEST_IID": str(iid),
+        "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": branch,
+        "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main",
+        "CI_MERGE_REQUEST_PROJECT_PATH": project,
+        "CI_COMMIT_BRANCH": None,
+    }
+
+
+def run_with_gitlab(
+    repo: Path,
+    variables: Mapping[str, str],
+    gitlab_url: str,
+    jobs: Sequence[str] = (),
+    predefined: Mapping[str, str | None] | None = None,
+) -> str:
+    """`run_pipeline` with the fake GitLab API as the server and `lead` as the user; the
+    pipeline must pass. Its whole output."""
+    result = run_pipeline(
+        repo,
+        variables,
+        jobs=jobs,
+        predefined={"CI_SERVER_URL": gitlab_url, "GITLAB_USER_LOGIN": "lead", **(predefined or {})},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    return output

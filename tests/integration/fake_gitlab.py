@@ -10,29 +10,38 @@ REST API v4 documents them, and nothing else (anything else is a 404):
 - `PUT  /api/v4/projects/:id/merge_requests/:iid/notes/:note_id` (edit a note)
 - `GET  /api/v4/projects/:id/repository/commits/:sha/merge_requests`
 - `GET  /api/v4/projects/:id/repository/branches` (paginated)
-- `GET  /api/v4/projects/:id/pipelines?ref=&sha=&source=` (newest first),
+- `GET  /api/v4/projects/:id/pipelines?ref=&sha=&source=&updated_after=` (newest first),
   `GET  /api/v4/projects/:id/pipelines/:pipeline_id/variables`,
   `GET  /api/v4/projects/:id/pipelines/:pipeline_id/jobs` and
   `GET  /api/v4/projects/:id/jobs/:job_id/artifacts/*path` (one file of a job's artifacts, as
   the job left it): the pipelines a test publishes with `add_pipeline`, usually the files a
-  gitlab-ci-local run left in `.gitlab-ci-local/artifacts/<job>/`
+  gitlab-ci-local run left in `.gitlab-ci-local/artifacts/<job>/`, and the triggered ones
 - `POST /api/v4/projects/:id/trigger/pipeline` (pipeline trigger API: `token` and `ref` in the
   body, `variables` as an object; no PRIVATE-TOKEN; a wrong trigger token is a 404 as on
-  GitLab). Each trigger is kept in `FakeGitLab.triggered`; the pipeline itself is for the
-  test to run (under gitlab-ci-local, or step by step).
+  GitLab). Each trigger is kept in `FakeGitLab.triggered` and is a pipeline of source
+  `trigger` whose variables the API shows, as GitLab stores them; the pipeline itself is for
+  the test to run (under gitlab-ci-local, or step by step).
 
 Every request is recorded (`FakeGitLab.requests`) so tests can assert on what was asked, with
 which token. It can be told to fail: answer a status code to the next N requests
-(`fail_with`), or keep requests waiting (`hang`) to test time-outs.
+(`fail_with`), or keep requests waiting (`hang`) to test time-outs. And it misbehaves the
+ways a real GitLab's trigger API does under load, each after acting, as GitLab would:
+`act_then_fail` creates the pipeline and then answers a 5xx (a proxy losing the answer);
+`slow_trigger` creates it late and answers later still, after the client stopped waiting.
+Requests are served on threads, so two monitoring runs at once reach it at once, as they
+would reach GitLab; `event_pipelines` counts the pipelines each event got.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -92,14 +101,18 @@ class Pipeline:
     source: str = "push"
     variables: list[dict] = field(default_factory=list)  # [{"key", "value"}], given at creation
     jobs: list[Job] = field(default_factory=list)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def as_json(self, url: str) -> dict:
+        at = self.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         return {
             "id": self.id,
             "ref": self.ref,
             "sha": self.sha,
             "source": self.source,
             "status": "success",
+            "created_at": at,
+            "updated_at": at,
             "web_url": f"{url}/{self.project}/-/pipelines/{self.id}",
         }
 
@@ -120,6 +133,10 @@ class FakeGitLab:
     trigger_token: str = ""  # the project's pipeline trigger token
     triggered: list[dict] = field(default_factory=list)  # {"project", "ref", "variables", "id"}
     pipelines: list[Pipeline] = field(default_factory=list)
+    act_then_status: int | None = None  # create the triggered pipeline, then answer this ...
+    act_then_count: int = 0  # ... to this many triggers
+    trigger_create_after: float = 0.0  # a trigger creates its pipeline this late ...
+    trigger_answer_after: float = 0.0  # ... and answers this late (both from its arrival)
     _release: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -151,8 +168,32 @@ class FakeGitLab:
     def hang(self, seconds: float) -> None:
         self.hang_seconds = seconds
 
+    def act_then_fail(self, status: int, count: int = 1) -> None:
+        """The next `count` triggers create their pipeline, then answer `status` (GitLab
+        did the work; the answer was lost on the way, e.g. a proxy's 502)."""
+        self.act_then_status, self.act_then_count = status, count
+
+    def slow_trigger(self, create_after: float, answer_after: float) -> None:
+        """Triggers create their pipeline `create_after` seconds after they arrive and answer
+        201 `answer_after` seconds after (GitLab under load: with both beyond the client's
+        timeout, the client looks before the pipeline exists)."""
+        self.trigger_create_after, self.trigger_answer_after = create_after, answer_after
+
     def calls(self, method: str | None = None) -> list[Request]:
         return [r for r in self.requests if method is None or r.method == method]
+
+    def trigger_calls(self) -> list[Request]:
+        return [r for r in self.calls("POST") if r.path.endswith("/trigger/pipeline")]
+
+    def event_pipelines(self, key: str) -> dict[str, list[int]]:
+        """The triggered pipelines by the value of their variable `key` (an event's id)."""
+        found: dict[str, list[int]] = {}
+        with self._lock:
+            for pipeline in self.pipelines:
+                for variable in pipeline.variables:
+                    if variable["key"] == key:
+                        found.setdefault(variable["value"], []).append(pipeline.id)
+        return found
 
     def add_note(self, iid: int, body: str) -> dict:
         notes = self.notes.setdefault(iid, [])
@@ -230,8 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
         project_id, _, rest = url.path.removeprefix(_PREFIX).partition("/")
         route = (method, *rest.split("/"))
         if route == ("POST", "trigger", "pipeline"):
-            with fake._lock:
-                return self._trigger(unquote(project_id), body)
+            return self._trigger(unquote(project_id), body)
         if self.headers.get("PRIVATE-TOKEN") != fake.token:
             return self._reply(401, {"message": "401 Unauthorized"})
         with fake._lock:
@@ -261,6 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
                         note["body"] = body["body"]
                         return self._reply(200, note)
             case ("GET", "pipelines"):
+                after = _timestamp(query.get("updated_after"))
                 found = [
                     pipeline.as_json(fake.url)
                     for pipeline in reversed(fake.pipelines)
@@ -273,6 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
                             ("source", pipeline.source),
                         )
                     )
+                    and (after is None or pipeline.created_at > after)
                 ]
                 return self._page(found, query)
             case ("GET", "pipelines", pipeline_id, "variables"):
@@ -309,22 +351,57 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(404, {"message": "404 Not Found"})
 
     def _trigger(self, project: str, body: dict) -> None:
+        """A trigger: checked, then its pipeline created (late, with `slow_trigger`), then
+        answered (later, with `slow_trigger`; a 5xx instead of 201, with `act_then_fail`)."""
         fake = self.fake
         if not fake.trigger_token or body.get("token") != fake.trigger_token:
             return self._reply(404, {"message": "404 Not Found"})
         if not body.get("ref"):
             return self._reply(400, {"message": "ref is missing"})
+        arrived = time.monotonic()
+        if not self._wait_until(arrived + fake.trigger_create_after):
+            return
+        with fake._lock:
+            pipeline = self._create_triggered(project, body)
+            status = fake.act_then_status if fake.act_then_count > 0 else None
+            if status is not None:
+                fake.act_then_count -= 1
+        if not self._wait_until(arrived + fake.trigger_answer_after):
+            return
+        with contextlib.suppress(OSError):  # the client may have stopped waiting
+            if status is not None:
+                return self._reply(status, {"message": f"{status} fake (pipeline created)"})
+            web_url = pipeline.as_json(fake.url)["web_url"]
+            self._reply(201, {"id": pipeline.id, "status": "created", "web_url": web_url})
+
+    def _create_triggered(self, project: str, body: dict) -> Pipeline:
+        """The triggered pipeline, kept as GitLab keeps it (call with the lock held)."""
+        fake = self.fake
         pipeline_id = 9000 + len(fake.triggered)
+        variables = {str(k): str(v) for k, v in (body.get("variables") or {}).items()}
         fake.triggered.append(
-            {
-                "project": project,
-                "ref": body["ref"],
-                "variables": dict(body.get("variables") or {}),
-                "id": pipeline_id,
-            }
+            {"project": project, "ref": body["ref"], "variables": variables, "id": pipeline_id}
         )
-        web_url = f"{fake.url}/{project}/-/pipelines/{pipeline_id}"
-        self._reply(201, {"id": pipeline_id, "status": "created", "web_url": web_url})
+        pipeline = Pipeline(
+            id=pipeline_id,
+            project=project,
+            ref=body["ref"],
+            sha="",
+            source="trigger",
+            variables=[
+                {"variable_type": "env_var", "key": key, "value": value}
+                for key, value in variables.items()
+            ],
+        )
+        fake.pipelines.append(pipeline)
+        return pipeline
+
+    def _wait_until(self, moment: float) -> bool:
+        """Wait until `moment` (monotonic); False when the server is stopping meanwhile."""
+        fake = self.fake
+        if moment > time.monotonic():
+            fake._release.wait(moment - time.monotonic())
+        return not fake._release.is_set()
 
     def _pipeline(self, project: str, pipeline_id: str) -> Pipeline | None:
         return next(
@@ -357,3 +434,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         self._handle("PUT")
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    """An ISO 8601 query value (`2026-12-01T08:00:00Z`), as GitLab reads `updated_after`."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None

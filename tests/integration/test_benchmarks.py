@@ -109,3 +109,14 @@ def test_commit_to_live_lists_a_committed_dag_with_the_recommended_setting() -> 
     (row,) = suite("commit-to-live", timeout=600)
     assert row.figure == "DAG listed, recommended (10 s refresh)"
     assert row.median < 300
+
+
+def test_monitoring_check_times_csv_and_parquet_against_reading_them_alone() -> None:
+    rows = suite("monitoring")
+    assert [row.figure for row in rows] == [
+        "check, 20k rows x 20, CSV", "peak memory, 20k rows x 20, CSV",
+        "check, 20k rows x 20, Parquet", "peak memory, 20k rows x 20, Parquet",
+    ]  # fmt: skip
+    assert all(row.floor != "-" for row in rows)  # each against reading the files alone
+    assert "checks, " in rows[0].note and "picture" in rows[0].note
+    assert rows[1].note.startswith("fits the pod's 2Gi request")

@@ -439,7 +439,9 @@ def test_a_commit_of_the_checkout_is_archived_as_the_tar_gz_pods_unpack(tmp_path
     commit = checkout.index.commit("first").hexsha
     (tmp_path / "model" / "train.py").write_text("print('not committed')\n")
 
-    with tarfile.open(fileobj=io.BytesIO(archive_commit(tmp_path / "model", commit))) as archive:
+    written = io.BytesIO()
+    archive_commit(tmp_path / "model", commit, written)
+    with tarfile.open(fileobj=io.BytesIO(written.getvalue())) as archive:
         assert archive.extractfile("train.py").read() == b"print('trained')\n"
 
     for where, bad, expected in (
@@ -448,4 +450,4 @@ def test_a_commit_of_the_checkout_is_archived_as_the_tar_gz_pods_unpack(tmp_path
         (tmp_path / "nowhere", commit, "No such file or directory"),
     ):
         with pytest.raises(ModelciError, match=f"cannot archive commit .*{expected}"):
-            archive_commit(where, bad)
+            archive_commit(where, bad, io.BytesIO())

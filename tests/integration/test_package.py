@@ -134,6 +134,29 @@ def test_clean_install_has_the_runtime_dependencies_only(product: Path) -> None:
     assert all(Path(p).is_relative_to(product) for p in where), where
 
 
+@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").iterdir()))
+def test_every_example_validates_and_renders_from_the_clean_install(
+    product: Path, tmp_path: Path, example: str
+) -> None:
+    """What a data scientist runs on a laptop with only the package: no CI, MLflow or S3."""
+    repo = tmp_path / example
+    shutil.copytree(ROOT / "examples" / example, repo, ignore=shutil.ignore_patterns("mlruns"))
+    for command in ("validate", "render"):
+        result = subprocess.run(
+            [str(product / "bin" / "modelci"), command, "--project", "ml/x", "--branch", "f/x"]
+            if command == "render"
+            else [str(product / "bin" / "modelci"), command],
+            cwd=repo,
+            env=clean_env(product),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "==> dags/ml-x-" in result.stdout
+
+
 def test_dockerfile_installs_this_wheel_with_git_and_uv(
     checkout: Path, wheel: Path, product: Path, tmp_path: Path
 ) -> None:

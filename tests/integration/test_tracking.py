@@ -238,17 +238,17 @@ def test_run_with_a_saved_model_directory_falls_back_to_runs_uri(tracker, client
 # -- production metrics ------------------------------------------------------------------------
 
 
-def test_production_metrics_none_until_the_alias_exists(tracker, trained):
+def test_served_metrics_none_until_the_alias_exists(tracker, trained):
     name = unique("prod")
-    assert tracker.production_metrics(name, "production") is None
+    assert tracker.served_metrics(name, "production") is None
 
     version = tracker.register_version(
         name, tracker.model_uri_for_run(trained.run_id), trained.run_id, {}
     )
-    assert tracker.production_metrics(name, "production") is None
+    assert tracker.served_metrics(name, "production") is None
 
     tracker.set_alias(name, "production", version)
-    assert tracker.production_metrics(name, "production") == trained.metrics
+    assert tracker.served_metrics(name, "production") == trained.metrics
 
 
 # -- find_run ----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import git
 import pytest
+from ruamel.yaml import YAML
 
 from modelci.cli import SUBCOMMANDS, main
 from modelci.naming import names_for
@@ -171,6 +172,53 @@ def test_validate_accepts_the_example(model_repo: Path, capsys: pytest.CaptureFi
     assert main(["validate"]) == 0
 
     assert capsys.readouterr().out.strip() == "mlops.yaml: valid (1 model(s): churn)"
+
+
+def full_template_stands() -> list[str]:
+    """The stands ci-templates/full.yml promotes to when its inputs are left alone."""
+    header = (ROOT / "ci-templates" / "full.yml").read_text().split("\n---\n")[0]
+    spec = YAML(typ="safe").load(header)
+    inputs = spec["spec"]["inputs"]
+    return [inputs["first_stand"]["default"], inputs["last_stand"]["default"]]
+
+
+def drop_stands_block(repo: Path) -> None:
+    config = repo / "mlops.yaml"
+    lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith("stands:"))
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith((" ", "\n")))
+    config.write_text("".join(lines[:start] + lines[end:]), encoding="utf-8")
+
+
+def test_a_config_without_stands_agrees_with_the_full_template_as_it_comes(
+    model_repo: Path,
+) -> None:
+    drop_stands_block(model_repo)
+
+    result = run_modelci("validate", "--stands", " ".join(full_template_stands()), cwd=model_repo)
+
+    assert result.returncode == 0, result.stderr
+    assert "stands" not in (model_repo / "mlops.yaml").read_text()
+
+
+def test_stands_the_template_does_not_promote_to_are_refused_before_training(
+    model_repo: Path,
+) -> None:
+    break_config(model_repo, "  - name: staging         # promoted automatically\n", "")
+    before = files_under(model_repo)
+
+    result = run_modelci("validate", "--stands", "staging production", cwd=model_repo)
+
+    assert result.returncode == 1
+    assert (
+        "mlops.yaml: stands are production, but the CI template promotes to staging then "
+        "production" in result.stderr
+    )
+    assert "the first merge would fail" in result.stderr
+    assert "`stands: [{name: staging}, {name: production, manual: true}]`" in result.stderr
+    assert "first_stand and last_stand" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert files_under(model_repo) == before
 
 
 def test_bad_config_exits_2_naming_file_line_field_and_fix(model_repo: Path) -> None:

@@ -175,7 +175,7 @@ def test_a_monitoring_section_generates_the_monitoring_dag(tmp_path):
         ("      score: predicted\n", "", "monitoring.score is not set"),
         ("{age: [0, 120]}", "{age: [120, 0]}", "Swap the two numbers"),
         ("max_null_share: 0.05", "max_null_share: 5", "a share from 0 to 1"),
-        ("metric: rmse", "metric: r2", "expected one of accuracy, mae, rmse"),
+        ("metric: rmse", "metric: r2", "expected one of accuracy, mae or rmse"),
         ("      retrain:", "      retrian:", 'Did you mean "retrain"?'),
     ],
 )
@@ -225,7 +225,7 @@ def test_omitted_fields_get_their_defaults(tmp_path):
     model = config.models[0]
     assert config.python == "3.11"
     assert config.image is None
-    assert config.stands == DEFAULT_STANDS == (Stand("production", manual=False),)
+    assert config.stands == DEFAULT_STANDS == (Stand("staging"), Stand("production", manual=True))
     assert model.train.args == ()
     assert model.train.resources == DEFAULT_RESOURCES == Resources("1", "2Gi", 0)
     assert model.gate.compare_with_production is True
@@ -652,7 +652,7 @@ def test_a_list_item_that_is_not_a_mapping_is_named_by_index(tmp_path):
     text = changed("  - name: production\n    manual: true\n", "  - production\n", BASE)
     (problem,) = problems_in(write_repo(tmp_path, text))
     assert (problem.field, problem.line) == ("stands[1]", 5)
-    assert 'found the string "production"; expected a mapping with keys name, manual' in (
+    assert 'found the string "production"; expected a mapping with keys name and manual' in (
         problem.message
     )
 

@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from modelci.config import Gate, MetricThreshold
-from modelci.gate import Check, GateResult, evaluate_gate, gate_junit_xml, summary
+from modelci.gate import Check, GateResult, Served, evaluate_gate, gate_junit_xml, summary
 
 ACCURACY = MetricThreshold(name="accuracy", min=0.8)
 RMSE = MetricThreshold(name="rmse", max=2.0)
@@ -12,6 +12,10 @@ RMSE = MetricThreshold(name="rmse", max=2.0)
 
 def gate(*metrics: MetricThreshold, compare: bool = True, tolerance: float = 0.0) -> Gate:
     return Gate(metrics=metrics, compare_with_production=compare, tolerance=tolerance)
+
+
+def prod(metrics: dict[str, float]) -> Served:
+    return Served("production", metrics)
 
 
 def failed_names(result: GateResult) -> list[str]:
@@ -55,7 +59,7 @@ def test_nan_metric_never_passes():
 
 
 def test_missing_metric_fails_naming_it_and_listing_logged_metrics():
-    result = evaluate_gate(gate(ACCURACY, RMSE), {"acc": 0.95, "rmse": 1.0}, production=None)
+    result = evaluate_gate(gate(ACCURACY, RMSE), {"acc": 0.95, "rmse": 1.0}, served=None)
     assert not result.passed
     missing = result.checks[0]
     assert not missing.passed
@@ -69,29 +73,35 @@ def test_missing_metric_when_run_logged_nothing():
 
 
 def test_production_comparison_higher_is_better_for_min_metrics():
-    result = evaluate_gate(gate(ACCURACY), {"accuracy": 0.85}, {"accuracy": 0.9})
+    result = evaluate_gate(gate(ACCURACY), {"accuracy": 0.85}, prod({"accuracy": 0.9}))
     assert failed_names(result) == ["accuracy vs production"]
-    assert "worse than production 0.9" in result.checks[-1].message
+    assert "worse than production's 0.9" in result.checks[-1].message
 
 
 def test_production_comparison_lower_is_better_for_max_only_metrics():
-    worse = evaluate_gate(gate(RMSE), {"rmse": 1.5}, {"rmse": 1.2})
-    better = evaluate_gate(gate(RMSE), {"rmse": 1.0}, {"rmse": 1.2})
+    worse = evaluate_gate(gate(RMSE), {"rmse": 1.5}, prod({"rmse": 1.2}))
+    better = evaluate_gate(gate(RMSE), {"rmse": 1.0}, prod({"rmse": 1.2}))
     assert failed_names(worse) == ["rmse vs production"]
     assert better.passed
 
 
 def test_tolerance_allows_small_degradation_only():
-    within = evaluate_gate(gate(ACCURACY, tolerance=0.05), {"accuracy": 0.86}, {"accuracy": 0.9})
-    beyond = evaluate_gate(gate(ACCURACY, tolerance=0.05), {"accuracy": 0.84}, {"accuracy": 0.9})
-    rmse_within = evaluate_gate(gate(RMSE, tolerance=0.5), {"rmse": 1.6}, {"rmse": 1.2})
+    within = evaluate_gate(
+        gate(ACCURACY, tolerance=0.05), {"accuracy": 0.86}, prod({"accuracy": 0.9})
+    )
+    beyond = evaluate_gate(
+        gate(ACCURACY, tolerance=0.05), {"accuracy": 0.84}, prod({"accuracy": 0.9})
+    )
+    rmse_within = evaluate_gate(gate(RMSE, tolerance=0.5), {"rmse": 1.6}, prod({"rmse": 1.2}))
     assert within.passed
     assert not beyond.passed
     assert rmse_within.passed
 
 
 def test_no_production_comparison_when_disabled():
-    result = evaluate_gate(gate(ACCURACY, compare=False), {"accuracy": 0.85}, {"accuracy": 0.99})
+    result = evaluate_gate(
+        gate(ACCURACY, compare=False), {"accuracy": 0.85}, prod({"accuracy": 0.99})
+    )
     assert result.passed
     assert all("production" not in check.name for check in result.checks)
 
@@ -102,14 +112,14 @@ def test_no_production_model_means_no_comparison():
 
 
 def test_production_without_the_metric_is_noted_not_failed():
-    result = evaluate_gate(gate(ACCURACY), {"accuracy": 0.85}, {"f1": 0.9})
+    result = evaluate_gate(gate(ACCURACY), {"accuracy": 0.85}, prod({"f1": 0.9}))
     comparison = result.checks[-1]
     assert comparison.passed
     assert "no usable accuracy" in comparison.message
 
 
 def test_missing_candidate_metric_is_not_also_compared_with_production():
-    result = evaluate_gate(gate(ACCURACY), {}, {"accuracy": 0.9})
+    result = evaluate_gate(gate(ACCURACY), {}, prod({"accuracy": 0.9}))
     assert len(result.checks) == 1
 
 
@@ -147,3 +157,9 @@ def test_summary_states_verdict_and_each_check(passed):
     assert ("FAILED" in first) != passed
     assert len(rest) == 1
     assert rest[0].strip().startswith("[PASS]" if passed else "[FAIL]")
+
+
+def test_the_reference_is_the_stand_named_not_a_stand_called_production():
+    result = evaluate_gate(gate(ACCURACY), {"accuracy": 0.85}, Served("prod", {"accuracy": 0.9}))
+    assert failed_names(result) == ["accuracy vs prod"]
+    assert "worse than prod's 0.9" in result.checks[-1].message

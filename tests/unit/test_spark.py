@@ -129,9 +129,9 @@ def test_ci_starts_local_spark_with_the_driver_memory() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("engine: spark", "engine: flink", "expected one of python, spark"),
+        ("engine: spark", "engine: flink", "expected one of python or spark"),
         ("engine: spark", "engine: python", "train.engine is not spark"),
-        ("memory: 4g", "memory: 4Gi", 'a Spark memory size such as "512m"'),
+        ("memory: 4g", "memory: 4.5g", "a Spark memory size from 512m to 2t: a whole number"),
         ("instances: 4", "instances: 0", "a whole number from 1 to 1000"),
         ('master: "local[2]"', 'master: "yarn"', 'a local Spark master, e.g. "local[2]"'),
         ('version: "4.3.0"', "version: 4.3", "the Spark version of the image"),

@@ -17,7 +17,6 @@ from ..workspace import (
     write_state,
 )
 
-PRODUCTION_ALIAS = "production"
 REPORT_PATH = STATE_DIR / "gate-report.xml"
 
 
@@ -36,21 +35,21 @@ def _write_record(model: str, verdict: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..gate import evaluate_gate, gate_junit_report, summary
+    from ..gate import Served, evaluate_gate, gate_junit_report, summary
     from ..tracking import Tracker, gate_tags
 
     job = load_job(args)
     tracker = Tracker(job.settings.tracking_uri)
     request = RetrainRequest.from_env(os.environ)
+    last = job.config.stands[-1].name  # what users are served, whatever mlops.yaml calls it
     reports, failed = [], []
     for model in job.models([request.model] if request else args.model):
         run_id = read_run_state(model.name).run_id
-        production = None
+        served = None
         if model.gate.compare_with_production:
-            production = tracker.production_metrics(
-                job.names(model).registered_model, PRODUCTION_ALIAS
-            )
-        result = evaluate_gate(model.gate, tracker.run_metrics(run_id), production)
+            metrics = tracker.served_metrics(job.names(model).registered_model, last)
+            served = Served(last, metrics) if metrics is not None else None
+        result = evaluate_gate(model.gate, tracker.run_metrics(run_id), served)
         tracker.set_tags(run_id, gate_tags(result))
         _write_record(model.name, "passed" if result.passed else "failed")
         print(f"{model.name} (run {run_id}):\n{summary(result)}", flush=True)
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             failed.append(model.name)
             if request is not None:
                 reasons = "; ".join(check.message for check in result.failures)
-                outcome = f"run {run_id} rejected by the gate, production unchanged: {reasons}"
+                outcome = f"run {run_id} rejected by the gate, {last} unchanged: {reasons}"
                 record_outcome(tracker, request, outcome)
     REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
     REPORT_PATH.write_text(gate_junit_report(reports), encoding="utf-8")

@@ -6,21 +6,27 @@ reference the served run logged (`monitoring.reference`), runs the checks of
 `monitoring.py`, and logs one FINISHED run per check to the `<experiment>/monitoring` MLflow
 experiment, tagged with the served run. On the last stand, a failed check triggers a
 retraining pipeline of the default branch (GitLab's trigger API), unless one is in flight
-or in its cool-down; the decision and its reason are tags of the same run. Exit status 1
-when a check failed or the data could not be checked, so the DAG run shows it."""
+or in its cool-down; the decision and its reason are tags of the same run. One drift event
+starts at most one pipeline, whatever GitLab answers and however many checks run at once
+(`retraining.py`). Exit status 1 when a check failed or the data could not be checked, so
+the DAG run shows it."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Config, Model, Monitoring, load_config
 from ..errors import ModelciError
 from ..macros import expand, values_from_env
 from ..monitoring import (
+    SKIP,
     TRIGGER,
     DataProblem,
     Decision,
@@ -28,25 +34,37 @@ from ..monitoring import (
     MonitorResult,
     decide_retraining,
     evaluate,
-    read_table,
 )
 from ..retraining import (
     MODEL_VARIABLE,
     TAG_DECISION,
+    TAG_EVENT,
     TAG_KIND,
     TAG_MONITOR,
     TAG_MONITOR_FAILURES,
     TAG_MONITORS_RUN,
     TAG_OUTCOME,
+    TAG_OWNER,
     TAG_PIPELINE,
     TAG_REASON,
+    TAG_TRIGGER_ERROR,
     TRIGGER_FAILED,
+    TRIGGER_UNKNOWN,
     TRIGGER_VARIABLE,
     TRIGGERED,
+    TRIGGERING,
+    Claim,
+    EventClaims,
+    GitLabAccess,
+    event_id,
     monitoring_experiment,
+    pending_trigger,
 )
 
-TRIGGER_TOKEN_VARIABLE = "MODELCI_TRIGGER_TOKEN"  # from the platform's trigger Secret
+if TYPE_CHECKING:
+    from ..tracking import Tracker
+
+PICTURE = "monitoring.svg"  # the artifact of each monitoring run: what the check saw
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,20 +88,12 @@ def run(args: argparse.Namespace) -> int:
     environment = _required(env, "MODELCI_ENVIRONMENT")
     tracker = Tracker(_required(env, "MLFLOW_TRACKING_URI"))
     experiment = monitoring_experiment(_required(env, "MODELCI_EXPERIMENT"))
-    last = _last_trigger(tracker, experiment, environment)
+    retraining = _Retraining.from_env(env, tracker, model.name)
+    newest, last = _last_trigger(retraining, experiment)
 
     store = S3Store.from_env(env)
     current_uri = _data_uri(env, spec)
-    try:
-        current = read_table(_read(store, current_uri), current_uri)
-        reference_source = f"artifact {spec.reference} of run {served_run}"
-        reference = read_table(_reference(tracker, served_run, spec.reference), reference_source)
-        result: MonitorResult | None = evaluate(
-            spec, reference, current, sources=(reference_source, current_uri)
-        )
-        problem = ""
-    except DataProblem as error:
-        result, problem = None, str(error)
+    result, problem = _check(store, tracker, spec, served_run, current_uri)
     production = args.stand is not None and args.stand == config.stands[-1].name
     now = datetime.now(UTC)
     decision = decide_retraining(
@@ -104,12 +114,15 @@ def run(args: argparse.Namespace) -> int:
         failures = [problem] if result is None else [c.message for c in result.failures]
         tags[TAG_MONITOR_FAILURES] = "; ".join(failures)[:4000]
     metrics = result.metrics if result is not None else {}
-    tags[TAG_DECISION] = "triggering" if decision.action == TRIGGER else decision.action
+    tags[TAG_DECISION] = TRIGGERING if decision.action == TRIGGER else decision.action
     run_name = f"monitoring-{environment}-{now:%Y%m%dT%H%M%S}"
     run_id = tracker.log_finished_run(experiment, tags, metrics, run_name)
     print(f"logged to MLflow: run {run_id} in experiment '{experiment}'", flush=True)
+    if result is not None:
+        title = f"{model.name} in {environment}, {now:%Y-%m-%d %H:%M} UTC: {current_uri}"
+        _log_picture(tracker, run_id, result, title, spec.max_psi)
     if decision.action == TRIGGER:
-        _trigger(tracker, env, run_id, project, model.name)
+        _trigger(retraining, newest, run_id, now)
     return 0 if result is not None and result.passed else 1
 
 
@@ -142,16 +155,44 @@ def _data_uri(env: Mapping[str, str], spec: Monitoring) -> str:
     return prefix.rstrip("/") + "/" + expand(spec.data, values_from_env(env))
 
 
-def _read(store, uri: str) -> bytes:
+def _check(
+    store, tracker: Tracker, spec: Monitoring, served_run: str, current_uri: str
+) -> tuple[MonitorResult | None, str]:
+    """The checks on today's data against the served run's reference, both downloaded to
+    local files first (read from there in batches: a table larger than the pod's memory
+    fits); (None, the problem) when the data cannot be checked."""
+    import tempfile
+
+    from ..tables import open_table
+
+    with tempfile.TemporaryDirectory(prefix="modelci-monitor-") as where:
+        try:
+            current = open_table(_download_data(store, current_uri, Path(where)), current_uri)
+            source = f"artifact {spec.reference} of run {served_run}"
+            path = _download_reference(tracker, served_run, spec.reference, Path(where))
+            return evaluate(spec, open_table(path, source), current), ""
+        except DataProblem as error:
+            return None, str(error)
+
+
+def _download_data(store, uri: str, where: Path) -> Path:
+    """The day's data, streamed from S3 into a file of `where`."""
+    import shutil
+
+    path = where / "data"
     try:
-        return store.get_bytes(uri)
+        with store.open_object(uri) as body, path.open("wb") as out:
+            shutil.copyfileobj(body, out, 1 << 20)
     except ModelciError as error:
         raise DataProblem(f"the monitoring data could not be read: {error}") from None
+    return path
 
 
-def _reference(tracker, run_id: str, path: str) -> bytes:
+def _download_reference(tracker: Tracker, run_id: str, path: str, where: Path) -> Path:
+    target = where / "reference"
+    target.mkdir()
     try:
-        return tracker.download_artifact(run_id, path)
+        return tracker.download_artifact_file(run_id, path, target)
     except ModelciError as error:
         raise DataProblem(
             f"the reference {path} of the served run {run_id} could not be read ({error}); "
@@ -159,13 +200,77 @@ def _reference(tracker, run_id: str, path: str) -> bytes:
         ) from None
 
 
-def _last_trigger(tracker, experiment: str, environment: str) -> LastTrigger | None:
+def _log_picture(
+    tracker: Tracker, run_id: str, result: MonitorResult, title: str, max_psi: float
+) -> None:
+    """The check's picture beside its figures; a failure to store it is a warning only, the
+    figures and the decision are recorded already."""
+    from ..drift_svg import drift_svg
+
+    picture = drift_svg(title, result.distributions, max_psi)
+    try:
+        tracker.log_artifact_text(run_id, PICTURE, picture, "image/svg+xml")
+    except ModelciError as error:
+        print(f"warning: the picture was not logged: {error}", file=sys.stderr, flush=True)
+        return
+    print(f"picture: artifact {PICTURE} of run {run_id}", flush=True)
+
+
+@dataclass(frozen=True)
+class _Retraining:
+    """What a check needs to start at most one retraining pipeline per drift event."""
+
+    tracker: Tracker
+    gitlab: GitLabAccess
+    claims: EventClaims
+    model: str
+    environment: str
+    served_run: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], tracker: Tracker, model: str) -> _Retraining:
+        from ..s3 import S3Store
+
+        return cls(
+            tracker=tracker,
+            gitlab=GitLabAccess.from_env(env),
+            claims=EventClaims(S3Store.from_env(env), _required(env, "MODELCI_DATA_URI")),
+            model=model,
+            environment=_required(env, "MODELCI_ENVIRONMENT"),
+            served_run=_required(env, "MLFLOW_RUN_ID"),
+        )
+
+    def next_claim(self, newest: Claim | None, run_id: str, now: datetime) -> Claim:
+        """The claim `run_id` makes on the drift event after `newest`."""
+        number = 1 if newest is None else newest.number + 1
+        event = event_id(self.model, self.environment, self.served_run, number, now)
+        return Claim(number=number, event=event, run=run_id, at=now)
+
+
+def _last_trigger(
+    retraining: _Retraining, experiment: str
+) -> tuple[Claim | None, LastTrigger | None]:
+    """The newest drift event's claim, and the retraining the in-flight and cool-down rules
+    count: the newest event's while it still counts (settled first when it was left in
+    doubt), else the environment's newest triggered run."""
     from ..tracking import TAG_ENVIRONMENT
 
-    found = tracker.newest_run(experiment, {TAG_ENVIRONMENT: environment, TAG_DECISION: TRIGGERED})
+    now = datetime.now(UTC)
+    try:
+        newest = retraining.claims.newest()
+    except ModelciError as error:
+        print(f"warning: the drift events were not read: {error}", file=sys.stderr, flush=True)
+        return None, LastTrigger(at=now, outcome="", pipeline="unknown: the claims are unread")
+    if newest is not None:
+        pending = pending_trigger(retraining.tracker, newest, retraining.gitlab, now)
+        if pending is not None:
+            return newest, pending
+    found = retraining.tracker.newest_run(
+        experiment, {TAG_ENVIRONMENT: retraining.environment, TAG_DECISION: TRIGGERED}
+    )
     if found is None:
-        return None
-    return LastTrigger(
+        return newest, None
+    return newest, LastTrigger(
         at=datetime.fromtimestamp(found.info.start_time / 1000, UTC),
         outcome=found.data.tags.get(TAG_OUTCOME, ""),
         pipeline=found.data.tags.get(TAG_PIPELINE, "?"),
@@ -195,29 +300,42 @@ def _print_result(
     print(f"retraining: {decision.action} ({decision.reason})", flush=True)
 
 
-def _trigger(tracker, env: Mapping[str, str], run_id: str, project: str, model: str) -> None:
-    """Start the retraining pipeline; a failure is recorded (and the run retried next time)."""
-    from ..gitlab_api import trigger_pipeline
+def _trigger(retraining: _Retraining, newest: Claim | None, run_id: str, now: datetime) -> None:
+    """Claim the drift event after `newest` and, when this run owns it, start its pipeline.
+    What became of it is recorded beside the reason, which stays; a failure is tried again
+    by a later failed check, as another event."""
+    from ..gitlab_api import TriggerUnknown
 
-    url, token = env.get("MODELCI_GITLAB_URL", ""), env.get(TRIGGER_TOKEN_VARIABLE, "")
-    ref = env.get("MODELCI_RETRAIN_REF", "").strip() or "main"
+    gitlab, tracker = retraining.gitlab, retraining.tracker
     try:
-        if not url or not token:
-            missing = " and ".join(
-                name
-                for name, value in (("MODELCI_GITLAB_URL", url), (TRIGGER_TOKEN_VARIABLE, token))
-                if not value
-            )
-            raise ModelciError(
-                f"{missing} is not set in the pod: create the platform's trigger Secret "
-                "(README, 'Monitoring and retraining')"
-            )
-        variables = {MODEL_VARIABLE: model, TRIGGER_VARIABLE: run_id}
-        pipeline = trigger_pipeline(url, token, project, ref, variables)
+        gitlab.require_trigger()
+        claim = retraining.claims.take(retraining.next_claim(newest, run_id, now))
     except ModelciError as error:
-        tracker.set_tags(run_id, {TAG_DECISION: TRIGGER_FAILED, TAG_REASON: str(error)[:4000]})
+        _record(tracker, run_id, TRIGGER_FAILED, {TAG_TRIGGER_ERROR: str(error)})
         print(f"retraining NOT triggered: {error}", flush=True)
         return
+    if claim.run != run_id:
+        _record(tracker, run_id, SKIP, {TAG_EVENT: claim.event, TAG_OWNER: claim.run})
+        print(f"retraining: skip (monitoring run {claim.run} owns drift event {claim.event})")
+        return
+    variables = {MODEL_VARIABLE: retraining.model, TRIGGER_VARIABLE: run_id}
+    try:
+        pipeline = gitlab.trigger(variables, claim.event)
+    except ModelciError as error:
+        doubt = isinstance(error, TriggerUnknown)  # GitLab may have started it
+        decision = TRIGGER_UNKNOWN if doubt else TRIGGER_FAILED
+        _record(tracker, run_id, decision, {TAG_EVENT: claim.event, TAG_TRIGGER_ERROR: str(error)})
+        print(f"retraining {'NOT KNOWN to be' if doubt else 'NOT'} triggered: {error}", flush=True)
+        return
     where = pipeline.web_url or pipeline.id
-    tracker.set_tags(run_id, {TAG_DECISION: TRIGGERED, TAG_PIPELINE: where})
-    print(f"retraining triggered: pipeline {where} of {project} on {ref}", flush=True)
+    _record(tracker, run_id, TRIGGERED, {TAG_EVENT: claim.event, TAG_PIPELINE: where})
+    print(
+        f"retraining triggered: pipeline {where} of {gitlab.project} on {gitlab.ref} for drift "
+        f"event {claim.event}",
+        flush=True,
+    )
+
+
+def _record(tracker: Tracker, run_id: str, decision: str, tags: Mapping[str, str]) -> None:
+    """The trigger's outcome on the monitoring run; its reason tag is left as it was."""
+    tracker.set_tags(run_id, {TAG_DECISION: decision, **{k: v[:4000] for k, v in tags.items()}})

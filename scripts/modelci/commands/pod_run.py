@@ -9,7 +9,6 @@ command runs with its Python; a missing or corrupt archive stops the pod before 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import subprocess
 import tarfile
@@ -48,11 +47,14 @@ def run(args: argparse.Namespace) -> int:
             VIRTUAL_ENV=str(environment),
             PATH=f"{environment / 'bin'}{os.pathsep}{env.get('PATH', '')}",
         )
-    archive = store.get_bytes(args.code)
     with tempfile.TemporaryDirectory(prefix="modelci-pod-") as scratch:
         workdir, output = Path(scratch) / "code", Path(scratch) / "output"
         output.mkdir()
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        # Unpacked as it downloads: the archive is never held in memory, whatever its size.
+        with (
+            store.open_object(args.code) as stream,
+            tarfile.open(fileobj=stream, mode="r|gz") as tar,
+        ):
             tar.extractall(workdir, filter="data")  # refuses absolute paths, `..` and devices
         env[OUTPUT_VARIABLE] = str(output)
         env.update(local_model(store, env, Path(scratch) / "model"))

@@ -1,6 +1,7 @@
 """`modelci render`: a dry run. Prints every file a pipeline would write (DAG code, Helm values,
 the Argo CD generator file) with its path, touching no remote. Run facts that only a real
-pipeline knows (run id, model location) are shown as placeholders unless given.
+pipeline knows (run id, model location) are shown as placeholders unless given, and so is the
+environment archive a Spark training DAG's SparkApplication runs in.
 
 Outside GitLab CI it works on a laptop as it is: the project, branch and commit come from the
 git checkout (or `--project` / `--branch`), and platform settings not set locally are shown as
@@ -10,15 +11,22 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 
-from ..config import load_config
+from ..config import Model, load_config
 from ..settings import Pipeline, Settings
+from ..spark import spark_training_dag
 from ..workspace import Job, ResolvedModel, add_config_arguments
 
 PLACEHOLDER_RUN = "<run id chosen by resolve>"
 PLACEHOLDER_STORAGE = "s3://placeholder-bucket/resolved-by-the-pipeline"
 PLACEHOLDER_IMAGE = "<MODELCI_RUNTIME_IMAGE>"
+# The environment archive of the run resolve chooses: a Spark training DAG's Python. Written as
+# an s3:// URI of the form the chart accepts, so the values of the same model render too.
+PLACEHOLDER_ENVIRONMENT = (
+    "s3://placeholder-bucket/environment-archive-of-the-run-chosen-by-resolve/environment.tar.gz"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     chosen = ResolvedModel(
         run_id=args.run_id, experiment_id="", model_uri="", storage_uri=args.storage_uri
     )
-    resolved = {model.name: chosen for model in models}
+    resolved = {model.name: shown_choice(model, chosen) for model in models}
     files: dict[str, bytes] = {}
     batch = [m for m in models if m.batch.dags]
     if batch:
@@ -62,8 +70,17 @@ def run(args: argparse.Namespace) -> int:
         files |= dag_files(job, batch, code=code, resolved=resolved, dry_run=True)
     for model in models:
         if model.online.enabled:
-            values = checked_values(job, model, chosen)
+            values = checked_values(job, model, resolved[model.name])
             files |= gitops_files(job, model, values, existing_values=None)
     for path, data in sorted(files.items()):
         print(f"==> {path} <==\n{data.decode('utf-8')}")
     return 0
+
+
+def shown_choice(model: Model, chosen: ResolvedModel) -> ResolvedModel:
+    """What the dry run shows as resolved for `model`: a Spark training DAG cannot be written
+    without the environment archive of the run, which only resolve knows, so it shows a
+    placeholder in its place (a real deploy without one is refused)."""
+    if spark_training_dag(model) is None or chosen.environment_uri:
+        return chosen
+    return replace(chosen, environment_uri=PLACEHOLDER_ENVIRONMENT)

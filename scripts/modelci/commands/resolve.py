@@ -4,7 +4,11 @@ to the s3:// directory holding `MLmodel`, which is what KServe and batch pods ca
 
 It also does the S3 writes the deploys need, so that they only write git: the repository's
 code at this commit for the batch pods (when batch DAGs are deployed), and the environment's
-record of the archives its pods run in."""
+record of the archives its pods run in.
+
+Before any write it refuses what no deploy could run: a Spark ML model (its MLmodel's spark
+flavor) that online serving or an inference DAG would load, and a Spark training DAG for a run
+that records no environment archive (`spark.py`)."""
 
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..s3 import S3Store
+    from ..spark import require_environment
     from ..tracking import Tracker
 
     job = load_job(args)
@@ -39,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     models = job.models(args.model)
     chosen = {model.name: resolve_model(job, tracker, store, model) for model in models}
     batch = [m for m in models if m.batch.dags] if deploys_batch() else []
+    for model in batch:  # refused here, before anything is staged, not at deploy-batch
+        require_environment(model, chosen[model.name].environment_uri)
     if batch:
         code = stage_code(job, store, batch)
         chosen.update({m.name: replace(chosen[m.name], code_uri=code) for m in batch})
@@ -57,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
 def resolve_model(job: Job, tracker: Tracker, store: S3Store, model: Model) -> ResolvedModel:
     from ..modelenv import checked_environment
+    from ..spark import refuse_spark_model
     from ..tracking import require_model_dir
 
     names = job.names(model)
@@ -65,6 +73,9 @@ def resolve_model(job: Job, tracker: Tracker, store: S3Store, model: Model) -> R
     storage_uri = require_model_dir(
         store, tracker.resolve_storage_uri(model_uri, job.settings.artifacts_destination)
     )
+    # The first read of the model's MLmodel a deploy makes: a run pinned by hand or trained by
+    # a training DAG never met the train job's flavor check.
+    refuse_spark_model(store, model, storage_uri)
     return ResolvedModel(
         run_id=run.info.run_id,
         experiment_id=run.info.experiment_id,

@@ -8,8 +8,12 @@ repository's requirements, see `modelenv.py`), never with the Python that runs `
 from __future__ import annotations
 
 import argparse
+import ast
+import json
 import os
+import re
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +33,13 @@ from ..spark import local_submit_args
 from ..workspace import Job, add_config_arguments, clear_state, load_job, write_state
 
 DEFAULT_REQUIREMENTS = "requirements.txt"
+# How much of the entrypoint's stderr is kept (it is passed through as it comes): the end of
+# a traceback, which the hints below read.
+STDERR_TAIL_BYTES = 64 * 1024
+# skops' UntrustedTypesFoundException, which MLflow's sklearn flavor raises (wrapped) when
+# log_model saves a model in its default format, skops, and loads it back to check it.
+_UNTRUSTED_TYPES = re.compile(r"Untrusted types found in the file: (\[[^\]\n]*\])")
+_TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
             _train(job, tracker, model, environment, request)
     except ModelciError as error:
         if request is not None:
-            record_outcome(tracker, request, f"training failed, production unchanged: {error}")
+            served = job.config.stands[-1].name
+            record_outcome(tracker, request, f"training failed, {served} unchanged: {error}")
         raise
     return 0
 
@@ -120,12 +132,15 @@ def _train(
     write_state(model.name, "train", **record)
     print(f"{model.name}: MLflow run {run_id} in experiment '{names.experiment}'", flush=True)
 
-    code = _run_entrypoint(job, model, environment, run_id, experiment_id, names.environment)
+    code, stderr = _run_entrypoint(
+        job, model, environment, run_id, experiment_id, names.environment
+    )
     if code != 0:
         tracker.end_run(run_id, "FAILED")
+        hint = training_failure_hint(stderr)
         raise ModelciError(
             f"{model.train.entrypoint} exited with code {code}; run {run_id} is marked FAILED "
-            "(its output is above)"
+            "(its output is above)" + (f". {hint}" if hint else "")
         )
     try:
         model_uri = tracker.model_uri_for_run(run_id)  # the same lookup `resolve` makes later
@@ -173,12 +188,14 @@ def _record_model_digest(job: Job, tracker, run_id: str, model_uri: str) -> str:
 
 
 def _check_flavor(job: Job, model: Model, run_id: str, model_uri: str, flavors: list[str]) -> None:
-    """The model must carry the flavor mlops.yaml names: it decides how the model is served."""
-    if model.flavor in flavors:
+    """The model must carry the flavor mlops.yaml names: it decides how the model is served.
+    `pyfunc` is MLflow's module name for the flavor its MLmodel files call python_function."""
+    wanted = "python_function" if model.flavor == "pyfunc" else model.flavor
+    if wanted in flavors:
         return
-    logged = [flavor for flavor in flavors if flavor != "python_function"] or flavors
+    logged = [flavor for flavor in flavors if flavor != "python_function"] or ["pyfunc"]
     raise ModelciError(
-        f"{job.config.path}: models[{model.name}].flavor is {model.flavor!r}, but "
+        f"{job.config.path}: models[{model.name}].flavor is {model.flavor}, but "
         f"{model.train.entrypoint} logged a model with flavor(s) {', '.join(logged)} "
         f"({model_uri}); run {run_id} is marked FAILED. Set flavor: {logged[0]} in "
         f"{job.config.path}, or log the model with mlflow.{model.flavor}.log_model"
@@ -198,7 +215,8 @@ def _run_entrypoint(
     run_id: str,
     experiment_id: str,
     environment_name: str,
-) -> int:
+) -> tuple[int, str]:
+    """The entrypoint's exit code and the end of its stderr (`STDERR_TAIL_BYTES`)."""
     repo_root = Path(job.config.path).resolve().parent
     from ..mlflow_rest import tracking_environment
 
@@ -221,4 +239,59 @@ def _run_entrypoint(
         )
         print(f"{model.name}: Spark training with {spark.ci_master} in this job", flush=True)
     command = [str(environment.python), model.train.entrypoint, *args]
-    return subprocess.run(command, cwd=repo_root, env=env, check=False).returncode
+    return run_passing_stderr(command, repo_root, env)
+
+
+def run_passing_stderr(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run `command` with its stdout as this job's and its stderr passed through to this job's
+    as it comes; its exit code and the last `STDERR_TAIL_BYTES` of its stderr."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    tail = bytearray()
+    with subprocess.Popen(command, cwd=cwd, env=env, stderr=subprocess.PIPE) as process:
+        pipe = process.stderr.fileno() if process.stderr else -1
+        for chunk in iter(lambda: os.read(pipe, 65536), b""):
+            _pass_to_stderr(chunk)
+            tail += chunk
+            del tail[:-STDERR_TAIL_BYTES]
+        code = process.wait()
+    return code, tail.decode("utf-8", "replace")
+
+
+def _pass_to_stderr(chunk: bytes) -> None:
+    stream = getattr(sys.stderr, "buffer", None)
+    if stream is None:  # a text-only stderr (an embedding program's)
+        sys.stderr.write(chunk.decode("utf-8", "replace"))
+    else:
+        stream.write(chunk)
+    sys.stderr.flush()
+
+
+def training_failure_hint(stderr: str) -> str:
+    """What to change in the training script, when its stderr shows a failure modelci knows
+    the fix of; "" otherwise. Today: a scikit-learn model that skops (MLflow's default format
+    for it) will not load back, because it holds types skops does not trust by default (the
+    trees of a RandomForest, for one)."""
+    found = _UNTRUSTED_TYPES.findall(stderr)
+    types = _type_names(found[-1]) if found else []
+    if not types:
+        return ""
+    return (
+        f"MLflow saves scikit-learn models with skops, which does not trust {', '.join(types)} "
+        "unless told to. If the model is your own, name them when you log it: "
+        f"mlflow.sklearn.log_model(model, name='model', skops_trusted_types={json.dumps(types)}); "
+        "or save it in another format, e.g. serialization_format="
+        "mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE (loading a pickle runs code from the "
+        "file: only for models from sources you trust)"
+    )
+
+
+def _type_names(listed: str) -> list[str]:
+    """The dotted type names of a printed Python list such as "['sklearn.tree._tree.Tree']"."""
+    try:
+        names = ast.literal_eval(listed)
+    except (ValueError, SyntaxError):
+        return []
+    if not isinstance(names, list):
+        return []
+    return [name for name in names if isinstance(name, str) and _TYPE_NAME.fullmatch(name)]

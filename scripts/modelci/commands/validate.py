@@ -1,7 +1,9 @@
 """`modelci validate`: check the model config file; write nothing. In a feature branch's
 pipeline, also check that GitLab can name the branch's environment after it. With
 `--max-environments N`, also refuse a push that would make more than N live branch
-environments of the project (counted in the shared repos), before anything is trained."""
+environments of the project (counted in the shared repos), before anything is trained. With
+`--stands "a b"`, also refuse a config whose stands are not the ones the CI template promotes
+to, so a config that validates is one whose first merge works."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..config import CONFIG_FILE_NAME, load_config
+from ..config import CONFIG_FILE_NAME, Config, load_config
 from ..errors import ModelciError
 
 
@@ -26,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="most live branch environments the project may have (0: no cap)",
     )
+    parser.add_argument(
+        "--stands",
+        default="",
+        help="the stands the including CI template promotes to, in order, separated by spaces "
+        "(full.yml passes its first_stand and last_stand inputs); mlops.yaml must name these",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,9 +41,31 @@ def run(args: argparse.Namespace) -> int:
     models = ", ".join(model.name for model in config.models)
     print(f"{config.path}: valid ({len(config.models)} model(s): {models})")
     check_branch_name(os.environ)
+    if args.stands.split():
+        check_template_stands(config, args.stands.split())
     if args.max_environments > 0:
         check_capacity(args.max_environments)
     return 0
+
+
+def check_template_stands(config: Config, template: list[str]) -> None:
+    """The promote jobs are fixed when the pipeline is created; mlops.yaml must agree with
+    them, or the pipeline of the first merge fails after the merge request promised a stand."""
+    ours = [stand.name for stand in config.stands]
+    if ours == template:
+        return
+    listed = " then ".join(template)
+    block = ", ".join(f"{{name: {name}}}" for name in template[:-1])
+    last = f"{{name: {template[-1]}, manual: true}}" if len(template) > 1 else ""
+    example = ", ".join(part for part in (block, last) if part) or f"{{name: {template[0]}}}"
+    raise ModelciError(
+        f"{config.path}: stands are {', '.join(ours)}, but the CI template promotes to "
+        f"{listed} (the inputs first_stand and last_stand of ci-templates/full.yml); the "
+        "first merge would fail. Nothing was trained or written. Fix: write "
+        f"`stands: [{example}]` in {config.path}, or set the include's first_stand and "
+        "last_stand inputs to your stands (for another number of stands, include "
+        "ci-templates/promote.yml once per stand, as the README shows)"
+    )
 
 
 def check_branch_name(env: Mapping[str, str]) -> None:
