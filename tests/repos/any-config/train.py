@@ -3,6 +3,7 @@ at a value its thresholds accept (read from mlops.yaml, MODELCI_MODEL names the 
 the model with scikit-learn. Ignores its arguments, which the drawn config chose."""
 
 import os
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -29,4 +30,7 @@ model = LogisticRegression().fit(features, features["tenure"] > 0)
 with mlflow.start_run():
     for threshold in model_config["gate"]["metrics"]:
         mlflow.log_metric(threshold["name"], passing(threshold))
-    mlflow.sklearn.log_model(model, name="model", input_example=features.head(2))
+    requirements = Path("requirements.txt").read_text(encoding="utf-8").split()
+    mlflow.sklearn.log_model(
+        model, name="model", input_example=features.head(2), pip_requirements=requirements
+    )
