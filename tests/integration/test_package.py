@@ -97,6 +97,7 @@ def test_wheel_carries_chart_and_templates(wheel: Path) -> None:
         "modelci/templates/dag.py.j2",
         "modelci/chart/Chart.yaml",
         "modelci/chart/values.schema.json",
+        "modelci/mlops.schema.json",
         "modelci/chart/templates/inferenceservice.yaml",
     } <= names
 

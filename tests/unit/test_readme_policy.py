@@ -1,5 +1,6 @@
-"""The README's S3 policy is the one the test stack runs: the same identities, the same
-actions, so a platform team copying it gets exactly what the attack suite was shown against."""
+"""The S3 policy of the platform set-up page (docs/platform/setup.md) is the one the test stack
+runs: the same identities, the same actions, so a platform team copying it gets exactly what
+the attack suite was shown against."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from tests.harness.tools import ROOT
 
 
 def readme_identities() -> list[dict]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    security = text.split("## Security", 1)[1].split("\n## ", 1)[0]
+    text = (ROOT / "docs" / "platform" / "setup.md").read_text(encoding="utf-8")
+    heading = "## S3, MLflow and GitLab for the security guarantees"
+    security = text.split(heading, 1)[1].split("\n## ", 1)[0]
     (block,) = re.findall(r"```json\n(.*?)```", security, flags=re.S)
     return json.loads(block)["identities"]
 
