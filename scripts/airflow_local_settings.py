@@ -6,13 +6,14 @@ there could declare a stand's `dag_id` and take the stand's DAG over. With this 
 that bundle must be a feature environment's (`<project>__b-<branch>__<model>__<kind>`); any
 other is an import error of that file. That stops a mistake, not an attacker: the policy runs
 in the process that parses the file, after the file's own code, which can switch it off. So
-the stands' bundle is parsed by an Airflow of its own (README, "Security"). Standalone on
+the stands' bundle is parsed by an Airflow of its own (docs/platform/security.md). Standalone on
 purpose: Airflow's environment does not have modelci installed.
 """
 
 from airflow.exceptions import AirflowClusterPolicyViolation
 
-FEATURE_BUNDLE = "modelci_branches"  # the bundle on MODELCI_DAG_REPO_BRANCH (README)
+# The bundle on MODELCI_DAG_REPO_BRANCH (docs/platform/setup.md).
+FEATURE_BUNDLE = "modelci_branches"
 FEATURE_PREFIX = "b-"  # every feature environment's name starts with it; no stand's does
 
 

@@ -519,7 +519,7 @@ class _Loader:
             "models",
             "models",
             what="models",
-            example='See the README, section "Model config".',
+            example="See docs/data-scientists/mlops-yaml.md.",
             at_least_one="model",
         )
         models, seen = [], {}
@@ -702,7 +702,7 @@ class _Loader:
             "dags",
             _join(path, "dags"),
             what="DAGs",
-            example='See the README, section "Model config".',
+            example="See docs/data-scientists/mlops-yaml.md.",
         )
         dags, seen = [], {}
         for dag_path, dag in self.mappings(

@@ -618,7 +618,8 @@ class _Session:
         detail = self._remote._redact(output.strip()) or "no output"
         advice = (
             "The branch is protected and this token's user may not push it (stands are "
-            "written only with the protected stand tokens, README 'Stands and credentials')."
+            "written only with the protected stand tokens: docs/platform/setup.md, 'Stands and "
+            "credentials')."
             if "protected branch" in detail
             else "Check the repository URL, that the access token is valid and may read and "
             "write this repository."

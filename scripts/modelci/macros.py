@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-# name -> what it holds; the README's table repeats this.
+# name -> what it holds; docs/data-scientists/environment-and-batch.md repeats this.
 MACROS: dict[str, str] = {
     "ds": "the run's logical date, YYYY-MM-DD",
     "ts": "the run's logical date and time, ISO 8601 with offset",

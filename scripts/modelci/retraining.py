@@ -225,7 +225,7 @@ class GitLabAccess:
         if missing:
             raise ModelciError(
                 f"{' and '.join(missing)} is not set in the pod: create the platform's trigger "
-                "Secret (README, 'Monitoring and retraining')"
+                "Secret (docs/data-scientists/monitoring.md)"
             )
 
     def trigger(self, variables: Mapping[str, str], event: str) -> TriggeredPipeline:
@@ -256,7 +256,7 @@ class GitLabAccess:
         if not self.url or not self.read_token:
             raise ModelciError(
                 f"{TOKEN_VARIABLE} is not set in the pod, so GitLab's pipelines cannot be read "
-                "(add it to the trigger Secret: README, 'Monitoring and retraining')"
+                "(add it to the trigger Secret: docs/data-scientists/monitoring.md)"
             )
         return find_event_pipeline(
             self.url, self.project, self.ref, self.lookup(claim.event), claim.at

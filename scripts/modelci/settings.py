@@ -70,7 +70,7 @@ def require_platform(env: Mapping[str, str], name: str, purpose: str) -> str:
         raise ModelciError(
             f"platform CI/CD variable {name} is not set; it is needed {purpose}. "
             "The platform team sets it in the GitLab group's Settings > CI/CD > Variables "
-            "(see README, 'Platform variables')."
+            "(see docs/platform/setup.md, 'CI/CD variables')."
         )
     return value
 
@@ -158,7 +158,8 @@ def _stands_branch(env: Mapping[str, str]) -> str:
             raise ModelciError(
                 f"platform CI/CD variables MODELCI_STANDS_BRANCH and {name} are both "
                 f"{stands!r}, but stands must live on a branch of their own that only the "
-                "protected stand credentials can push to (README, 'Stands and credentials'). "
+                "protected stand credentials can push to (docs/platform/setup.md, 'Stands and "
+                "credentials'). "
                 "Set MODELCI_STANDS_BRANCH to another branch (default: stands)."
             )
     return stands

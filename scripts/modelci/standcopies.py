@@ -9,7 +9,7 @@ the registered model version, sealed with a key only stand jobs hold. From then 
 of that version, on any stand, is checked against those digests; a copy that differs is
 deleted and the move refused. The first copy of a version is checked against the digests its
 train job took (`TrainedBytes`): after a merge as the gate job recorded them in its GitLab
-artifacts, which no branch credential can rewrite (README, "Security").
+artifacts, which no branch credential can rewrite (docs/platform/security.md).
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def _seal_key() -> str:
             f"{SEAL_KEY_VARIABLE} is not set in this job: stand jobs seal the digests they record "
             "on a version with it, and trust no digest they cannot check. The platform team "
             "sets it once, a long random string, as a protected and masked CI/CD variable "
-            "(README, 'Security'). Nothing was changed"
+            "(docs/platform/security.md). Nothing was changed"
         )
     return key
 

@@ -794,7 +794,8 @@ class Tracker:
                 f"{self._where} refused to {what} (HTTP {status}): check the credentials in "
                 "MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD "
                 "(in the stand jobs promote, rollback and deploy-version: their protected "
-                "counterparts MODELCI_STANDS_MLFLOW_TRACKING_*, README 'Stands and credentials')"
+                "counterparts MODELCI_STANDS_MLFLOW_TRACKING_*: docs/platform/setup.md, 'Stands "
+                "and credentials')"
             )
         if exc.timeout:
             return ModelciError(

@@ -200,7 +200,7 @@ def _shared_repo(
     if not url:
         raise ModelciError(
             f"{url_variable} is not set; set it in the GitLab group's CI/CD variables "
-            "(see README, 'Platform variables')"
+            "(see docs/platform/setup.md, 'CI/CD variables')"
         )
     has_token = bool(os.environ.get(token_variable))
     if stands and not has_token and url.lower().startswith(("http://", "https://")):
@@ -209,7 +209,7 @@ def _shared_repo(
             f"written to branch {branch!r} only with it: GitLab hands protected CI/CD variables "
             "only to pipelines of protected branches and tags. Run the stand jobs on the "
             "default branch (protected), or have the platform team add the variable as "
-            "protected and masked (README, 'Stands and credentials')."
+            "protected and masked (docs/platform/setup.md, 'Stands and credentials')."
         )
     return RemoteRepo(
         url,

@@ -1,5 +1,5 @@
 """Attacks on the stands, each made with only what a feature-branch job of some project holds:
-its S3 keys, its MLflow user, its repo token (README, "Security").
+its S3 keys, its MLflow user, its repo token (docs/platform/security.md).
 
 The stack is the README's set-up: SeaweedFS with one S3 identity per project's branches
 (`branches/<project slug>/*` and the environment archives' cache) and one for the stands;

@@ -135,7 +135,7 @@ def _model(config: Config, name: str) -> Model:
     if model.monitoring is None:
         raise ModelciError(
             f"{config.path}: model {name!r} has no monitoring: section, so there is nothing to "
-            "check. Add one (README, 'Monitoring and retraining')"
+            "check. Add one (docs/data-scientists/monitoring.md)"
         )
     return model
 

@@ -64,7 +64,8 @@ def check_template_stands(config: Config, template: list[str]) -> None:
         "first merge would fail. Nothing was trained or written. Fix: write "
         f"`stands: [{example}]` in {config.path}, or set the include's first_stand and "
         "last_stand inputs to your stands (for another number of stands, include "
-        "ci-templates/promote.yml once per stand, as the README shows)"
+        "ci-templates/promote.yml once per stand, as docs/data-scientists/merge-request-note.md "
+        "shows)"
     )
 
 
