@@ -360,12 +360,35 @@ def _open_merge_requests(api: _Api, branch: str) -> list[int]:
 def _upsert_note(api: _Api, iid: int, marker: str, text: str) -> NoteResult:
     note = _find_note(api, iid, marker)
     if note is None:
-        created = api.request("POST", f"merge_requests/{iid}/notes", body={"body": text})
-        return NoteResult(iid, int(created["id"]), created=True)
+        return _create_note(api, iid, marker, text)
     if note.get("body") == text:
         return NoteResult(iid, int(note["id"]), created=False, changed=False)
     api.request("PUT", f"merge_requests/{iid}/notes/{int(note['id'])}", body={"body": text})
     return NoteResult(iid, int(note["id"]), created=False)
+
+
+def _create_note(api: _Api, iid: int, marker: str, text: str) -> NoteResult:
+    """POST a new note. A POST is not repeated blindly: after an answer that GitLab may have
+    created the note before (a 5xx, no answer), the note is looked for by its marker first.
+    Only a 5xx that GitLab answered itself (not a gateway's 504, not a timeout) and that left
+    no note is sent once more; otherwise the note may still appear, and sending again could
+    make two."""
+    path = f"merge_requests/{iid}/notes"
+    for attempt in range(2):
+        try:
+            created = api.request("POST", path, body={"body": text}, retries=0)
+            return NoteResult(iid, int(created["id"]), created=True)
+        except GitLabError as error:
+            if not error.maybe_acted:
+                raise
+            found = _find_note(api, iid, marker)
+            if found is not None:
+                return NoteResult(iid, int(found["id"]), created=True)
+            answered = error.status is not None and error.status >= 500 and error.status != 504
+            if attempt or not answered:
+                raise
+            api.pause(attempt)
+    raise AssertionError("unreachable")
 
 
 def _find_note(api: _Api, iid: int, marker: str) -> dict | None:

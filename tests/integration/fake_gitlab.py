@@ -129,6 +129,7 @@ class FakeGitLab:
     url: str = ""
     fail_status: int | None = None  # answer this status ...
     fail_count: int = 0  # ... to this many requests (then behave again)
+    fail_method: str | None = None  # ... of this method only (None: any)
     hang_seconds: float = 0.0  # wait this long before answering anything
     trigger_token: str = ""  # the project's pipeline trigger token
     triggered: list[dict] = field(default_factory=list)  # {"project", "ref", "variables", "id"}
@@ -162,14 +163,14 @@ class FakeGitLab:
             self.pipelines.append(pipeline)
         return pipeline
 
-    def fail_with(self, status: int, count: int = 1_000_000) -> None:
-        self.fail_status, self.fail_count = status, count
+    def fail_with(self, status: int, count: int = 1_000_000, method: str | None = None) -> None:
+        self.fail_status, self.fail_count, self.fail_method = status, count, method
 
     def hang(self, seconds: float) -> None:
         self.hang_seconds = seconds
 
     def act_then_fail(self, status: int, count: int = 1) -> None:
-        """The next `count` triggers create their pipeline, then answer `status` (GitLab
+        """The next `count` triggers and new notes are created, then answered `status` (GitLab
         did the work; the answer was lost on the way, e.g. a proxy's 502)."""
         self.act_then_status, self.act_then_count = status, count
 
@@ -263,7 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fake._release.is_set():
                 return
         with fake._lock:
-            if fake.fail_status is not None and fake.fail_count > 0:
+            failing = fake.fail_method in (None, method)
+            if fake.fail_status is not None and fake.fail_count > 0 and failing:
                 fake.fail_count -= 1
                 return self._reply(fake.fail_status, {"message": f"{fake.fail_status} fake"})
         if not url.path.startswith(_PREFIX):
@@ -294,7 +296,11 @@ class _Handler(BaseHTTPRequestHandler):
             case ("POST", "merge_requests", iid, "notes") if self._known(project, iid):
                 if not body.get("body"):
                     return self._reply(400, {"message": "body is missing"})
-                return self._reply(201, fake.add_note(int(iid), body["body"]))
+                note = fake.add_note(int(iid), body["body"])
+                if fake.act_then_count > 0 and fake.act_then_status is not None:
+                    fake.act_then_count -= 1
+                    return self._reply(fake.act_then_status, {"message": "fake (note created)"})
+                return self._reply(201, note)
             case ("PUT", "merge_requests", iid, "notes", note_id) if self._known(project, iid):
                 for note in fake.notes[int(iid)]:
                     if str(note["id"]) == note_id:

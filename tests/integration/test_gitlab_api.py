@@ -125,6 +125,39 @@ def test_transient_errors_are_retried_twice_then_succeed(gitlab_fake: FakeGitLab
     assert [call.method for call in gitlab_fake.requests] == ["GET", "GET", "GET", "POST"]
 
 
+def test_a_note_created_before_a_502_is_found_not_posted_again(gitlab_fake: FakeGitLab) -> None:
+    gitlab_fake.add_merge_request(PROJECT, "feature/x", iid=7)
+    gitlab_fake.act_then_fail(502)
+
+    result = upsert_note(gitlab_fake.url, TOKEN, PROJECT, 7, MARKER, "body")
+
+    assert result.created and [n["id"] for n in gitlab_fake.notes[7]] == [result.note_id]
+    assert [call.method for call in gitlab_fake.requests] == ["GET", "POST", "GET"]
+
+
+def test_a_502_that_created_no_note_is_looked_for_then_posted_once_more(
+    gitlab_fake: FakeGitLab,
+) -> None:
+    gitlab_fake.add_merge_request(PROJECT, "feature/x", iid=7)
+    gitlab_fake.fail_with(502, count=1, method="POST")
+
+    result = upsert_note(gitlab_fake.url, TOKEN, PROJECT, 7, MARKER, "body")
+
+    assert result.created and len(gitlab_fake.notes[7]) == 1
+    assert [call.method for call in gitlab_fake.requests] == ["GET", "POST", "GET", "POST"]
+
+
+def test_a_gateway_timeout_without_a_note_is_not_posted_again(gitlab_fake: FakeGitLab) -> None:
+    """A 504 is a proxy giving up: GitLab may still be creating the note."""
+    gitlab_fake.add_merge_request(PROJECT, "feature/x", iid=7)
+    gitlab_fake.fail_with(504, method="POST")
+
+    with pytest.raises(ModelciError, match="HTTP 504 to POST merge_requests/7/notes"):
+        upsert_note(gitlab_fake.url, TOKEN, PROJECT, 7, MARKER, "body")
+
+    assert len(gitlab_fake.calls("POST")) == 1
+
+
 def test_unknown_merge_request_is_a_404_error_naming_it(gitlab_fake: FakeGitLab) -> None:
     with pytest.raises(ModelciError, match=r"HTTP 404 to GET merge_requests/99/notes"):
         upsert_note(gitlab_fake.url, TOKEN, PROJECT, 99, MARKER, "body")
