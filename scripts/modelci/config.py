@@ -733,6 +733,16 @@ class _Loader:
             )
         if kind == "training" and train.engine == "spark":  # its SparkApplication runs them
             self.no_run_values(dag, path)
+            if "resources" in dag:
+                self.report(
+                    dag,
+                    "resources",
+                    _join(path, "resources"),
+                    "a Spark training DAG's pods are sized by train.spark.driver and "
+                    "train.spark.executor, so these resources would change nothing. Remove "
+                    "them and set cores and memory there.",
+                    at_key=True,
+                )
         return Dag(
             kind=kind,
             entrypoint=entrypoint,

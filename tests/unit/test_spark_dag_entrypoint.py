@@ -133,3 +133,14 @@ def test_a_deploy_without_the_runs_environment_archive_is_refused_with_the_fix()
     assert message.startswith("churn-spark: its training DAG runs as a SparkApplication")
     assert "no modelci.env_archive tag" in message
     assert "Set MODELCI_SCRATCH_URI" in message
+
+
+def test_resources_on_a_spark_training_dag_are_refused_for_the_spark_sizes(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        spark_model(tmp_path, "          resources: {cpu: '4', memory: 8Gi}\n")
+
+    message = str(refused.value)
+    assert "models[0].batch.dags[0].resources: a Spark training DAG's pods are sized by" in message
+    assert "train.spark.driver and train.spark.executor" in message
