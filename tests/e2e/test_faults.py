@@ -390,7 +390,7 @@ def test_a_branch_gitlab_cannot_name_an_environment_after_is_refused_before_trai
 ) -> None:
     repo = model_repo(tmp_path, "faults/unnameable", branch=UNNAMEABLE_BRANCH)
     output = refused_by_validate(platform, repo)
-    assert f"branch {UNNAMEABLE_BRANCH!r} cannot name its GitLab environment" in output
+    assert f"branch {UNNAMEABLE_BRANCH} cannot name its GitLab environment" in output
     assert "'Ü'" in output and "Rename the branch" in output
 
 

@@ -480,7 +480,5 @@ def test_validate_checks_the_branch_of_a_feature_push_only() -> None:
     check_branch_name({})  # outside CI
     check_branch_name({"CI_COMMIT_BRANCH": odd, "CI_DEFAULT_BRANCH": odd})  # default branch
     check_branch_name({"CI_COMMIT_REF_NAME": odd})  # a merge request or tag pipeline
-    with pytest.raises(
-        ModelciError, match=r"branch 'feat/ÜBER' cannot name its GitLab environment"
-    ):
+    with pytest.raises(ModelciError, match=r"branch feat/ÜBER cannot name its GitLab environment"):
         check_branch_name({"CI_COMMIT_BRANCH": odd, "CI_DEFAULT_BRANCH": "main"})

@@ -79,7 +79,8 @@ def check_branch_name(env: Mapping[str, str]) -> None:
     problem = gitlab_environment_problem(branch)
     if problem:
         raise ModelciError(
-            f"branch {branch!r} cannot name its GitLab environment (review/<branch>): "
+            f"branch {branch} cannot name its GitLab environment (<environment_prefix>/<branch>, "
+            f"e.g. review/{branch}): "
             f"{problem}. Nothing was trained or written. Rename the branch "
             "(`git branch -m <new-name>`) and push it under the new name"
         )
