@@ -11,14 +11,13 @@ promotes to two)."""
 
 from __future__ import annotations
 
+import io
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import git
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from mlflow import MlflowClient
 from ruamel.yaml import YAML
 
 from modelci.config import load_config
@@ -28,13 +27,13 @@ from tests.e2e.test_faults import job_states
 from tests.harness.gitremotes import files_on
 from tests.harness.lifecycle import (
     PUSH_JOBS,
+    GitLabProject,
     LocalPlatform,
     commit_change,
     make_model_repo,
     merge_request_event,
     merge_request_merged,
     publish_push_pipeline,
-    run_with_gitlab,
 )
 from tests.integration.fake_gitlab import FakeGitLab, running
 from tests.integration.test_config_space import config, write_repo
@@ -85,67 +84,46 @@ def ci_file(stands: list[str]) -> str:
             }
         ],
     }
-    path = Path(tempfile.mkdtemp()) / "ci.yml"
-    YAML().dump(document, path)
-    return path.read_text(encoding="utf-8")
+    return yaml_text(document)
 
 
-class Project:
-    def __init__(self, platform: LocalPlatform, gitlab: FakeGitLab, index: int, where: Path):
-        self.platform, self.gitlab = platform, gitlab
-        self.project = f"drawn/config-{index}"
-        self.repo = make_model_repo(
-            where / f"config-{index}", project=self.project, branch=BRANCH, example=REPO
-        )
-        self.variables = {**platform.ci_variables(), "MODELCI_GITLAB_TOKEN": TOKEN}
-
-    def commit(self, ci: str) -> None:
-        """The drawn mlops.yaml and the CI file that includes full.yml for its stands."""
-        commit_change(self.repo, ".gitlab-ci.yml", ci, "The drawn config")
-        git.Repo(self.repo).git.add("mlops.yaml")
-        commit_change(self.repo, "mlops.yaml", (self.repo / "mlops.yaml").read_text(), "Config")
-
-    def run(self, *jobs: str, **predefined: str | None) -> dict[str, str]:
-        return job_states(
-            run_with_gitlab(self.repo, self.variables, self.gitlab.url, jobs, predefined)
-        )
-
-    def alias(self, model: str, stand: str) -> str | None:
-        registered = names_for(self.project, "main", model).registered_model
-        found = MlflowClient(self.platform.mlflow.tracking_uri).get_registered_model(registered)
-        return found.aliases.get(stand)
+def yaml_text(document: dict[str, Any]) -> str:
+    out = io.StringIO()
+    YAML().dump(document, out)
+    return out.getvalue()
 
 
 def live_through_the_lifecycle(
     platform: LocalPlatform, gitlab: FakeGitLab, index: int, where: Path, document: dict
 ) -> None:
-    project = Project(platform, gitlab, index, where)
-    with (project.repo / "mlops.yaml").open("w", encoding="utf-8") as out:
-        YAML().dump(document, out)
+    name = f"drawn/config-{index}"
+    repo = make_model_repo(where / f"config-{index}", project=name, branch=BRANCH, example=REPO)
+    project = GitLabProject(platform, gitlab.url, TOKEN, name, repo)
     stands = [stand["name"] for stand in document.get("stands", [])]
     first, last = stands or ["staging", "production"]
     models = [model["name"] for model in document["models"]]
-    project.commit(ci_file(stands))
+    commit_change(repo, ".gitlab-ci.yml", ci_file(stands), "Include full.yml for the stands")
+    commit_change(repo, "mlops.yaml", yaml_text(document), "The drawn config")
     iid = index + 1  # one fake GitLab serves every sample's project
     gitlab.add_merge_request(project.project, BRANCH, iid)
 
-    states = project.run()
+    states = job_states(project.run())
     assert all(states.get(job) == "PASS" for job in PUSH_JOBS), states
     publish_push_pipeline(gitlab, project.repo, project.project)
-    states = project.run(**merge_request_event(project.project, BRANCH, iid))
+    states = job_states(project.run(**merge_request_event(project.project, BRANCH, iid)))
     assert states == {"modelci-compare": "PASS"}, states
     (note,) = [n["body"] for n in gitlab.notes[iid] if "<!-- modelci:compare" in n["body"]]
     assert note.count(f"{first}` will serve version **1**") == len(models), note
 
     merge_request_merged(gitlab, project.repo, BRANCH, iid, "lead")
-    states = project.run()
+    states = job_states(project.run())
     assert states.get(f"modelci-promote-{first}") == "PASS" and "FAIL" not in states.values()
     assert [project.alias(model, first) for model in models] == ["1"] * len(models)
     branch_dirs = {names_for(project.project, BRANCH, m).gitops_dir for m in models}
     live = files_on(platform.gitops_repo, "main") | files_on(platform.dag_repo, "main")
     assert not any(path.startswith(tuple(branch_dirs)) for path in live)
 
-    states = project.run(f"modelci-promote-{last}")
+    states = job_states(project.run(f"modelci-promote-{last}"))
     assert states == {f"modelci-promote-{last}": "PASS"}, states
     assert [project.alias(model, last) for model in models] == ["1"] * len(models)
 

@@ -11,20 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
 from modelci.naming import names_for
 from tests.e2e.test_faults import job_states
 from tests.harness.gitremotes import STANDS_BRANCH, files_on
 from tests.harness.lifecycle import (
     PUSH_JOBS,
+    GitLabProject,
     LocalPlatform,
     commit_change,
     make_model_repo,
     merge_request_event,
     merge_request_merged,
     publish_push_pipeline,
-    run_with_gitlab,
 )
 from tests.integration.fake_gitlab import FakeGitLab, running
 
@@ -40,61 +39,46 @@ def gitlab() -> Iterator[FakeGitLab]:
         yield fake
 
 
-class Team:
-    """One team's model repository and the pipelines GitLab would run for it."""
-
-    def __init__(self, platform: LocalPlatform, gitlab: FakeGitLab, name: str, where: Path):
-        self.platform, self.gitlab, self.name = platform, gitlab, name
-        self.project = f"teams/{name}"
-        self.repo = make_model_repo(
-            where / name, project=self.project, branch=BRANCH, example=REPOS / name
-        )
-        self.variables = {**platform.ci_variables(), "MODELCI_GITLAB_TOKEN": TOKEN}
-
-    def run(self, *jobs: str, **predefined: str | None) -> dict[str, str]:
-        return job_states(
-            run_with_gitlab(self.repo, self.variables, self.gitlab.url, jobs, predefined)
-        )
-
-    def alias(self, stand: str) -> str | None:
-        registered = names_for(self.project, "main", self.name).registered_model
-        model = MlflowClient(self.platform.mlflow.tracking_uri).get_registered_model(registered)
-        return model.aliases.get(stand)
+def team(platform: LocalPlatform, gitlab: FakeGitLab, name: str, where: Path) -> GitLabProject:
+    """One team's model repository, a copy of tests/repos/<name>, on a feature branch."""
+    project = f"teams/{name}"
+    repo = make_model_repo(where / name, project=project, branch=BRANCH, example=REPOS / name)
+    return GitLabProject(platform, gitlab.url, TOKEN, project, repo)
 
 
 @pytest.mark.parametrize("name", TEAMS)
 def test_a_new_team_goes_from_push_to_the_last_stand(
     platform: LocalPlatform, gitlab: FakeGitLab, tmp_path: Path, name: str
 ) -> None:
-    team = Team(platform, gitlab, name, tmp_path)
-    gitlab.add_merge_request(team.project, BRANCH, 1)
+    project = team(platform, gitlab, name, tmp_path)
+    gitlab.add_merge_request(project.project, BRANCH, 1)
 
-    commit_change(team.repo, "NOTES.md", "first model\n", "First model")
-    states = team.run()
+    commit_change(project.repo, "NOTES.md", "first model\n", "First model")
+    states = job_states(project.run())
     assert all(states.get(job) == "PASS" for job in PUSH_JOBS), states
-    publish_push_pipeline(gitlab, team.repo, team.project)
+    publish_push_pipeline(gitlab, project.repo, project.project)
 
-    states = team.run(**merge_request_event(team.project, BRANCH, 1))
+    states = job_states(project.run(**merge_request_event(project.project, BRANCH, 1)))
     assert states == {"modelci-compare": "PASS"}, states
     (note,) = [n["body"] for n in gitlab.notes[1] if "<!-- modelci:compare" in n["body"]]
     assert "staging` will serve version **1**" in note, note
 
     # The merge: every job of the default branch's pipeline passes, staging serves version 1.
-    merge_request_merged(gitlab, team.repo, BRANCH, 1, "lead")
-    states = team.run()
+    merge_request_merged(gitlab, project.repo, BRANCH, 1, "lead")
+    states = job_states(project.run())
     assert states.get("modelci-promote-staging") == "PASS", states
     assert "FAIL" not in states.values(), states
-    assert (team.alias("staging"), team.alias("production")) == ("1", None)
+    assert (project.alias(name, "staging"), project.alias(name, "production")) == ("1", None)
 
-    states = team.run("modelci-promote-production")
+    states = job_states(project.run("modelci-promote-production"))
     assert states == {"modelci-promote-production": "PASS"}, states
-    assert team.alias("production") == "1"
+    assert project.alias(name, "production") == "1"
     stands = files_on(platform.gitops_repo, STANDS_BRANCH) | files_on(
         platform.dag_repo, STANDS_BRANCH
     )
     for stand in ("staging", "production"):
-        names = names_for(team.project, "main", team.name, stand=stand)
-        config = team.repo / "mlops.yaml"
+        names = names_for(project.project, "main", name, stand=stand)
+        config = project.repo / "mlops.yaml"
         if "online:" in config.read_text():
             assert names.values_path in stands
         if "kind: inference" in config.read_text():

@@ -19,6 +19,7 @@ from pathlib import Path
 import git
 from ruamel.yaml import YAML
 
+from modelci.naming import names_for
 from tests.harness.mlflowserver import MlflowServer
 from tests.harness.s3server import S3Server
 from tests.harness.tools import GITLAB_CI_LOCAL, ROOT, VENV_BIN
@@ -250,3 +251,30 @@ def run_with_gitlab(
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     return output
+
+
+class GitLabProject:
+    """A model repository on `project` and the pipelines GitLab (the fake API at
+    `gitlab_url`) would run for it, as a platform's CI/CD variables and `token` allow."""
+
+    def __init__(
+        self, platform: LocalPlatform, gitlab_url: str, token: str, project: str, repo: Path
+    ) -> None:
+        self.platform, self.gitlab_url, self.project, self.repo = (
+            platform,
+            gitlab_url,
+            project,
+            repo,
+        )
+        self.variables = {**platform.ci_variables(), "MODELCI_GITLAB_TOKEN": token}
+
+    def run(self, *jobs: str, **predefined: str | None) -> str:
+        return run_with_gitlab(self.repo, self.variables, self.gitlab_url, jobs, predefined)
+
+    def alias(self, model: str, stand: str) -> str | None:
+        """The version the alias `stand` of the project's registered `model` points at."""
+        from mlflow import MlflowClient
+
+        registered = names_for(self.project, "main", model).registered_model
+        found = MlflowClient(self.platform.mlflow.tracking_uri).get_registered_model(registered)
+        return found.aliases.get(stand)
