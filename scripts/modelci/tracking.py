@@ -342,13 +342,6 @@ class Tracker:
             f"{PIN_TAG} with value {environment}."
         )
 
-    def download_artifact(self, run_id: str, path: str) -> bytes:
-        """The bytes of one artifact file of a run."""
-        artifact_root = self.get_run(run_id).info.artifact_uri
-        return self._read_artifact(
-            f"{artifact_root.rstrip('/')}/{path}", f"download artifact {path} of run {run_id}"
-        )
-
     def download_artifact_file(self, run_id: str, path: str, where: Path) -> Path:
         """One artifact file of a run, streamed into the directory `where`: its local path."""
         artifact_root = self.get_run(run_id).info.artifact_uri
