@@ -22,7 +22,7 @@ from pathlib import Path
 import git
 from common import Figure, Finished, print_table, run_process
 
-from modelci.naming import environment_dirs
+from modelci.config.naming import environment_dirs
 from tests.integration.fake_gitlab import running
 
 NAME = "cleanup"

@@ -3,8 +3,8 @@
 Makes a model repository holding 0, 100 MB and 1 GB of incompressible files (one file: git's
 worst case, a single blob), cloned as a CI job's checkout has it (objects packed), starts
 SeaweedFS (the tests' S3), and runs what `resolve` does to stage the code
-(`modelci.deploy.upload_code_archive`: `git archive` into a temporary file, hashed on the way,
-then S3's managed multipart upload) in a process of its own. The figure is that process's
+(`modelci.lifecycle.deploy.upload_code_archive`: `git archive` into a temporary file, hashed on
+the way, then S3's managed multipart upload) in a process of its own. The figure is that process's
 peak resident memory, git's included. The floor is a process that imports the same modules
 and makes the same S3 client, but archives and uploads nothing. The note gives the time and
 the archive's size.
@@ -31,12 +31,12 @@ MB = 1 << 20
 DRIVER = """
 import sys
 from pathlib import Path
-import modelci.deploy, modelci.gitrepo, s3transfer.manager
-from modelci.s3 import S3Store
+import modelci.lifecycle.deploy, modelci.systems.gitrepo, s3transfer.manager
+from modelci.systems.s3 import S3Store
 endpoint, uri, repo, commit = sys.argv[1:5]
 store = S3Store(endpoint, "us-east-1")
 if uri:
-    print(modelci.deploy.upload_code_archive(store, uri, Path(repo), commit))
+    print(modelci.lifecycle.deploy.upload_code_archive(store, uri, Path(repo), commit))
 """
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@modelci.invalid"]
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from common import Figure, print_table
 from shared_repo_commit import load_workload
 
-from modelci.gitrepo import Changes, RemoteRepo
+from modelci.systems.gitrepo import Changes, RemoteRepo
 from tests.harness.airflow import AirflowHome
 from tests.harness.gitremotes import make_bare_repo
 from tests.harness.processes import ServerProcess, stop_all

@@ -35,7 +35,7 @@ from pathlib import Path
 import git
 from common import ROOT, Figure, percentile, print_table
 
-from modelci.naming import names_for
+from modelci.config.naming import names_for
 from tests.harness.gitremotes import make_bare_repo
 
 NAME = "concurrent"

@@ -34,7 +34,7 @@ from common import ROOT, Figure, print_table
 from ruamel.yaml import YAML
 from shared_repo_commit import load_workload
 
-from modelci.dags import container_resources
+from modelci.render.dags import container_resources
 
 NAME = "dag-parse"
 DAG_FACTORY = "dag-factory==1.1.0"

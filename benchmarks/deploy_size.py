@@ -20,7 +20,7 @@ from pathlib import Path
 from common import Figure, print_table
 from shared_repo_commit import build_repo, deploy, load_workload, stop, tree_count
 
-from modelci.gitrepo import RemoteRepo
+from modelci.systems.gitrepo import RemoteRepo
 
 NAME = "deploy-size"
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from common import ROOT, Figure, print_table
 
-from modelci.modelenv import SERVING_RUNTIME, Archives, ensure_environment
-from modelci.s3 import S3Store
+from modelci.lifecycle.modelenv import SERVING_RUNTIME, Archives, ensure_environment
+from modelci.systems.s3 import S3Store
 from tests.harness.processes import stop_all
 from tests.harness.s3server import start_seaweedfs
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import git
 from common import Figure, print_table, run_process
 
-from modelci.tracking import GATE_PASSED, TAG_BRANCH, TAG_ENVIRONMENT, TAG_GATE
+from modelci.systems.tracking import GATE_PASSED, TAG_BRANCH, TAG_ENVIRONMENT, TAG_GATE
 from tests.harness.gitremotes import make_bare_repo
 from tests.harness.lifecycle import GITLAB_HOST, LocalPlatform, make_model_repo
 from tests.harness.mlflowserver import start_mlflow

@@ -3,7 +3,7 @@
 Generates a reference and a day of N rows (1 million, then 10 million) with 20 features of
 every kind (12 continuous, 2 mostly zero, 2 binary, 2 low-cardinality, 2 categorical), a
 score and a label, as CSV and as Parquet. A process of its own then runs what the monitoring
-pod runs once the two files are on its disk: every check of `modelci.monitoring.evaluate`
+pod runs once the two files are on its disk: every check of `modelci.monitoring.checks.evaluate`
 (PSI per column by its kind, null shares, a range, RMSE against the label) and the picture
 (`drift_svg`). The floor is a process that reads the same two files alone, every batch of the
 same columns with the same reader, and computes nothing. The figures are the wall time and
@@ -37,8 +37,8 @@ FORMATS = {"csv": "CSV", "parquet": "Parquet"}
 DRIVER = """
 import sys
 from pathlib import Path
-from modelci.config import GroundTruth, Monitoring
-from modelci.tables import batches, open_table
+from modelci.config.mlops import GroundTruth, Monitoring
+from modelci.monitoring.tables import batches, open_table
 mode, reference, today, *features = sys.argv[1:]
 tables = [open_table(Path(reference), "reference"), open_table(Path(today), "today")]
 if mode == "read":
@@ -46,8 +46,8 @@ if mode == "read":
     rows = sum(len(batch["score"]) for table in tables for batch in batches(table, columns))
     print(f"read {rows} rows")
 else:
-    from modelci.drift_svg import drift_svg
-    from modelci.monitoring import evaluate
+    from modelci.monitoring.drift_svg import drift_svg
+    from modelci.monitoring.checks import evaluate
     spec = Monitoring(
         data="scores/${ds}", reference="reference", features=tuple(features), score="score",
         ranges=(("x00", -100.0, 200.0), ("rooms", 1.0, 6.0)), max_null_share=0.01,

@@ -35,12 +35,12 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from modelci.config import Config, Dag, Model, load_config
-from modelci.dags import render_dag
-from modelci.gitrepo import Changes, CommitResult, ObjectCounts, Reader, RemoteRepo
-from modelci.naming import Names, environment_dirs, names_for
-from modelci.settings import Pipeline, Settings
-from modelci.values import app_config_text, build_values, update_values_text, values_header
+from modelci.config.mlops import Config, Dag, Model, load_config
+from modelci.config.naming import Names, environment_dirs, names_for
+from modelci.config.settings import Pipeline, Settings
+from modelci.render.dags import render_dag
+from modelci.render.values import app_config_text, build_values, update_values_text, values_header
+from modelci.systems.gitrepo import Changes, CommitResult, ObjectCounts, Reader, RemoteRepo
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = ROOT / "examples" / "churn" / "mlops.yaml"

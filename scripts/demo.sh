@@ -8,16 +8,22 @@
 #   bash scripts/demo.sh          the lifecycle, then stop the services and exit
 #   bash scripts/demo.sh --keep   the same, then keep MLflow, S3 and the git remotes up, with
 #                                 their addresses printed, until Ctrl-C
+#   bash scripts/demo.sh --repo DIR [--project GROUP/NAME]
+#                                 the same lifecycle on your own model repository (its HEAD)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-usage() { sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+expect_value=""
 for arg in "$@"; do
+  if [ -n "$expect_value" ]; then expect_value=""; continue; fi
   case "$arg" in
     --keep) ;;
+    --repo | --project) expect_value="$arg" ;;
     -h | --help) usage; exit 0 ;;
     *) echo "demo: unknown argument $arg" >&2; usage >&2; exit 2 ;;
   esac
 done
+if [ -n "$expect_value" ]; then echo "demo: $expect_value needs a value" >&2; exit 2; fi
 # Measured on a 2-core machine: the demo-mode install took 94 s with an empty pip cache and left
 # .venv 1.1 GB and .tools 19 MB; the first lifecycle took 60 s and built the model's environment
 # (.cache, 0.6 GB) from a warm uv cache.

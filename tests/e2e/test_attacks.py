@@ -36,7 +36,7 @@ from botocore.exceptions import ClientError
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from modelci.naming import names_for, project_slug_of
+from modelci.config.naming import names_for, project_slug_of
 from tests.e2e.test_faults import ModelRepo, model_repo, modelci
 from tests.e2e.test_promotion import FEATURE_STEPS
 from tests.harness import identities
@@ -636,8 +636,8 @@ def test_a_registered_model_taken_by_another_project_puts_nothing_on_a_stand(
 def test_a_retraining_outcome_mlflow_refuses_is_a_warning_not_a_failure(stack, capsys) -> None:
     """With MLflow auth on, the promote job's stand user may not tag the project's runs: the
     note on the monitoring run is then a warning, and the promotion's own result stands."""
-    from modelci.retraining import RetrainRequest, record_outcome
-    from modelci.tracking import Tracker
+    from modelci.lifecycle.retraining import RetrainRequest, record_outcome
+    from modelci.systems.tracking import Tracker
 
     stack = pushed(stack)
     os.environ["MLFLOW_TRACKING_USERNAME"] = "stands"

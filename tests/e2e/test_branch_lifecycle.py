@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 from ruamel.yaml import YAML
 
-from modelci.naming import names_for
+from modelci.config.naming import names_for
 from tests.harness.airflow import BRANCHES_BUNDLE, AirflowHome, json_output, parse_dag_folder
 from tests.harness.argocd import generator_params, matches_legacy, render_template
 from tests.harness.lifecycle import (

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from modelci.config import load_config
+from modelci.config.mlops import load_config
+from modelci.config.naming import names_for
 from modelci.errors import ConfigError
-from modelci.naming import names_for
 from tests.e2e.test_faults import job_states
 from tests.harness.gitremotes import files_on
 from tests.harness.lifecycle import (

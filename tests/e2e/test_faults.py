@@ -19,7 +19,7 @@ from xml.etree import ElementTree
 import git
 from mlflow import MlflowClient
 
-from modelci.naming import Names, names_for
+from modelci.config.naming import Names, names_for
 from tests.harness.lifecycle import (
     EXAMPLE_REPO,
     NEIGHBOURS,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelci.gitrepo import Changes, RemoteRepo
-from modelci.naming import environment_dirs
+from modelci.config.naming import environment_dirs
+from modelci.systems.gitrepo import Changes, RemoteRepo
 from tests.e2e.test_faults import EXAMPLE_REPO, model_repo, refused_by_validate
 from tests.harness.lifecycle import LocalPlatform
 

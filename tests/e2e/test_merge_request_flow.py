@@ -19,7 +19,7 @@ import git
 import pytest
 from mlflow import MlflowClient
 
-from modelci.naming import names_for
+from modelci.config.naming import names_for
 from tests.e2e.test_faults import job_states
 from tests.harness.gitremotes import STANDS_BRANCH, files_on
 from tests.harness.lifecycle import (

@@ -22,8 +22,8 @@ import mlflow
 import yaml
 from mlflow import MlflowClient
 
-from modelci.naming import project_slug_of
-from modelci.values import chart_dir
+from modelci.config.naming import project_slug_of
+from modelci.render.values import chart_dir
 from tests.e2e.test_faults import job_states, model_repo, pipeline, runs_of
 from tests.harness.lifecycle import PUSH_JOBS, LocalPlatform, commit_change
 from tests.harness.mlserver import ModelServer, start_mlserver, start_model_server

@@ -26,8 +26,8 @@ import git
 import pytest
 from mlflow import MlflowClient
 
-from modelci.macros import env_name
-from modelci.naming import names_for
+from modelci.config.macros import env_name
+from modelci.config.naming import names_for
 from tests.e2e.test_faults import ModelRepo, model_repo, modelci
 from tests.e2e.test_promotion import ok, on_main, push_branch
 from tests.harness.airflow import parse_dag_folder

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from modelci.naming import names_for
+from modelci.config.naming import names_for
 from tests.e2e.test_faults import job_states
 from tests.harness.gitremotes import STANDS_BRANCH, files_on
 from tests.harness.lifecycle import (

@@ -15,7 +15,7 @@ from pathlib import Path
 import git
 from mlflow import MlflowClient
 
-from modelci.naming import names_for
+from modelci.config.naming import names_for
 from tests.e2e.test_faults import ModelRepo, model_repo, modelci, shared_state
 from tests.harness.gitremotes import STANDS_BRANCH, files_on
 from tests.harness.lifecycle import LocalPlatform, commit_change

@@ -18,7 +18,7 @@ import git
 import jsonschema
 from mlflow import MlflowClient
 
-from modelci.naming import names_for
+from modelci.config.naming import names_for
 from tests.e2e.test_faults import ModelRepo, modelci
 from tests.e2e.test_promotion import ok
 from tests.harness.airflow import parse_dag_folder

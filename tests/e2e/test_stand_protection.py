@@ -21,9 +21,9 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from modelci.config.naming import environment_dirs, names_for
 from modelci.errors import ModelciError
-from modelci.gitrepo import Changes, RemoteRepo
-from modelci.naming import environment_dirs, names_for
+from modelci.systems.gitrepo import Changes, RemoteRepo
 from tests.e2e.test_faults import model_repo, modelci, shared_state
 from tests.e2e.test_promotion import FEATURE_STEPS, ok, on_main
 from tests.harness.githttp import PROTECTED_MESSAGE, GitHttpServer, protect, serving

@@ -19,7 +19,7 @@ from pathlib import Path
 import git
 from ruamel.yaml import YAML
 
-from modelci.naming import names_for
+from modelci.config.naming import names_for
 from tests.harness.mlflowserver import MlflowServer
 from tests.harness.s3server import S3Server
 from tests.harness.tools import GITLAB_CI_LOCAL, ROOT, VENV_BIN

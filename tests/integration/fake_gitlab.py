@@ -1,6 +1,6 @@
 """A FAKE GitLab API server: the one stand-in this test suite uses, because a GitLab server
 cannot run on a test machine (it is a multi-gigabyte Rails application with PostgreSQL, Redis
-and Gitaly). It answers exactly the endpoints `modelci.gitlab_api` calls, the way GitLab's
+and Gitaly). It answers exactly the endpoints `modelci.systems.gitlab_api` calls, the way GitLab's
 REST API v4 documents them, and nothing else (anything else is a 404):
 
 - `GET  /api/v4/projects/:id/merge_requests?source_branch=&state=opened` (open MRs of a branch)

@@ -19,11 +19,11 @@ from typing import Any
 import git
 import pytest
 
-from modelci.config import DAG_KINDS, Batch, Dag, Model, Resources, load_config
-from modelci.dags import MonitorTarget, render_dag
-from modelci.macros import env_name
-from modelci.naming import Names, names_for
-from modelci.settings import Pipeline
+from modelci.config.macros import env_name
+from modelci.config.mlops import DAG_KINDS, Batch, Dag, Model, Resources, load_config
+from modelci.config.naming import Names, names_for
+from modelci.config.settings import Pipeline
+from modelci.render.dags import MonitorTarget, render_dag
 from tests.harness.airflow import (
     BRANCHES_BUNDLE,
     BUNDLES,

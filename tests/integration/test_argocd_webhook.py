@@ -27,7 +27,7 @@ import git
 import pytest
 import yaml
 
-from modelci.argocd_webhook import push_event, web_url
+from modelci.systems.argocd_webhook import push_event, web_url
 from tests.harness.ports import HOST
 from tests.harness.tools import ROOT, VENV_BIN
 from tests.integration.test_deploy_online_refusals import CI

@@ -13,8 +13,8 @@ from pathlib import Path
 import git
 import pytest
 
-from modelci.gitrepo import Changes, RemoteRepo
-from modelci.naming import environment_dirs, project_slug_of
+from modelci.config.naming import environment_dirs, project_slug_of
+from modelci.systems.gitrepo import Changes, RemoteRepo
 from tests.harness.gitremotes import GitRemotes
 from tests.harness.lifecycle import LocalPlatform
 from tests.harness.mlflowserver import MlflowServer

@@ -47,7 +47,11 @@ def test_schema_tests_pass_in_the_clone(clone: Path) -> None:
     # package must win, so that the chart and templates come from the clone.
     env["PYTHONPATH"] = str(clone / "scripts")
     where = subprocess.run(
-        [str(VENV_PYTHON), "-c", "import modelci.values as v; print(v.chart_dir().resolve())"],
+        [
+            str(VENV_PYTHON),
+            "-c",
+            "import modelci.render.values as v; print(v.chart_dir().resolve())",
+        ],
         cwd=clone,
         env=env,
         capture_output=True,

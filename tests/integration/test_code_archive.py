@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.common import run_process
-from modelci.deploy import file_in_archive, upload_code_archive
 from modelci.errors import ModelciError
-from modelci.s3 import S3Store
+from modelci.lifecycle.deploy import file_in_archive, upload_code_archive
+from modelci.systems.s3 import S3Store
 from tests.harness.tools import VENV_BIN
 from tests.integration.test_benchmarks import by_figure, suite
 
@@ -27,8 +27,8 @@ BIG_FILE_MB = 200
 UPLOAD = """
 import sys
 from pathlib import Path
-from modelci.deploy import upload_code_archive
-from modelci.s3 import S3Store
+from modelci.lifecycle.deploy import upload_code_archive
+from modelci.systems.s3 import S3Store
 endpoint, uri, repo, commit = sys.argv[1:5]
 print(upload_code_archive(S3Store(endpoint, "us-east-1"), uri, Path(repo), commit))
 """

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from modelci.cli import main
-from modelci.comparison import NOTE_MARKER
-from modelci.gitlab_api import TOKEN_VARIABLE
-from modelci.naming import names_for
-from modelci.tracking import (
+from modelci.config.naming import names_for
+from modelci.review.note import NOTE_MARKER
+from modelci.systems.gitlab_api import TOKEN_VARIABLE
+from modelci.systems.tracking import (
     GATE_FAILED,
     GATE_PASSED,
     TAG_BRANCH,

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from modelci.cli import main
-from modelci.values import chart_dir
+from modelci.render.values import chart_dir
 from tests.harness.airflow import parse_dag_folder
 from tests.harness.tools import AIRFLOW_PYTHON, require
 

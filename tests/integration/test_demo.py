@@ -4,10 +4,12 @@ through bootstrap (demo mode), the push pipeline and the stop job."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
+from pathlib import Path
 
-from modelci.naming import names_for
+from modelci.config.naming import names_for
 from tests.harness.lifecycle import PUSH_JOBS
 from tests.harness.tools import ROOT
 
@@ -64,3 +66,53 @@ def test_demo_runs_a_branch_lifecycle_and_tears_it_down() -> None:
     assert all(f"\n  {path}" in stands_at_end for path in stands), stands_at_end  # stands stay
     assert "Done in" in stop and "promoted to staging and production, and torn down" in stop
     assert "The local platform stays up" not in output  # only with --keep
+
+
+def _demo_py(*args: str) -> subprocess.CompletedProcess[str]:
+    python = ROOT / ".venv" / "bin" / "python"
+    command = [str(python), str(ROOT / "scripts" / "demo.py"), *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_demo_of_an_unusable_repository_says_why_and_starts_nothing(tmp_path: Path) -> None:
+    workdir = ROOT / ".demo"
+    before = sorted(p.name for p in workdir.iterdir()) if workdir.is_dir() else None
+
+    missing = _demo_py("--repo", str(tmp_path / "nowhere"))
+    assert missing.returncode != 0
+    assert f"--repo {tmp_path / 'nowhere'}: no such folder" in missing.stderr
+
+    repo = tmp_path / "my-model"
+    repo.mkdir()
+    (repo / "mlops.yaml").write_text("version: 1\nmodels: []\n", encoding="utf-8")
+    no_include = _demo_py("--repo", str(repo))
+    assert no_include.returncode != 0
+    assert f"{repo / '.gitlab-ci.yml'}: no `include: - project: ...`" in no_include.stderr
+    assert "docs/data-scientists/getting-started.md" in no_include.stderr
+
+    shutil.copy(ROOT / "examples" / "churn" / ".gitlab-ci.yml", repo / ".gitlab-ci.yml")
+    invalid = _demo_py("--repo", str(repo))
+    assert invalid.returncode != 0
+    assert "does not validate" in invalid.stderr and f"{repo / 'mlops.yaml'}:" in invalid.stderr
+    assert "Starting the embedded platform" not in invalid.stdout
+    after = sorted(p.name for p in workdir.iterdir()) if workdir.is_dir() else None
+    assert after == before  # a refused repository leaves an earlier demo's folder alone
+
+
+def test_demo_takes_a_checkouts_committed_files_only(tmp_path: Path) -> None:
+    import git
+
+    from scripts.demo import committed_copy
+
+    source = tmp_path / "repo"
+    shutil.copytree(ROOT / "examples" / "churn", source)
+    repo = git.Repo.init(source)
+    repo.git.add(A=True)
+    repo.index.commit("model")
+    (source / "scratch.ipynb").write_text("{}", encoding="utf-8")  # not committed
+
+    copy = committed_copy(source, tmp_path / "copy")
+    assert (copy / "mlops.yaml").is_file() and not (copy / "scratch.ipynb").exists()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert committed_copy(plain, tmp_path / "copy2") == plain  # not a checkout: as it is

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from modelci.errors import ModelciError
-from modelci.gitlab_api import (
+from modelci.systems.gitlab_api import (
     MergeRequestInfo,
     merge_requests_of_commit,
     note_marker,

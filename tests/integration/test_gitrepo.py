@@ -1,4 +1,4 @@
-"""modelci.gitrepo against real bare repositories (file transport) and real git smart HTTP.
+"""modelci.systems.gitrepo against real bare repositories (file transport) and real git smart HTTP.
 
 The HTTP test runs git's own `git http-backend` behind a small basic-auth gate, so the token path
 (GIT_ASKPASS) is exercised end to end the way a GitLab https remote uses it.
@@ -20,7 +20,7 @@ import git
 import pytest
 
 from modelci.errors import ModelciError
-from modelci.gitrepo import Changes, CommitResult, Reader, RemoteRepo, redact_url
+from modelci.systems.gitrepo import Changes, CommitResult, Reader, RemoteRepo, redact_url
 from tests.harness.gitremotes import make_bare_repo
 
 
@@ -431,7 +431,7 @@ def test_a_commit_of_the_checkout_is_archived_as_the_tar_gz_pods_unpack(tmp_path
     import io
     import tarfile
 
-    from modelci.gitrepo import archive_commit
+    from modelci.systems.gitrepo import archive_commit
 
     checkout = git.Repo.init(tmp_path / "model")
     (tmp_path / "model" / "train.py").write_text("print('trained')\n")

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from modelci.config import load_config
-from modelci.config_fields import SCHEMA_FILE
+from modelci.config.fields import SCHEMA_FILE
+from modelci.config.mlops import load_config
 from modelci.errors import ConfigError
 from tests.harness.tools import ROOT, require
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from modelci.errors import ModelciError
-from modelci.modelenv import (
+from modelci.lifecycle.modelenv import (
     COMPLETE_MARKER,
     SERVING_RUNTIME,
     Archives,
@@ -20,7 +20,7 @@ from modelci.modelenv import (
     environment_key,
     lock_requirements,
 )
-from modelci.s3 import S3Store
+from modelci.systems.s3 import S3Store
 from tests.harness.s3server import S3Server
 from tests.harness.tools import VENV_BIN
 
@@ -230,8 +230,8 @@ def test_the_archive_runs_unpacked_elsewhere_by_a_process_without_build_tools(
     elsewhere = tmp_path / "a" / "different" / "place"
     # A process whose PATH has no uv, pip or compiler: only the system's basic tools.
     unpack = (
-        "import sys; from pathlib import Path; from modelci.s3 import S3Store;"
-        "from modelci.modelenv import unpack_environment;"
+        "import sys; from pathlib import Path; from modelci.systems.s3 import S3Store;"
+        "from modelci.lifecycle.modelenv import unpack_environment;"
         "store = S3Store(sys.argv[1], sys.argv[2]);"
         "unpack_environment(store.get_bytes(sys.argv[3]), Path(sys.argv[4]), key=sys.argv[5],"
         " source=sys.argv[3])"
@@ -290,7 +290,7 @@ def store(s3_env: S3Server) -> S3Store:
 def test_a_model_logged_with_other_versions_than_its_environment_is_refused(
     s3_env: S3Server, store: S3Store
 ) -> None:
-    from modelci.modelenv import checked_environment
+    from modelci.lifecycle.modelenv import checked_environment
 
     s3 = s3_env
     base = f"s3://{s3.bucket}/checked/envs/py3.11-{'e' * 20}"
@@ -317,7 +317,7 @@ def test_a_model_logged_with_other_versions_than_its_environment_is_refused(
 def test_an_environments_record_keeps_every_archive_it_was_given_and_is_rewritten_only_on_change(
     s3_env: S3Server, store: S3Store
 ) -> None:
-    from modelci.modelenv import record_archives
+    from modelci.lifecycle.modelenv import record_archives
 
     s3 = s3_env
     record = f"s3://{s3.bucket}/recorded/b-feature/env-archives.txt"

@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow import MlflowClient
 
-from modelci.config import load_config
-from modelci.macros import env_name
-from modelci.monitoring import evaluate
-from modelci.tables import open_table
+from modelci.config.macros import env_name
+from modelci.config.mlops import load_config
+from modelci.monitoring.checks import evaluate
+from modelci.monitoring.tables import open_table
 from tests.harness.tools import VENV_BIN
 
 ROWS = 5000

@@ -35,8 +35,8 @@ import pytest
 from mlflow import MlflowClient
 
 from modelci.cli import SUBCOMMANDS
-from modelci.macros import env_name
-from modelci.naming import environment_dirs, names_for
+from modelci.config.macros import env_name
+from modelci.config.naming import environment_dirs, names_for
 from tests.harness.gitremotes import GitRemotes
 from tests.harness.lifecycle import GITLAB_HOST, LocalPlatform, make_model_repo
 from tests.harness.mlflowserver import MlflowServer
@@ -94,10 +94,15 @@ def test_wheel_carries_chart_and_templates(wheel: Path) -> None:
     assert {
         "modelci/cli.py",
         "modelci/commands/train.py",
-        "modelci/templates/dag.py.j2",
+        "modelci/render/templates/dag.py.j2",
+        "modelci/render/dags.py",
+        "modelci/systems/s3.py",
+        "modelci/lifecycle/stands.py",
+        "modelci/monitoring/drift.py",
+        "modelci/review/note.py",
         "modelci/chart/Chart.yaml",
         "modelci/chart/values.schema.json",
-        "modelci/mlops.schema.json",
+        "modelci/config/mlops.schema.json",
         "modelci/chart/templates/inferenceservice.yaml",
     } <= names
 
@@ -124,7 +129,7 @@ def test_clean_install_has_the_runtime_dependencies_only(product: Path) -> None:
         [
             str(product / "bin" / "python"),
             "-c",
-            "import modelci.values as v; print(v.__file__); print(v.chart_dir())",
+            "import modelci.render.values as v; print(v.__file__); print(v.chart_dir())",
         ],
         cwd=product,
         env=env,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from modelci.errors import ModelciError
-from modelci.gitrepo import Changes, RemoteRepo
+from modelci.systems.gitrepo import Changes, RemoteRepo
 from tests.harness.githttp import serving
 from tests.harness.gitremotes import make_bare_repo
 

@@ -19,8 +19,8 @@ import jsonschema
 import pytest
 
 from modelci.commands.render import PLACEHOLDER_ENVIRONMENT
-from modelci.config import load_config
-from modelci.naming import names_for
+from modelci.config.mlops import load_config
+from modelci.config.naming import names_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(path.parent for path in (ROOT / "examples").glob("*/mlops.yaml"))

@@ -26,16 +26,16 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from modelci.gitlab_api import (
+from modelci.config.macros import env_name
+from modelci.lifecycle.retraining import EVENT_VARIABLE, SETTLE, Claim, EventClaims
+from modelci.systems.gitlab_api import (
     EventLookup,
     GitLabError,
     TriggerUnknown,
     find_event_pipeline,
     trigger_event_pipeline,
 )
-from modelci.macros import env_name
-from modelci.retraining import EVENT_VARIABLE, SETTLE, Claim, EventClaims
-from modelci.s3 import S3Store
+from modelci.systems.s3 import S3Store
 from tests.harness.mlflowserver import MlflowServer
 from tests.harness.ports import HOST
 from tests.harness.s3server import S3Server

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from modelci.errors import ModelciError
-from modelci.s3 import S3Store
+from modelci.systems.s3 import S3Store
 from tests.harness.ports import HOST
 
 CREDENTIAL_VARIABLES = (

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from modelci.config import load_config
-from modelci.naming import names_for
-from modelci.s3 import S3Store
-from modelci.settings import Pipeline, Settings
-from modelci.values import build_values, validate_values
+from modelci.config.mlops import load_config
+from modelci.config.naming import names_for
+from modelci.config.settings import Pipeline, Settings
+from modelci.render.values import build_values, validate_values
+from modelci.systems.s3 import S3Store
 from tests.harness.lifecycle import EXAMPLE_REPO
 from tests.harness.mlflowserver import MlflowServer
 from tests.harness.mlserver import ModelServer, start_mlserver

@@ -11,10 +11,10 @@ from pathlib import Path
 import git
 import pytest
 
-from modelci.config import load_config
-from modelci.deploy import put_spark_main_files
-from modelci.s3 import S3Store
-from modelci.spark import main_file_uri, s3a, spark_application
+from modelci.config.mlops import load_config
+from modelci.lifecycle.deploy import put_spark_main_files
+from modelci.render.spark import main_file_uri, s3a, spark_application
+from modelci.systems.s3 import S3Store
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "churn-spark"

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from modelci.errors import ModelciError
-from modelci.s3 import S3Store, parse_s3_uri
-from modelci.tracking import (
+from modelci.systems.s3 import S3Store, parse_s3_uri
+from modelci.systems.tracking import (
     GATE_FAILED,
     GATE_PASSED,
     PIN_TAG,

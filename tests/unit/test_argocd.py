@@ -23,8 +23,8 @@ import jsonschema
 import pytest
 import yaml
 
-from modelci.naming import Names, names_for
-from modelci.values import build_app_config, chart_dir
+from modelci.config.naming import Names, names_for
+from modelci.render.values import build_app_config, chart_dir
 from tests.harness.argocd import (
     generator_params,
     matches_legacy,

@@ -1,7 +1,7 @@
 """charts/kserve-model under real Helm (helm_python binds Helm's Go SDK): every example and every
 value set the pipeline builds lints clean, renders objects that KServe's CRD schema and
 Kubernetes' own schemas accept, and values KServe would reject are refused before rendering,
-by Helm and by modelci.values.validate_values alike.
+by Helm and by modelci.render.values.validate_values alike.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from modelci.config import Gate, Model, Online, Resources, Train
+from modelci.config.mlops import Gate, Model, Online, Resources, Train
+from modelci.config.naming import Names, names_for
+from modelci.config.settings import Pipeline, Settings
 from modelci.errors import ConfigError
-from modelci.naming import Names, names_for
-from modelci.settings import Pipeline, Settings
-from modelci.values import build_values, chart_dir, model_api_url, validate_values
+from modelci.render.values import build_values, chart_dir, model_api_url, validate_values
 
 CHART = chart_dir()
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from modelci.cleanup import plan_cleanup
+from modelci.config.naming import feature_environment
 from modelci.errors import ModelciError
-from modelci.naming import feature_environment
+from modelci.lifecycle.cleanup import plan_cleanup
 
 BRANCHES = ["main", "feature/a", "feature/A", "feature/a-", "fix/ünïcode"]
 
@@ -39,7 +39,7 @@ def test_a_branch_list_without_the_default_branch_is_not_believed(branches: list
 def test_an_archive_goes_when_nothing_refers_to_it_and_it_is_old_enough() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from modelci.cleanup import stale_archives
+    from modelci.lifecycle.cleanup import stale_archives
 
     now = datetime(2026, 12, 3, tzinfo=UTC)
     archives = {

@@ -16,7 +16,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from modelci.cli import SUBCOMMANDS, main
-from modelci.naming import names_for
+from modelci.config.naming import names_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "churn"

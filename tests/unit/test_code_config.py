@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modelci.config import Code, load_config
+from modelci.config.mlops import Code, load_config
 from modelci.errors import ConfigError
 
 MINIMAL = """\

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from modelci.comparison import (
+from modelci.config.mlops import MetricThreshold
+from modelci.review.note import (
     BETTER,
     SAME,
     UNKNOWN,
@@ -26,7 +27,6 @@ from modelci.comparison import (
     render_log,
     render_note,
 )
-from modelci.config import MetricThreshold
 
 ACCURACY = MetricThreshold(name="accuracy", min=0.8)
 RMSE = MetricThreshold(name="rmse", max=2.0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelci.config import (
+from modelci.config.mlops import (
     DEFAULT_RESOURCES,
     DEFAULT_STANDS,
     Dag,
@@ -19,8 +19,8 @@ from modelci.config import (
     Stand,
     load_config,
 )
+from modelci.config.yamlio import MAX_BYTES, key_position, parse_yaml, value_position
 from modelci.errors import ConfigError, Problem
-from modelci.yamlio import MAX_BYTES, key_position, parse_yaml, value_position
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "churn"

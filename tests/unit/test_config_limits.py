@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from modelci import naming
-from modelci.config import load_config
-from modelci.config_checks import describe, wrong
+from modelci.config import naming
+from modelci.config.checks import describe, wrong
+from modelci.config.mlops import load_config
 from modelci.errors import ConfigError, Problem
 
 CONFIG = """\

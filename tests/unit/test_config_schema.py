@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from modelci.config import load_config
-from modelci.config_fields import MISSING, SCHEMA_FILE, Field, generated, main, section, walk
-from modelci.config_fields import ROOT as DEFINITION
+from modelci.config.fields import MISSING, SCHEMA_FILE, Field, generated, main, section, walk
+from modelci.config.fields import ROOT as DEFINITION
+from modelci.config.mlops import load_config
 from modelci.errors import ConfigError
 from tests.integration.test_config_space import config, write_repo
 
@@ -54,14 +54,14 @@ def test_the_schema_is_a_valid_draft_7_schema() -> None:
 def test_the_committed_schema_and_reference_are_generated_from_the_definition() -> None:
     for path, text in generated(ROOT).items():
         assert path.read_text(encoding="utf-8") == text, (
-            f"{path.relative_to(ROOT)} is out of date: run python -m modelci.config_fields"
+            f"{path.relative_to(ROOT)} is out of date: run python -m modelci.config.fields"
         )
     assert main(["--check", str(ROOT)]) == 0
 
 
 def test_the_generator_reports_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main([str(tmp_path)]) == 0
-    (tmp_path / "scripts" / "modelci" / "mlops.schema.json").write_text("{}\n")
+    (tmp_path / "scripts" / "modelci" / "config" / "mlops.schema.json").write_text("{}\n")
     assert main(["--check", str(tmp_path)]) == 1
     assert "mlops.schema.json" in capsys.readouterr().err
 

@@ -17,10 +17,10 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import _validate_metric
 
-from modelci.config import load_config
-from modelci.config_checks import spark_memory_bytes
+from modelci.config.checks import spark_memory_bytes
+from modelci.config.mlops import load_config
 from modelci.errors import ConfigError, Problem
-from modelci.spark import local_submit_args, spark_application
+from modelci.render.spark import local_submit_args, spark_application
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads(

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from modelci.config import Monitoring
-from modelci.drift import Distribution
-from modelci.drift_svg import drift_svg
-from modelci.monitoring import evaluate
-from modelci.tables import open_table
+from modelci.config.mlops import Monitoring
+from modelci.monitoring.checks import evaluate
+from modelci.monitoring.drift import Distribution
+from modelci.monitoring.drift_svg import drift_svg
+from modelci.monitoring.tables import open_table
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -25,10 +25,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelci.config import Monitoring, Retrain
-from modelci.drift import _values_at
-from modelci.monitoring import NONE, TRIGGER, decide_retraining, evaluate
-from modelci.tables import open_table
+from modelci.config.mlops import Monitoring, Retrain
+from modelci.monitoring.checks import NONE, TRIGGER, decide_retraining, evaluate
+from modelci.monitoring.drift import _values_at
+from modelci.monitoring.tables import open_table
 
 ROWS = 20_000
 MAX_PSI = 0.2

@@ -1,7 +1,7 @@
 """Which differences between the libraries a model was logged with and its environment's lock
 refuse a deploy: another major or minor version of a package pinned in both."""
 
-from modelci.envcheck import Mismatch, mismatches, pinned_versions
+from modelci.lifecycle.envcheck import Mismatch, mismatches, pinned_versions
 
 LOCK = """\
 mlflow==3.17.2

@@ -3,8 +3,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from modelci.config import Gate, MetricThreshold
-from modelci.gate import Check, GateResult, Served, evaluate_gate, gate_junit_xml, summary
+from modelci.config.mlops import Gate, MetricThreshold
+from modelci.lifecycle.gate import Check, GateResult, Served, evaluate_gate, gate_junit_xml, summary
 
 ACCURACY = MetricThreshold(name="accuracy", min=0.8)
 RMSE = MetricThreshold(name="rmse", max=2.0)

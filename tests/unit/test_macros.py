@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from modelci.commands.pod_run import with_run_values
+from modelci.config.macros import MACROS, env_name, expand, unknown_placeholders
 from modelci.errors import ModelciError
-from modelci.macros import MACROS, env_name, expand, unknown_placeholders
 
 VALUES = {"ds": "2024-05-07", "ts": "2024-05-07T00:00:00+00:00", "run_id": "manual__1"}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ssl
 
-from modelci.mlflow_rest import (
+from modelci.systems.mlflow_rest import (
     _error,
     _headers,
     _logged_model,

@@ -14,8 +14,8 @@ from statistics import NormalDist
 
 import pytest
 
-from modelci.config import GroundTruth, Monitoring, Retrain
-from modelci.monitoring import (
+from modelci.config.mlops import GroundTruth, Monitoring, Retrain
+from modelci.monitoring.checks import (
     DATA,
     DRIFT,
     NONE,
@@ -29,7 +29,7 @@ from modelci.monitoring import (
     decide_retraining,
     evaluate,
 )
-from modelci.tables import TableFile, open_table
+from modelci.monitoring.tables import TableFile, open_table
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 

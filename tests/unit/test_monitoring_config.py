@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelci.config import GroundTruth, load_config
+from modelci.config.mlops import GroundTruth, load_config
 from modelci.errors import ConfigError
 
 CONFIG = """\

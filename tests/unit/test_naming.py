@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelci.config import DAG_KINDS
-from modelci.naming import (
+from modelci.config.mlops import DAG_KINDS
+from modelci.config.naming import (
     GITLAB_BRANCH_MAX,
     MAX_NAME_LENGTH,
     Names,
@@ -345,8 +345,8 @@ def test_dag_kind_is_any_lowercase_word() -> None:
 
 
 def test_naming_does_not_import_the_config_module() -> None:
-    # modelci.config takes its name rules from modelci.naming: the other way round is a cycle.
-    code = "import sys, modelci.naming; print('modelci.config' in sys.modules)"
+    # config.mlops takes its name rules from config.naming: the other way round is a cycle.
+    code = "import sys, modelci.config.naming; print('modelci.config.mlops' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

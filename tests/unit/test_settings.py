@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelci.errors import ModelciError
-from modelci.settings import (
+from modelci.config.settings import (
     NO_COMMIT,
     Pipeline,
     Settings,
@@ -17,6 +16,7 @@ from modelci.settings import (
     require_platform,
     use_stand_credentials,
 )
+from modelci.errors import ModelciError
 
 CI_ENV = {
     "CI": "true",
@@ -266,7 +266,7 @@ def test_stand_jobs_use_only_the_protected_credentials() -> None:
 def test_a_stand_write_to_a_gitlab_repo_needs_the_protected_token(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from modelci.workspace import dag_repo, gitops_repo
+    from modelci.lifecycle.workspace import dag_repo, gitops_repo
 
     settings = Settings.from_env(
         {

@@ -10,12 +10,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from modelci.config import Spark, SparkPart, load_config
-from modelci.dags import MonitorTarget, render_dag
+from modelci.config.mlops import Spark, SparkPart, load_config
+from modelci.config.naming import names_for
+from modelci.config.settings import Pipeline
 from modelci.errors import ConfigError
-from modelci.naming import names_for
-from modelci.settings import Pipeline
-from modelci.spark import local_submit_args, main_file_uri, spark_application
+from modelci.render.dags import MonitorTarget, render_dag
+from modelci.render.spark import local_submit_args, main_file_uri, spark_application
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "churn-spark"

@@ -15,11 +15,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-from modelci.config import Model, load_config
-from modelci.dags import MonitorTarget, render_dag
+from modelci.config.mlops import Model, load_config
+from modelci.config.naming import names_for
+from modelci.config.settings import Pipeline
 from modelci.errors import ConfigError, ModelciError
-from modelci.naming import names_for
-from modelci.settings import Pipeline
+from modelci.render.dags import MonitorTarget, render_dag
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "churn-spark"

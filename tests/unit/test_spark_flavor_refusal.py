@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from modelci.config import load_config
+from modelci.config.mlops import load_config
 from modelci.errors import ModelciError
-from modelci.spark import loads_with_spark, mlmodel_flavors, spark_model_problem
+from modelci.render.spark import loads_with_spark, mlmodel_flavors, spark_model_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "churn-spark"

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelci.tables import (
+from modelci.monitoring.tables import (
     NUMBER_PATTERN,
     DataProblem,
     _text_cells_slowly,

@@ -5,12 +5,12 @@ import sys
 
 import pytest
 
-from modelci.config import Gate, MetricThreshold
+from modelci.config.mlops import Gate, MetricThreshold
+from modelci.config.settings import Pipeline
 from modelci.errors import ModelciError, redact_url
-from modelci.gate import evaluate_gate
-from modelci.s3 import parse_s3_uri
-from modelci.settings import Pipeline
-from modelci.tracking import (
+from modelci.lifecycle.gate import evaluate_gate
+from modelci.systems.s3 import parse_s3_uri
+from modelci.systems.tracking import (
     GATE_FAILED,
     GATE_PASSED,
     TAG_BRANCH,
@@ -146,7 +146,7 @@ def test_gate_tags_record_verdict_and_failed_checks_within_mlflow_limits():
 def test_importing_the_adapters_does_not_import_mlflow_or_boto3():
     # CLI start-up pays for mlflow (seconds) and boto3 only in commands that use them.
     code = (
-        "import sys, modelci.tracking, modelci.s3, modelci.gate; "
+        "import sys, modelci.systems.tracking, modelci.systems.s3, modelci.lifecycle.gate; "
         "print(sorted(m for m in ('mlflow', 'boto3') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -16,11 +16,11 @@ import pytest
 import yaml as pyyaml
 from ruamel.yaml import YAML
 
-from modelci.config import Gate, Model, Online, Resources, Train
+from modelci.config.mlops import Gate, Model, Online, Resources, Train
+from modelci.config.naming import Names, names_for
+from modelci.config.settings import Pipeline, Settings
 from modelci.errors import ConfigError, ModelciError
-from modelci.naming import Names, names_for
-from modelci.settings import Pipeline, Settings
-from modelci.values import (
+from modelci.render.values import (
     HEADER_PREFIX,
     build_app_config,
     build_values,

@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..config.settings import Pipeline, Settings
 from ..errors import ModelciError
-from ..settings import Pipeline, Settings
 
 DRY_RUN_VARIABLE = "MODELCI_CLEANUP_DRY_RUN"
 
@@ -29,9 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cleanup import plan_cleanup
-    from ..gitlab_api import TOKEN_VARIABLE, ServerAccess, project_branches
-    from ..naming import project_slug_of
+    from ..config.naming import project_slug_of
+    from ..lifecycle.cleanup import plan_cleanup
+    from ..systems.gitlab_api import TOKEN_VARIABLE, ServerAccess, project_branches
 
     env = dict(os.environ)
     pipeline, settings = Pipeline.from_env(env), Settings.from_env(env)
@@ -81,9 +81,9 @@ def _clean_archives(
     of them."""
     from datetime import UTC, datetime, timedelta
 
-    from ..cleanup import stale_archives
-    from ..modelenv import Archives, archive_key, is_archives_record
-    from ..naming import BRANCHES_SCRATCH
+    from ..config.naming import BRANCHES_SCRATCH
+    from ..lifecycle.cleanup import stale_archives
+    from ..lifecycle.modelenv import Archives, archive_key, is_archives_record
 
     cache = Archives.of_project(store, settings.scratch_uri, slug)
     base = f"{cache.base}/"
@@ -133,8 +133,8 @@ class _Scratch:
     def of(cls, settings: Settings, slug: str) -> _Scratch | None:
         if not settings.scratch_uri:
             return None
-        from ..naming import BRANCHES_SCRATCH
-        from ..s3 import S3Store
+        from ..config.naming import BRANCHES_SCRATCH
+        from ..systems.s3 import S3Store
 
         store = S3Store(settings.s3_endpoint, settings.s3_region)
         return cls(store, f"{settings.scratch_uri.rstrip('/')}/{BRANCHES_SCRATCH}/{slug}")
@@ -156,7 +156,7 @@ class _Scratch:
 def _found_environments(
     settings: Settings, slug: str, scratch: _Scratch | None
 ) -> dict[str, set[str]]:
-    from ..workspace import dag_repo, gitops_repo
+    from ..lifecycle.workspace import dag_repo, gitops_repo
 
     found = {
         "DAG bundle repo": set(dag_repo(settings).list_dir(f"dags/{slug}")),
@@ -175,8 +175,8 @@ def _remove(
     found: dict[str, set[str]],
 ) -> None:
     """The stale environments' directories, in one commit per repo."""
-    from ..gitrepo import Changes
-    from ..workspace import commit_message, dag_repo, gitops_repo
+    from ..lifecycle.workspace import commit_message, dag_repo, gitops_repo
+    from ..systems.gitrepo import Changes
 
     message = commit_message(
         f"modelci: clean up {len(stale)} environment(s) whose branch is gone",

@@ -11,7 +11,9 @@ from dataclasses import replace
 from urllib.parse import quote
 
 from ..cilog import section
-from ..comparison import (
+from ..errors import ModelciError, strip_userinfo
+from ..lifecycle.workspace import Job, add_config_arguments, load_job
+from ..review.note import (
     NOTE_MARKER,
     Candidate,
     Link,
@@ -22,8 +24,6 @@ from ..comparison import (
     render_log,
     render_note,
 )
-from ..errors import ModelciError, strip_userinfo
-from ..workspace import Job, add_config_arguments, load_job
 
 COMMAND = "compare"
 
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tracking import Tracker
+    from ..systems.tracking import Tracker
 
     job = _merge_request_job(load_job(args))
     tracker = Tracker(job.settings.tracking_uri)
@@ -63,7 +63,7 @@ def _merge_request_job(job: Job) -> Job:
 
 
 def collect(tracker, job: Job, model) -> ModelComparison:
-    from ..tracking import PIN_TAG, TAG_GATE, TAG_GATE_REASONS
+    from ..systems.tracking import PIN_TAG, TAG_GATE, TAG_GATE_REASONS
 
     names = job.names(model)
     registered = names.registered_model
@@ -135,7 +135,7 @@ def run_url(job: Job, experiment_id: str, run_id: str) -> str:
 
 
 def _environment_links(job: Job, model, names) -> list[Link]:
-    from ..values import model_api_url
+    from ..render.values import model_api_url
 
     links = []
     settings = job.settings
@@ -165,7 +165,7 @@ def gitlab_environment_url(job: Job) -> str:
 
 
 def _note(body: str, pipeline_project: str) -> None:
-    from ..gitlab_api import ServerAccess, upsert_note, warn, write_note_or_warn
+    from ..systems.gitlab_api import ServerAccess, upsert_note, warn, write_note_or_warn
 
     iid = os.environ.get("CI_MERGE_REQUEST_IID", "").strip()
     if not iid:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ModelciError
-from ..workspace import (
+from ..lifecycle.workspace import (
     ResolvedModel,
     add_config_arguments,
     load_job,
@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..deploy import write_dags
+    from ..lifecycle.deploy import write_dags
 
     job = load_job(args)
     models = [m for m in job.models(args.model) if m.batch.dags]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..workspace import (
+from ..lifecycle.workspace import (
     add_config_arguments,
     load_job,
     read_resolved_state,
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..deploy import write_online
+    from ..lifecycle.deploy import write_online
 
     job = load_job(args)
     models = job.models(args.model)

@@ -8,8 +8,8 @@ import argparse
 import os
 
 from ..errors import ModelciError
-from ..stands import load_stand_job
-from ..workspace import add_config_arguments
+from ..lifecycle.stands import load_stand_job
+from ..lifecycle.workspace import add_config_arguments
 
 FORM_VARIABLES = {  # the "Run pipeline" form's variables, declared in the model repo's CI file
     "stand": "MODELCI_DEPLOY_STAND",
@@ -31,9 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..promotion import stand_index
-    from ..stands import Move, deploy_to_stand, stand_job
-    from ..tracking import GATE_PASSED, TAG_GATE, Tracker
+    from ..lifecycle.promotion import stand_index
+    from ..lifecycle.stands import Move, deploy_to_stand, stand_job
+    from ..systems.tracking import GATE_PASSED, TAG_GATE, Tracker
 
     model_names = args.model or [m for m in [os.environ.get(FORM_VARIABLES["model"])] if m]
     job = load_stand_job(args)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _chosen_version(tracker, registered: str, args: argparse.Namespace):
-    from ..stands import existing_version
+    from ..lifecycle.stands import existing_version
 
     if args.version:
         return existing_version(tracker, registered, args.version)

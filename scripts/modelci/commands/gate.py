@@ -7,8 +7,8 @@ import argparse
 import os
 
 from ..errors import ModelciError
-from ..retraining import RetrainRequest, record_outcome
-from ..workspace import (
+from ..lifecycle.retraining import RetrainRequest, record_outcome
+from ..lifecycle.workspace import (
     STATE_DIR,
     add_config_arguments,
     load_job,
@@ -28,15 +28,15 @@ def _write_record(model: str, verdict: str) -> None:
     """The gate's verdict with the run and its digests, in one file of this job's artifacts:
     GitLab keeps it as the job wrote it, so promotion after the merge takes the run and checks
     its bytes against it (standcopies.TrainedBytes), not against anything a branch can edit."""
-    from ..standcopies import RECORD_FIELDS
+    from ..lifecycle.standcopies import RECORD_FIELDS
 
     record = {**read_state(model), "gate": verdict}
     write_state(model, "gate", **{name: record.get(name, "") for name in RECORD_FIELDS})
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..gate import Served, evaluate_gate, gate_junit_report, summary
-    from ..tracking import Tracker, gate_tags
+    from ..lifecycle.gate import Served, evaluate_gate, gate_junit_report, summary
+    from ..systems.tracking import Tracker, gate_tags
 
     job = load_job(args)
     tracker = Tracker(job.settings.tracking_uri)

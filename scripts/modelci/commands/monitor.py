@@ -22,20 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import Config, Model, Monitoring, load_config
+from ..config.macros import expand, values_from_env
+from ..config.mlops import Config, Model, Monitoring, load_config
 from ..errors import ModelciError
-from ..macros import expand, values_from_env
-from ..monitoring import (
-    SKIP,
-    TRIGGER,
-    DataProblem,
-    Decision,
-    LastTrigger,
-    MonitorResult,
-    decide_retraining,
-    evaluate,
-)
-from ..retraining import (
+from ..lifecycle.retraining import (
     MODEL_VARIABLE,
     TAG_DECISION,
     TAG_EVENT,
@@ -60,9 +50,19 @@ from ..retraining import (
     monitoring_experiment,
     pending_trigger,
 )
+from ..monitoring.checks import (
+    SKIP,
+    TRIGGER,
+    DataProblem,
+    Decision,
+    LastTrigger,
+    MonitorResult,
+    decide_retraining,
+    evaluate,
+)
 
 if TYPE_CHECKING:
-    from ..tracking import Tracker
+    from ..systems.tracking import Tracker
 
 PICTURE = "monitoring.svg"  # the artifact of each monitoring run: what the check saw
 
@@ -76,8 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..s3 import S3Store
-    from ..tracking import TAG_ENVIRONMENT, TAG_MODEL, TAG_PROJECT, Tracker
+    from ..systems.s3 import S3Store
+    from ..systems.tracking import TAG_ENVIRONMENT, TAG_MODEL, TAG_PROJECT, Tracker
 
     env = os.environ
     config = load_config(Path(args.config))
@@ -163,7 +163,7 @@ def _check(
     fits); (None, the problem) when the data cannot be checked."""
     import tempfile
 
-    from ..tables import open_table
+    from ..monitoring.tables import open_table
 
     with tempfile.TemporaryDirectory(prefix="modelci-monitor-") as where:
         try:
@@ -205,7 +205,7 @@ def _log_picture(
 ) -> None:
     """The check's picture beside its figures; a failure to store it is a warning only, the
     figures and the decision are recorded already."""
-    from ..drift_svg import drift_svg
+    from ..monitoring.drift_svg import drift_svg
 
     picture = drift_svg(title, result.distributions, max_psi)
     try:
@@ -229,7 +229,7 @@ class _Retraining:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], tracker: Tracker, model: str) -> _Retraining:
-        from ..s3 import S3Store
+        from ..systems.s3 import S3Store
 
         return cls(
             tracker=tracker,
@@ -253,7 +253,7 @@ def _last_trigger(
     """The newest drift event's claim, and the retraining the in-flight and cool-down rules
     count: the newest event's while it still counts (settled first when it was left in
     doubt), else the environment's newest triggered run."""
-    from ..tracking import TAG_ENVIRONMENT
+    from ..systems.tracking import TAG_ENVIRONMENT
 
     now = datetime.now(UTC)
     try:
@@ -304,7 +304,7 @@ def _trigger(retraining: _Retraining, newest: Claim | None, run_id: str, now: da
     """Claim the drift event after `newest` and, when this run owns it, start its pipeline.
     What became of it is recorded beside the reason, which stays; a failure is tried again
     by a later failed check, as another event."""
-    from ..gitlab_api import TriggerUnknown
+    from ..systems.gitlab_api import TriggerUnknown
 
     gitlab, tracker = retraining.gitlab, retraining.tracker
     try:

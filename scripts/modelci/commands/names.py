@@ -6,9 +6,9 @@ import argparse
 import json
 import os
 
-from ..config import DAG_KINDS
+from ..config.mlops import DAG_KINDS
+from ..config.naming import names_for
 from ..errors import ModelciError
-from ..naming import names_for
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

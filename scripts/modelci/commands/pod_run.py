@@ -16,9 +16,9 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..config.macros import expand, values_from_env
 from ..errors import ModelciError
-from ..macros import expand, values_from_env
-from ..modelenv import default_cache_dir, environment_from_archive
+from ..lifecycle.modelenv import default_cache_dir, environment_from_archive
 
 OUTPUT_VARIABLE = "MODELCI_OUTPUT_DIR"  # where the command writes what goes to the data prefix
 DATA_VARIABLE = "MODELCI_DATA_URI"  # the environment's data prefix, set by the DAG
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..s3 import S3Store
+    from ..systems.s3 import S3Store
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:

@@ -9,12 +9,12 @@ import argparse
 import os
 
 from ..errors import ModelciError
-from ..gitlab_api import MergeRequestInfo
-from ..retraining import RetrainRequest, record_outcome
-from ..standcopies import TrainedBytes
-from ..stands import load_stand_job
-from ..tracking import GATE_PASSED
-from ..workspace import Job, add_config_arguments
+from ..lifecycle.retraining import RetrainRequest, record_outcome
+from ..lifecycle.standcopies import TrainedBytes
+from ..lifecycle.stands import load_stand_job
+from ..lifecycle.workspace import Job, add_config_arguments
+from ..systems.gitlab_api import MergeRequestInfo
+from ..systems.tracking import GATE_PASSED
 
 # The promote job gets the templates' job prefix here, to find the gate job of a pipeline.
 JOB_PREFIX_VARIABLE = "MODELCI_JOB_PREFIX"
@@ -36,9 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..promotion import stand_before
-    from ..stands import Move, deploy_to_stand, stand_job
-    from ..tracking import Tracker
+    from ..lifecycle.promotion import stand_before
+    from ..lifecycle.stands import Move, deploy_to_stand, stand_job
+    from ..systems.tracking import Tracker
 
     job = load_stand_job(args)
     tracker = Tracker(job.settings.tracking_uri)
@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _promote_retrained(job: Job, tracker, request: RetrainRequest, first: str) -> None:
     """A retraining pipeline's run, through the gate of this pipeline, to the first stand."""
-    from ..stands import Move, deploy_to_stand, stand_job
-    from ..workspace import read_state
+    from ..lifecycle.stands import Move, deploy_to_stand, stand_job
+    from ..lifecycle.workspace import read_state
 
     branch = job.pipeline.default_branch
     (model,) = job.models([request.model])
@@ -118,7 +118,7 @@ def _validated_version(job: Job, tracker, model, branch: str, record: TrainedByt
     """(version, what its bytes are checked against): the run of the merged branch's record
     (else the run `resolve` would pick), which must have passed the gate, as a registered
     version (made if needed)."""
-    from ..naming import names_for
+    from ..config.naming import names_for
 
     if record is None:
         names, run = _branch_run(job, tracker, model, branch)
@@ -135,8 +135,8 @@ def gate_record(job: Job, merged, model: str) -> TrainedBytes:
     """What the gate job of the merged commit's push pipeline left for `model`: its verdict,
     its run and the digests the train job took. GitLab holds it as that job wrote it, and that
     job ran the reviewed commit's own code: no branch credential can change it afterwards."""
-    from ..gitlab_api import ServerAccess, push_pipeline_artifact
-    from ..workspace import STATE_DIR
+    from ..lifecycle.workspace import STATE_DIR
+    from ..systems.gitlab_api import ServerAccess, push_pipeline_artifact
 
     if not merged.sha:
         raise ModelciError(
@@ -165,8 +165,8 @@ def gate_record(job: Job, merged, model: str) -> TrainedBytes:
 def _branch_run(job: Job, tracker, model, branch: str):
     """(names, run): the names of `model` on `branch`, and the run `resolve` would pick, which
     must have passed the gate: a pin chooses among the branch's runs, it overrides no gate."""
-    from ..naming import names_for
-    from ..tracking import PIN_TAG, TAG_GATE
+    from ..config.naming import names_for
+    from ..systems.tracking import PIN_TAG, TAG_GATE
 
     names = names_for(job.pipeline.project, branch, model.name)
     run = tracker.find_run(names.experiment, names.environment, branch)
@@ -190,7 +190,7 @@ def _require_gate(verdict: str, described: str) -> None:
 
 def _registered_version(tracker, names, branch: str, run):
     """`run` as a version of the model's registered model, registered now if it is not yet."""
-    from ..tracking import TAG_BRANCH, TAG_COMMIT
+    from ..systems.tracking import TAG_BRANCH, TAG_COMMIT
 
     tags = {TAG_BRANCH: branch, TAG_COMMIT: run.data.tags.get(TAG_COMMIT, "")}
     version, registered = tracker.version_for_run(names.registered_model, run.info.run_id, tags)
@@ -205,7 +205,7 @@ def _registered_version(tracker, names, branch: str, run):
 def merged_branch(job: Job) -> MergeRequestInfo:
     """The merge request that brought the pipeline's commit to the default branch: merge
     commits, squash and fast-forward merges alike."""
-    from ..gitlab_api import TOKEN_VARIABLE, ServerAccess, merge_requests_of_commit
+    from ..systems.gitlab_api import TOKEN_VARIABLE, ServerAccess, merge_requests_of_commit
 
     access = ServerAccess.from_env(os.environ)
     commit = job.pipeline.commit

@@ -14,10 +14,10 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from ..config import Model, load_config
-from ..settings import Pipeline, Settings
-from ..spark import spark_training_dag
-from ..workspace import Job, ResolvedModel, add_config_arguments
+from ..config.mlops import Model, load_config
+from ..config.settings import Pipeline, Settings
+from ..lifecycle.workspace import Job, ResolvedModel, add_config_arguments
+from ..render.spark import spark_training_dag
 
 PLACEHOLDER_RUN = "<run id chosen by resolve>"
 PLACEHOLDER_STORAGE = "s3://placeholder-bucket/resolved-by-the-pipeline"
@@ -55,7 +55,7 @@ def dry_run_job(args: argparse.Namespace, env: dict[str, str]) -> Job:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..plan import checked_values, code_uri, dag_files, gitops_files
+    from ..render.plan import checked_values, code_uri, dag_files, gitops_files
 
     job = dry_run_job(args, dict(os.environ))
     models = job.models(args.model)

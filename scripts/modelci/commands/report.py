@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..cilog import section, write_dotenv
 from ..errors import strip_userinfo
-from ..workspace import STATE_DIR, Job, add_config_arguments, load_job, read_run_state
+from ..lifecycle.workspace import STATE_DIR, Job, add_config_arguments, load_job, read_run_state
 
 DOTENV_PATH = STATE_DIR / "report.env"
 
@@ -27,7 +27,7 @@ class Link:
 
 
 def collect_links(job: Job, models) -> list[Link]:
-    from ..values import model_api_url
+    from ..render.values import model_api_url
 
     links = []
     tracking = strip_userinfo(job.settings.tracking_uri).rstrip("/")
@@ -77,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
 def _note_on_merge_requests(job: Job, environment: str, body: str) -> None:
     """The note is a convenience: when it cannot be written (no token, GitLab down, refused,
     too slow) the job says so in a WARNING and carries on (`write_note_or_warn`)."""
-    from ..gitlab_api import ServerAccess, upsert_merge_request_notes, warn, write_note_or_warn
+    from ..systems.gitlab_api import (
+        ServerAccess,
+        upsert_merge_request_notes,
+        warn,
+        write_note_or_warn,
+    )
 
     access = ServerAccess.from_env(os.environ)
     if access.missing:

@@ -18,12 +18,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..workspace import Job, ResolvedModel, add_config_arguments, load_job, write_state
+from ..lifecycle.workspace import Job, ResolvedModel, add_config_arguments, load_job, write_state
 
 if TYPE_CHECKING:  # imported when used: a job imports only what it runs
-    from ..config import Model
-    from ..s3 import S3Store
-    from ..tracking import Tracker
+    from ..config.mlops import Model
+    from ..systems.s3 import S3Store
+    from ..systems.tracking import Tracker
 
 # The component's `batch` input, as the pipeline's jobs see it: "false" deploys no batch DAGs.
 BATCH_VARIABLE = "MODELCI_BATCH"
@@ -34,9 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..s3 import S3Store
-    from ..spark import require_environment
-    from ..tracking import Tracker
+    from ..render.spark import require_environment
+    from ..systems.s3 import S3Store
+    from ..systems.tracking import Tracker
 
     job = load_job(args)
     tracker = Tracker(job.settings.tracking_uri)
@@ -63,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def resolve_model(job: Job, tracker: Tracker, store: S3Store, model: Model) -> ResolvedModel:
-    from ..modelenv import checked_environment
-    from ..spark import refuse_spark_model
-    from ..tracking import require_model_dir
+    from ..lifecycle.modelenv import checked_environment
+    from ..render.spark import refuse_spark_model
+    from ..systems.tracking import require_model_dir
 
     names = job.names(model)
     run = tracker.find_run(names.experiment, names.environment, job.pipeline.branch)
@@ -92,8 +92,8 @@ def deploys_batch() -> bool:
 def stage_code(job: Job, store: S3Store, models: Sequence[Model]) -> str:
     """The repo's files at this commit as tar.gz in S3, where the batch pods of `models` fetch
     them (content-addressed, so uploaded once), and a Spark model's main file beside it."""
-    from ..deploy import put_code_archive, put_spark_main_files
-    from ..plan import code_uri
+    from ..lifecycle.deploy import put_code_archive, put_spark_main_files
+    from ..render.plan import code_uri
 
     uri = code_uri(job)
     put_code_archive(job, store, uri, job.pipeline.commit)
@@ -106,8 +106,8 @@ def record_environment_archives(
     job: Job, store: S3Store, resolved: Iterable[ResolvedModel]
 ) -> None:
     """Add the archives the resolved runs trained in to the environment's record."""
-    from ..modelenv import ARCHIVES_RECORD, record_archives
-    from ..plan import scratch_prefix
+    from ..lifecycle.modelenv import ARCHIVES_RECORD, record_archives
+    from ..render.plan import scratch_prefix
 
     if not job.settings.scratch_uri:
         return  # archives are kept only under the scratch URI: there are none to record

@@ -8,8 +8,8 @@ import argparse
 import os
 
 from ..errors import ModelciError
-from ..stands import load_stand_job
-from ..workspace import add_config_arguments
+from ..lifecycle.stands import load_stand_job
+from ..lifecycle.workspace import add_config_arguments
 
 VERSION_VARIABLE = "MODELCI_ROLLBACK_VERSION"
 
@@ -26,9 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..promotion import previous_version, stand_index
-    from ..stands import Move, deploy_to_stand, existing_version, stand_job
-    from ..tracking import Tracker
+    from ..lifecycle.promotion import previous_version, stand_index
+    from ..lifecycle.stands import Move, deploy_to_stand, existing_version, stand_job
+    from ..systems.tracking import Tracker
 
     job = load_stand_job(args)
     stand_index(job.config.stands, args.stand, job.config.path)

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ModelciError
-from ..modelenv import (
+from ..lifecycle.modelenv import (
     SERVING_RUNTIME,
     default_cache_dir,
     environment_from_archive,
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..s3 import S3Store
+    from ..systems.s3 import S3Store
 
     if not (args.model_dir / "MLmodel").is_file():
         raise ModelciError(

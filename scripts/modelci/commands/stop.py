@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..naming import environment_dirs
-from ..settings import Pipeline, Settings, require_stand_credentials
-from ..workspace import commit_message, dag_repo, gitops_repo
+from ..config.naming import environment_dirs
+from ..config.settings import Pipeline, Settings, require_stand_credentials
+from ..lifecycle.workspace import commit_message, dag_repo, gitops_repo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,8 +36,8 @@ def stop_environment(
 ) -> None:
     """Remove `branch`'s environment (or `stand`) of the pipeline's project: DAG directory,
     GitOps directory (one commit per repo) and scratch objects."""
-    from ..deploy import tell_argocd
-    from ..gitrepo import Changes
+    from ..lifecycle.deploy import tell_argocd
+    from ..systems.gitrepo import Changes
 
     dirs = environment_dirs(pipeline.project, branch, stand=stand)
     message = commit_message(f"modelci: stop {dirs.environment}", pipeline, dirs.environment)
@@ -59,7 +59,7 @@ def _remove_scratch(settings: Settings, prefix: str) -> None:
     if not settings.scratch_uri:
         print("MODELCI_SCRATCH_URI not set: no scratch objects to remove")
         return
-    from ..s3 import S3Store
+    from ..systems.s3 import S3Store
 
     uri = f"{settings.scratch_uri.rstrip('/')}/{prefix}"
     removed = S3Store(settings.s3_endpoint, settings.s3_region).delete_prefix(uri)

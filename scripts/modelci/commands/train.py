@@ -17,10 +17,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..config import Model
+from ..config.macros import expand
+from ..config.mlops import Model
 from ..errors import ModelciError
-from ..macros import expand
-from ..modelenv import (
+from ..lifecycle.modelenv import (
     SERVING_RUNTIME,
     Archives,
     ModelEnvironment,
@@ -28,9 +28,9 @@ from ..modelenv import (
     ensure_environment,
     variables_for,
 )
-from ..retraining import TAG_TRIGGERED_BY, RetrainRequest, record_outcome
-from ..spark import local_submit_args
-from ..workspace import Job, add_config_arguments, clear_state, load_job, write_state
+from ..lifecycle.retraining import TAG_TRIGGERED_BY, RetrainRequest, record_outcome
+from ..lifecycle.workspace import Job, add_config_arguments, clear_state, load_job, write_state
+from ..render.spark import local_submit_args
 
 DEFAULT_REQUIREMENTS = "requirements.txt"
 # How much of the entrypoint's stderr is kept (it is passed through as it comes): the end of
@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tracking import Tracker
+    from ..systems.tracking import Tracker
 
     job = load_job(args)
     request = RetrainRequest.from_env(os.environ)
@@ -96,8 +96,8 @@ def _model_environment(job: Job, args: argparse.Namespace) -> ModelEnvironment:
 
 def _archives(job: Job) -> Archives | None:
     """The project's cache of environment archives (MODELCI_SCRATCH_URI/envs/<project slug>)."""
-    from ..naming import project_slug_of
-    from ..s3 import S3Store
+    from ..config.naming import project_slug_of
+    from ..systems.s3 import S3Store
 
     if not job.settings.scratch_uri:
         return None
@@ -113,7 +113,7 @@ def _train(
     environment: ModelEnvironment,
     request: RetrainRequest | None,
 ) -> None:
-    from ..tracking import TAG_ENV_ARCHIVE, TAG_ENV_SHA256, provenance_tags
+    from ..systems.tracking import TAG_ENV_ARCHIVE, TAG_ENV_SHA256, provenance_tags
 
     names = job.names(model)
     tags = provenance_tags(job.pipeline, names.environment, model.name)
@@ -171,8 +171,8 @@ def _train(
 def _record_model_digest(job: Job, tracker, run_id: str, model_uri: str) -> str:
     """The sha256 of the model directory the run logged, taken right after training (also
     tagged on the run); "" when the model is not in S3."""
-    from ..s3 import S3Store
-    from ..tracking import TAG_MODEL_SHA256
+    from ..systems.s3 import S3Store
+    from ..systems.tracking import TAG_MODEL_SHA256
 
     try:
         location = tracker.resolve_storage_uri(model_uri, job.settings.artifacts_destination)
@@ -218,7 +218,7 @@ def _run_entrypoint(
 ) -> tuple[int, str]:
     """The entrypoint's exit code and the end of its stderr (`STDERR_TAIL_BYTES`)."""
     repo_root = Path(job.config.path).resolve().parent
-    from ..mlflow_rest import tracking_environment
+    from ..systems.mlflow_rest import tracking_environment
 
     env = variables_for(environment.path, os.environ)
     env.update(tracking_environment(job.settings.tracking_uri, env))

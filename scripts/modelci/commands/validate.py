@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..config import CONFIG_FILE_NAME, Config, load_config
+from ..config.mlops import CONFIG_FILE_NAME, Config, load_config
 from ..errors import ModelciError
 
 
@@ -71,7 +71,7 @@ def check_template_stands(config: Config, template: list[str]) -> None:
 
 def check_branch_name(env: Mapping[str, str]) -> None:
     """A feature branch's GitLab environment is `<prefix>/<branch>`: the branch must fit."""
-    from ..naming import gitlab_environment_problem
+    from ..config.naming import gitlab_environment_problem
 
     branch = env.get("CI_COMMIT_BRANCH", "")
     if not branch or branch == env.get("CI_DEFAULT_BRANCH", ""):
@@ -88,9 +88,9 @@ def check_branch_name(env: Mapping[str, str]) -> None:
 
 def check_capacity(limit: int) -> None:
     """A new branch environment must not take the project past `limit` live ones."""
-    from ..naming import FEATURE_PREFIX, environment_dirs, project_slug_of
-    from ..settings import Pipeline, Settings
-    from ..workspace import dag_repo, gitops_repo
+    from ..config.naming import FEATURE_PREFIX, environment_dirs, project_slug_of
+    from ..config.settings import Pipeline, Settings
+    from ..lifecycle.workspace import dag_repo, gitops_repo
 
     env = dict(os.environ)
     pipeline, settings = Pipeline.from_env(env), Settings.from_env(env)

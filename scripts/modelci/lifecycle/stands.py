@@ -16,17 +16,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .config import Model
-from .errors import ModelciError
-from .promotion import Audit
-from .settings import require_stand_credentials
-from .standcopies import TrainedBytes
-from .tracking import (
+from ..config.mlops import Model
+from ..config.settings import require_stand_credentials
+from ..errors import ModelciError
+from ..systems.tracking import (
     TAG_COMMIT,
     ModelVersionInfo,
     Tracker,
     require_model_dir,
 )
+from .promotion import Audit
+from .standcopies import TrainedBytes
 from .workspace import Job, ResolvedModel, load_job
 
 
@@ -71,7 +71,7 @@ def deploy_to_stand(job: Job, tracker: Tracker, moves: Sequence[Move]) -> None:
     write: every move ends with a write made after the last alias move it could have missed.
     Writes are idempotent (no commit when the files already say so), so when nothing
     interleaved this costs one fetch per repo and one read per model."""
-    from .s3 import S3Store
+    from ..systems.s3 import S3Store
 
     if job.stand is None:
         raise ValueError("deploy_to_stand needs a job for a stand")
@@ -193,8 +193,8 @@ def _prepare(
     """Add to `prepared` the versions of `served` it lacks: each one's bytes copied to the
     stand's own prefix and checked (`standcopies.py`), its digests recorded on the version.
     When one is refused, the copies this job made for it are removed again."""
+    from ..render.spark import refuse_spark_model
     from .deploy import put_spark_main_files
-    from .spark import refuse_spark_model
 
     missing = [(m, v) for m, v in served if (m.name, v.version) not in prepared]
     for model, version in missing:
@@ -231,7 +231,7 @@ class _StandCopies:
     def __init__(
         self, job: Job, tracker: Tracker, store, model: Model, version, tags, trained: TrainedBytes
     ) -> None:
-        from .plan import scratch_prefix
+        from ..render.plan import scratch_prefix
 
         self.job, self.tracker, self.store = job, tracker, store
         self.model, self.version, self.tags, self.trained = model, version, tags, trained
@@ -278,7 +278,7 @@ class _StandCopies:
         )
 
     def model_dir(self) -> str:
-        from .plan import scratch_prefix
+        from ..render.plan import scratch_prefix
         from .standcopies import MODEL_DIGEST, copy_verified, stand_model_dir
 
         name, number = self.model.name, self.version.version
@@ -307,10 +307,10 @@ class _StandCopies:
         return require_model_dir(self.store, location).rstrip("/") + "/"
 
     def environment(self) -> str | None:
+        from ..render.plan import scratch_prefix
+        from ..systems.tracking import TAG_ENV_ARCHIVE
         from .modelenv import ARCHIVE_FILE, Archives, archive_key, checked_environment, lock_beside
-        from .plan import scratch_prefix
         from .standcopies import ENVIRONMENT_DIGEST, ENVIRONMENT_KEY, copy_verified, first_existing
-        from .tracking import TAG_ENV_ARCHIVE
 
         archive = self.trained.environment_archive
         recorded_key = self.recorded.get(ENVIRONMENT_KEY, "")
@@ -354,8 +354,8 @@ class _StandCopies:
         )
 
     def code(self) -> str:
+        from ..render.plan import code_uri
         from .deploy import put_code_archive
-        from .plan import code_uri
         from .standcopies import CODE_COMMIT, CODE_DIGEST, copy_verified
 
         expected, where = self._recorded(CODE_DIGEST)
@@ -381,8 +381,8 @@ class _StandCopies:
         """`commit`, or the pipeline's own when this checkout lacks it and no stand has its
         code: a squash merge leaves the branch's commit out of the default branch, and the
         code is never taken from the branch's prefix. The merged tree is what was reviewed."""
-        from .gitrepo import has_commit
-        from .plan import code_uri
+        from ..render.plan import code_uri
+        from ..systems.gitrepo import has_commit
         from .standcopies import CODE_COMMIT
 
         if self.recorded.get(CODE_COMMIT) or commit == self.job.pipeline.commit:

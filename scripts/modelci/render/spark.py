@@ -30,12 +30,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .config import Dag, Model, Spark
-from .errors import ModelciError
-from .macros import expand
+from ..config.macros import expand
+from ..config.mlops import Dag, Model, Spark
+from ..errors import ModelciError
 
 if TYPE_CHECKING:
-    from .modelenv import ObjectStore
+    from ..lifecycle.modelenv import ObjectStore
 
 API_VERSION = "sparkoperator.k8s.io/v1beta2"
 ENVIRONMENT_DIR = "environment"

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ModelciError
+from ..errors import ModelciError
 
 # Tags on the registered model version, written once by the stand job that first copied it.
 MODEL_DIGEST = "modelci.bytes.model_sha256"
@@ -93,7 +93,7 @@ class TrainedBytes:
     def from_run_tags(cls, run_id: str, tags: Mapping[str, str]) -> TrainedBytes:
         """From the run's tags: evidence only against accidents, since any holder of the
         branch's MLflow credentials can rewrite them."""
-        from .tracking import TAG_ENV_ARCHIVE, TAG_ENV_SHA256, TAG_GATE, TAG_MODEL_SHA256
+        from ..systems.tracking import TAG_ENV_ARCHIVE, TAG_ENV_SHA256, TAG_GATE, TAG_MODEL_SHA256
 
         return cls(
             run_id=run_id,

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .config import CONFIG_FILE_NAME, Config, Model, load_config
-from .errors import ModelciError
-from .naming import EnvironmentDirs, Names, environment_dirs, names_for
-from .settings import Pipeline, Settings
+from ..config.mlops import CONFIG_FILE_NAME, Config, Model, load_config
+from ..config.naming import EnvironmentDirs, Names, environment_dirs, names_for
+from ..config.settings import Pipeline, Settings
+from ..errors import ModelciError
 
 STATE_DIR = Path(".modelci")
 
@@ -194,8 +194,8 @@ def _shared_repo(
     *,
     stands: bool,
 ):
-    from .gitrepo import RemoteRepo
-    from .settings import STAND_CREDENTIALS
+    from ..config.settings import STAND_CREDENTIALS
+    from ..systems.gitrepo import RemoteRepo
 
     if not url:
         raise ModelciError(

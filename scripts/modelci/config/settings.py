@@ -21,7 +21,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import ModelciError
+from ..errors import ModelciError
 
 # Per endpoint variable: where its URL ends up, and where the keys belong instead of in it.
 _ENDPOINTS = {

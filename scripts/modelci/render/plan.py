@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import DAG_KINDS, Model
-from .errors import ModelciError, strip_userinfo
-from .workspace import Job, ResolvedModel
+from ..config.mlops import DAG_KINDS, Model
+from ..errors import ModelciError, strip_userinfo
+from ..lifecycle.workspace import Job, ResolvedModel
 
 if TYPE_CHECKING:
     from .dags import MonitorTarget

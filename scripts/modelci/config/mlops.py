@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from .config_checks import (
+from ..errors import ConfigError, Problem
+from .checks import (
     MAX_RETRIES,
     Invalid,
     advice,
@@ -58,8 +59,7 @@ from .config_checks import (
     word_list,
     wrong,
 )
-from .config_fields import DAG_KINDS, ENGINES, MONITOR_METRICS, examples, section
-from .errors import ConfigError, Problem
+from .fields import DAG_KINDS, ENGINES, MONITOR_METRICS, examples, section
 from .yamlio import node_position, problem_at, read_yaml, value_position
 
 CONFIG_FILE_NAME = "mlops.yaml"
@@ -549,7 +549,7 @@ class _Loader:
     def spark_model_not_served(self, mapping: CommentedMap, path: str, model: Model) -> None:
         """A Spark ML model (`flavor: spark`) loads only into a SparkSession: neither online
         serving nor an inference DAG's pod can load it (spark.py)."""
-        from .spark import SPARK_FLAVOR, spark_model_problem
+        from ..render.spark import SPARK_FLAVOR, spark_model_problem
 
         if model.flavor != SPARK_FLAVOR:
             return

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .errors import ModelciError, redact_url
+from ..errors import ModelciError, redact_url
 
 COMPLETE_MARKER = ".modelci-complete"
 KEY_DIGITS = 20
@@ -64,7 +64,7 @@ _INTERPRETER_LINKS = ("python", "python3")  # plus python3.X, found by prefix
 
 
 class ObjectStore(Protocol):
-    """What the archives need of S3 (modelci.s3.S3Store)."""
+    """What the archives need of S3 (modelci.systems.s3.S3Store)."""
 
     def exists(self, uri: str) -> bool: ...
     def get_bytes(self, uri: str) -> bytes: ...
@@ -144,8 +144,8 @@ def checked_environment(
 ) -> str | None:
     """The environment archive the run trained in (from its `tags`), after checking that it has
     the libraries MLflow recorded with the model; None for a run trained without archives."""
+    from ..systems.tracking import TAG_ENV_ARCHIVE
     from .envcheck import mismatches
-    from .tracking import TAG_ENV_ARCHIVE
 
     archive = tags.get(TAG_ENV_ARCHIVE, "")
     if not archive:

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .errors import ModelciError
+from ..errors import ModelciError
 
 if TYPE_CHECKING:
-    from .gitlab_api import EventLookup, TriggeredPipeline
-    from .monitoring import LastTrigger
-    from .s3 import S3Store
-    from .tracking import Tracker
+    from ..monitoring.checks import LastTrigger
+    from ..systems.gitlab_api import EventLookup, TriggeredPipeline
+    from ..systems.s3 import S3Store
+    from ..systems.tracking import Tracker
 
 MODEL_VARIABLE = "MODELCI_RETRAIN"  # the model to retrain
 TRIGGER_VARIABLE = "MODELCI_RETRAIN_TRIGGER"  # the monitoring run that triggered it
@@ -200,7 +200,7 @@ class GitLabAccess:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GitLabAccess:
-        from .gitlab_api import TOKEN_VARIABLE, TRIGGER_TOKEN_VARIABLE
+        from ..systems.gitlab_api import TOKEN_VARIABLE, TRIGGER_TOKEN_VARIABLE
 
         return cls(
             url=env.get("MODELCI_GITLAB_URL", "").strip(),
@@ -212,7 +212,7 @@ class GitLabAccess:
 
     def require_trigger(self) -> None:
         """An error naming what the pod lacks to trigger at all."""
-        from .gitlab_api import TRIGGER_TOKEN_VARIABLE
+        from ..systems.gitlab_api import TRIGGER_TOKEN_VARIABLE
 
         missing = [
             name
@@ -231,7 +231,7 @@ class GitLabAccess:
     def trigger(self, variables: Mapping[str, str], event: str) -> TriggeredPipeline:
         """Start the pipeline of `event`, with `variables` and the event's, at most once
         (gitlab_api.trigger_event_pipeline)."""
-        from .gitlab_api import trigger_event_pipeline
+        from ..systems.gitlab_api import trigger_event_pipeline
 
         return trigger_event_pipeline(
             self.url,
@@ -244,14 +244,14 @@ class GitLabAccess:
 
     def lookup(self, event: str) -> EventLookup:
         """How to find the pipeline of `event`."""
-        from .gitlab_api import EventLookup
+        from ..systems.gitlab_api import EventLookup
 
         return EventLookup(token=self.read_token, key=EVENT_VARIABLE, value=event)
 
     def find(self, claim: Claim) -> TriggeredPipeline | None:
         """The pipeline of the claim's event, None when there is none; an error when it
         cannot be looked for."""
-        from .gitlab_api import TOKEN_VARIABLE, find_event_pipeline
+        from ..systems.gitlab_api import TOKEN_VARIABLE, find_event_pipeline
 
         if not self.url or not self.read_token:
             raise ModelciError(
@@ -313,7 +313,7 @@ def _owner_record(tracker: Tracker, claim: Claim) -> tuple[dict[str, str], datet
 
 def _last(at: datetime, outcome: str, pipeline: str) -> LastTrigger:
     """Imported here: the commands that only report outcomes do not load the checks."""
-    from .monitoring import LastTrigger
+    from ..monitoring.checks import LastTrigger
 
     return LastTrigger(at=at, outcome=outcome, pipeline=pipeline)
 

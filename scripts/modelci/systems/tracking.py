@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from .errors import ModelciError, redact_url
+from ..errors import ModelciError, redact_url
 from .mlflow_rest import PROXY_SCHEME, RestClient, RestError, Run
 
 if TYPE_CHECKING:
-    from .gate import GateResult
+    from ..config.settings import Pipeline
+    from ..lifecycle.gate import GateResult
     from .s3 import S3Store
-    from .settings import Pipeline
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from .errors import ModelciError, redact_url
+from ..errors import ModelciError, redact_url
 
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects call accepts
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .config import Stand
-from .errors import ModelciError
+from ..config.mlops import Stand
+from ..errors import ModelciError
 
 AUDIT_PREFIX = "modelci.stand"
 ACTIONS = ("promote", "rollback", "deploy")

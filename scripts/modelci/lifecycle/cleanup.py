@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .errors import ModelciError
-from .naming import FEATURE_PREFIX, feature_environment
+from ..config.naming import FEATURE_PREFIX, feature_environment
+from ..errors import ModelciError
 
 
 @dataclass(frozen=True)

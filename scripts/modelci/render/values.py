@@ -26,12 +26,12 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from .errors import ConfigError, ModelciError, Problem
+from ..errors import ConfigError, ModelciError, Problem
 
 if TYPE_CHECKING:
-    from .config import Model
-    from .naming import Names
-    from .settings import Pipeline, Settings
+    from ..config.mlops import Model
+    from ..config.naming import Names
+    from ..config.settings import Pipeline, Settings
 
 CHART_NAME = "kserve-model"
 VALUES_FILE_NAME = "values.yaml"

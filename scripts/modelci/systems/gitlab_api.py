@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from .errors import ModelciError, redact_url
+from ..errors import ModelciError, redact_url
 
 TOKEN_VARIABLE = "MODELCI_GITLAB_TOKEN"  # a project access token with `api` scope
 TRIGGER_TOKEN_VARIABLE = "MODELCI_TRIGGER_TOKEN"  # a pipeline trigger token of the project

@@ -16,9 +16,9 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .config import MetricThreshold
-from .gate import higher_is_better
-from .tracking import GATE_FAILED, GATE_PASSED  # tag values only: mlflow is not imported
+from ..config.mlops import MetricThreshold
+from ..lifecycle.gate import higher_is_better
+from ..systems.tracking import GATE_FAILED, GATE_PASSED  # tag values only: mlflow is not imported
 
 NOTE_MARKER = "<!-- modelci:compare -->"
 

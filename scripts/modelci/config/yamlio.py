@@ -35,7 +35,7 @@ from ruamel.yaml.events import (
 )
 from ruamel.yaml.reader import ReaderError
 
-from .errors import ConfigError, Problem
+from ..errors import ConfigError, Problem
 
 MAX_BYTES = 1024 * 1024  # hand-written config files are a few KiB; refuse anything absurd
 MAX_DEPTH = 32  # nesting levels of mappings and lists

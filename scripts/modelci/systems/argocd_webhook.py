@@ -23,7 +23,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import redact_url, strip_userinfo
+from ..errors import redact_url, strip_userinfo
 
 SECRET_VARIABLE = "MODELCI_ARGOCD_WEBHOOK_SECRET"  # a masked CI/CD variable
 TIMEOUT_SECONDS = 5.0

@@ -8,11 +8,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import Model
-from .errors import ModelciError
-from .gitrepo import Changes, CommitResult
-from .plan import checked_values, dag_files, gitops_files, owned_dag_paths
-from .settings import Settings
+from ..config.mlops import Model
+from ..config.settings import Settings
+from ..errors import ModelciError
+from ..render.plan import checked_values, dag_files, gitops_files, owned_dag_paths
+from ..systems.gitrepo import Changes, CommitResult
 from .workspace import Job, ResolvedModel, commit_message, dag_repo, gitops_repo
 
 
@@ -50,7 +50,7 @@ def upload_code_archive(
     `needed` (what the batch DAGs run) must be in it."""
     import tempfile
 
-    from .gitrepo import archive_commit
+    from ..systems.gitrepo import archive_commit
 
     _require_kept(repo_dir, commit, needed, exclude)
     with tempfile.TemporaryDirectory(prefix="modelci-code-") as scratch:
@@ -65,7 +65,7 @@ def _require_kept(
     repo_dir: Path, commit: str, needed: Sequence[str], exclude: Sequence[str]
 ) -> None:
     """A ModelciError when `exclude` would leave a file of `needed` out of the archive."""
-    from .gitrepo import kept_paths
+    from ..systems.gitrepo import kept_paths
 
     if not exclude or not needed:
         return
@@ -107,7 +107,7 @@ def write_dags(
 def put_spark_main_files(store, models: Sequence[Model], code: Mapping[str, str]) -> None:
     """A Spark training DAG's main file: the DAG's entrypoint, taken out of the code archive in
     `code` and put beside it (the SparkApplication names it as `mainApplicationFile`)."""
-    from .spark import main_file_uri, spark_training_dag
+    from ..render.spark import main_file_uri, spark_training_dag
 
     for model in models:
         dag = spark_training_dag(model)
@@ -171,7 +171,7 @@ def tell_argocd(
     syncs now rather than at its next poll; a webhook that fails is a warning."""
     if not result.sha or not settings.argocd_webhook_urls:
         return
-    from .argocd_webhook import notify, push_event
+    from ..systems.argocd_webhook import notify, push_event
 
     event = push_event(settings.gitops_repo_url, branch, result.sha, paths, f"modelci: {what}")
     warnings = notify(settings.argocd_webhook_urls, event)

@@ -1,6 +1,6 @@
 """Every name the product writes, derived from (GitLab project path, branch, model).
 
-Pure: no I/O, no external system, no import of the rest of the package (``modelci.config``
+Pure: no I/O, no external system, no import of the rest of the package (``modelci.config.mlops``
 imports its name rules from here). This docstring is the naming contract; other modules, the
 README and the clean-up jobs rely on it.
 
@@ -80,7 +80,7 @@ Names
 - ``experiment``: ``f"{project}/{model}"`` (one MLflow experiment per project and model).
 - ``registered_model``: ``f"{project_slug}.{model}"`` (safe inside ``models:/<name>@<alias>``).
 - ``dag_id(kind)``: ``f"{project_slug}__{environment}__{model}__{kind}"``. A kind is a lowercase
-  word ``[a-z]+`` (``ValueError`` otherwise; which kinds exist is ``modelci.config``'s
+  word ``[a-z]+`` (``ValueError`` otherwise; which kinds exist is ``modelci.config.mlops``'s
   business). No part contains ``_`` (they are ``[a-z0-9-]``), so the id splits back into its
   parts and is unique across projects, environments, models and kinds. Fits Airflow's
   ``[A-Za-z0-9_.-]{1,250}``.

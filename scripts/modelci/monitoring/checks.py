@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .config import Monitoring, Retrain
+from ..config.mlops import Monitoring, Retrain
+from ..lifecycle.gate import Check
 from .drift import (
     CATEGORICAL,
     CONTINUOUS,
@@ -44,7 +45,6 @@ from .drift import (
     psi,
     shares,
 )
-from .gate import Check
 from .tables import Cells, DataProblem, TableFile, batches, cells, require_columns
 
 if TYPE_CHECKING:

@@ -34,10 +34,10 @@ from typing import Any
 
 import jinja2
 
-from .config import DAG_KINDS, Dag, Model, Resources
-from .macros import env_name
-from .naming import Names
-from .settings import Pipeline
+from ..config.macros import env_name
+from ..config.mlops import DAG_KINDS, Dag, Model, Resources
+from ..config.naming import Names
+from ..config.settings import Pipeline
 from .spark import spark_application as spark_application_for
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -172,7 +172,7 @@ def _training_env(env: dict[str, str], names: Names, pipeline: Pipeline) -> dict
     """A scheduled training makes a run of its own (not the served one), tagged as a CI
     training's: MLflow adds the tags in MLFLOW_RUN_CONTEXT to a run the script starts. Its
     run is not deployed until a pipeline gates it."""
-    from .tracking import provenance_tags
+    from ..systems.tracking import provenance_tags
 
     tags = provenance_tags(pipeline, names.environment, names.model)
     env = {key: value for key, value in env.items() if key != "MLFLOW_RUN_ID"}

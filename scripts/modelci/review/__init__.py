@@ -1,0 +1,1 @@
+"""The merge request review: the candidate against what each stand serves, as one note."""
