@@ -21,8 +21,10 @@ import concurrent_deploys
 import dag_parse
 import deploy_size
 import env_archive
+import fleet
 import job_overhead
 import monitoring_check
+import spark_scoring
 from common import HEADER, Figure, machine, row
 
 BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
@@ -37,6 +39,8 @@ BENCHMARKS: dict[str, Callable[[bool], list[Figure]]] = {
         env_archive,
         commit_to_listed,
         monitoring_check,
+        fleet,
+        spark_scoring,
     )
 }
 

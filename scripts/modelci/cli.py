@@ -48,6 +48,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "cleanup",
         "scheduled: remove the project's environments whose branch is gone (--dry-run first)",
     ),
+    "fleet": ("fleet", "build the fleet's static site (stands, audit, monitoring, branch envs)"),
     "render": ("render", "dry run: print every file a pipeline would write, touching no remote"),
     "monitor": (
         "monitor",

@@ -9,7 +9,8 @@ REST API v4 documents them, and nothing else (anything else is a 404):
 - `POST /api/v4/projects/:id/merge_requests/:iid/notes` (create a note)
 - `PUT  /api/v4/projects/:id/merge_requests/:iid/notes/:note_id` (edit a note)
 - `GET  /api/v4/projects/:id/repository/commits/:sha/merge_requests`
-- `GET  /api/v4/projects/:id/repository/branches` (paginated)
+- `GET  /api/v4/projects/:id/repository/branches` (paginated; with the newest commit's time)
+- `GET  /api/v4/projects/:id/environments?states=` (paginated)
 - `GET  /api/v4/projects/:id/pipelines?ref=&sha=&source=&updated_after=` (newest first),
   `GET  /api/v4/projects/:id/pipelines/:pipeline_id/variables`,
   `GET  /api/v4/projects/:id/pipelines/:pipeline_id/jobs` and
@@ -124,6 +125,10 @@ class FakeGitLab:
     token: str
     merge_requests: list[MergeRequest] = field(default_factory=list)
     branches: list[str] = field(default_factory=list)  # of the one project the tests use
+    # Of other projects, by path (a project here answers with these instead of `branches`).
+    project_branches: dict[str, list[str]] = field(default_factory=dict)
+    committed: dict[str, str] = field(default_factory=dict)  # branch -> newest commit's time
+    environments: dict[str, list[dict]] = field(default_factory=dict)  # project -> as the API
     notes: dict[int, list[dict]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     url: str = ""
@@ -346,7 +351,20 @@ class _Handler(BaseHTTPRequestHandler):
                         if mine and wanted in job.artifacts:
                             return self._raw(job.artifacts[wanted])
             case ("GET", "repository", "branches"):
-                return self._page([{"name": name} for name in fake.branches], query)
+                names = fake.project_branches.get(project, fake.branches)
+                found = [
+                    {"name": name, "commit": {"committed_date": fake.committed.get(name)}}
+                    for name in names
+                ]
+                return self._page(found, query)
+            case ("GET", "environments"):
+                wanted = query.get("states")
+                found = [
+                    environment
+                    for environment in fake.environments.get(project, [])
+                    if wanted in (None, environment.get("state"))
+                ]
+                return self._page(found, query)
             case ("GET", "repository", "commits", sha, "merge_requests"):
                 found = [
                     mr.as_json(fake.url)

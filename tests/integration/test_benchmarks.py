@@ -120,3 +120,15 @@ def test_monitoring_check_times_csv_and_parquet_against_reading_them_alone() -> 
     assert all(row.floor != "-" for row in rows)  # each against reading the files alone
     assert "checks, " in rows[0].note and "picture" in rows[0].note
     assert rows[1].note.startswith("fits the pod's 2Gi request")
+
+
+def test_fleet_builds_the_site_from_every_source_in_a_few_requests() -> None:
+    rows = suite("fleet")
+    assert [row.figure for row in rows] == [
+        "build, 4 models, 20 envs, 14 days", "peak memory, 4 models, 20 envs, 14 days",
+    ]  # fmt: skip
+    note = rows[0].note
+    counts = dict(re.findall(r"(MLflow|S3|GitLab|DAG bundle repo|GitOps repo) (\d+)", note))
+    assert set(counts) == {"MLflow", "S3", "GitLab", "DAG bundle repo", "GitOps repo"}, note
+    assert int(counts["DAG bundle repo"]) == int(counts["GitOps repo"]) == 1  # one tree read each
+    assert int(counts["MLflow"]) < 20 and " pages" in note  # pages of searches, not a call per run

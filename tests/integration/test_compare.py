@@ -19,6 +19,7 @@ import pytest
 
 from modelci.cli import main
 from modelci.config.naming import names_for
+from modelci.review.contract import ACK_LABEL, ACK_VARIABLE
 from modelci.review.note import NOTE_MARKER
 from modelci.systems.gitlab_api import TOKEN_VARIABLE
 from modelci.systems.tracking import (
@@ -232,8 +233,15 @@ def test_first_pipeline_creates_the_note_and_later_ones_edit_it_in_place(
     assert rows[0].startswith("| `accuracy` | higher is better (≥ 0.7) | 0.9 | 0.8 | +0.1 ✅")
     assert "| 0.75 | +0.15 ✅ better |" in rows[0]
     assert rows[1].startswith("| `log_loss` | lower is better (≤ 0.6) | 0.4 | 0.5 | -0.1 ✅")
-    assert "```mermaid\nxychart-beta\n" in ours
-    assert '"accuracy candidate", "accuracy staging", "accuracy production"' in ours
+    # The review against production (the last stand): these runs have no model, so what
+    # needs one says why it is missing; the charts need only the metrics.
+    assert "##### Input contract against `production v1`" in ours
+    assert "Not available: `run " in ours and "has no logged model" in ours
+    assert "```mermaid\n%%{init:" in ours and "\nxychart-beta\n" in ours
+    assert '    x-axis ["v1", "candidate"]\n' in ours  # production's versions, then ours
+    assert "| value | 0.75 | 0.9 |" in ours and "| min (line) | 0.7 | 0.7 |" in ours
+    assert "| value | 0.55 | 0.4 |" in ours and "| max (line) | 0.6 | 0.6 |" in ours
+    assert "review against production v1 (time taken: contract " in first.out
     tracking = project.tracking_uri.rstrip("/")
     assert f"{tracking}/#/experiments/" in ours and f"/runs/{first_candidate})" in ours
     assert f"/runs/{old})" in ours and f"/runs/{older})" in ours
@@ -446,3 +454,84 @@ def test_report_without_a_token_warns_and_exits_0(report_project, gitlab, monkey
     assert outcome.code == 0
     assert f"modelci report: WARNING: no note on merge requests: {TOKEN_VARIABLE}" in outcome.err
     assert gitlab.requests == []
+
+
+# --- the input contract against production ----------------------------------------------------
+
+SIGNATURE_INPUTS = [
+    {"type": "double", "name": "tenure", "required": True},
+    {"type": "long", "name": "calls", "required": True},
+]
+
+
+def with_model(project: Project, run_id: str, inputs: list[dict] | None) -> None:
+    """The run's model as `save_model` + `log_artifacts` leave it: model/MLmodel, with the
+    signature MLflow writes (JSON strings), or none."""
+    import mlflow
+
+    document = {"flavors": {"python_function": {"loader_module": "mlflow.sklearn"}}}
+    if inputs is not None:
+        outputs = [{"type": "tensor", "tensor-spec": {"dtype": "bool", "shape": [-1]}}]
+        document["signature"] = {"inputs": json.dumps(inputs), "outputs": json.dumps(outputs)}
+    client = mlflow.MlflowClient(project.tracking_uri)
+    client.log_text(run_id, json.dumps(document), "model/MLmodel")  # JSON is YAML
+
+
+def production_with_signature(project: Project) -> None:
+    import mlflow
+
+    run_id = trained_run(project, {"accuracy": 0.8, "log_loss": 0.5}, branch="main")
+    with_model(project, run_id, SIGNATURE_INPUTS)
+    client = mlflow.MlflowClient(project.tracking_uri)
+    client.create_registered_model(project.registered_model)
+    source = f"{client.get_run(run_id).info.artifact_uri}/model"
+    version = client.create_model_version(project.registered_model, source, run_id=run_id)
+    client.set_registered_model_alias(project.registered_model, "production", version.version)
+
+
+def test_a_breaking_input_change_fails_the_check_until_acknowledged(
+    project, gitlab, monkeypatch, capsys
+):
+    gitlab.add_merge_request(project.path, BRANCH, MR_IID)
+    production_with_signature(project)
+    candidate = trained_run(project, {"accuracy": 0.9, "log_loss": 0.4})
+    with_model(project, candidate, [{"type": "string", "name": "tenure"}])  # retyped; no calls
+    env = merge_request_env(project, gitlab.url)
+
+    refused = run_modelci(monkeypatch, capsys, env, "compare")
+
+    assert refused.code == 1, refused.out + refused.err
+    assert "modelci compare: ERROR: model 'churn' breaks the input contract" in refused.err
+    assert "input `calls` is removed; input `tenure` is now string (was double)" in refused.err
+    assert f"add the label {ACK_LABEL}" in refused.err and "Traceback" not in refused.err
+    note = the_note(gitlab)  # written before failing
+    assert "❌ **Breaking change** for the model API's clients" in note
+    assert "| `tenure` | retyped | `double` | `string` |" in note
+    # What needs the served models says why it could not be computed; the rest is there.
+    reason = "Not available: `'mlflow-artifacts:/"
+    assert note.count(reason) == 2 and "MODELCI_ARTIFACTS_DESTINATION is not set" in note
+    assert "**Parameters**: the same 0 as `production v1`." in note
+
+    by_label = run_modelci(
+        monkeypatch, capsys, {**env, "CI_MERGE_REQUEST_LABELS": f"docs,{ACK_LABEL}"}, "compare"
+    )
+    by_variable = run_modelci(monkeypatch, capsys, {**env, ACK_VARIABLE: "true"}, "compare")
+
+    assert by_label.code == 0, by_label.err
+    assert f"breaking change acknowledged by the label {ACK_LABEL}" in by_label.out
+    assert by_variable.code == 0, by_variable.err
+    note = the_note(gitlab)
+    assert f"acknowledged by the `variable {ACK_VARIABLE}=true`" in note
+
+
+def test_a_candidate_without_signature_is_told_how_to_log_one(project, gitlab, monkeypatch, capsys):
+    gitlab.add_merge_request(project.path, BRANCH, MR_IID)
+    production_with_signature(project)
+    with_model(project, trained_run(project, {"accuracy": 0.9, "log_loss": 0.4}), None)
+
+    outcome = run_modelci(monkeypatch, capsys, merge_request_env(project, gitlab.url), "compare")
+
+    assert outcome.code == 0, outcome.err  # nothing to hold the merge on: shown, not failed
+    note = the_note(gitlab)
+    assert "logged **without a signature**" in note
+    assert "signature=mlflow.models.infer_signature(X, model.predict(X))" in note

@@ -335,3 +335,32 @@ def test_an_environments_record_keeps_every_archive_it_was_given_and_is_rewritte
     record_archives(store, record, [second, first])
     record_archives(store, record, [])
     assert s3.client().head_object(Bucket=s3.bucket, Key=key)["LastModified"] == written
+
+
+def test_the_archive_untarred_as_spark_does_is_a_working_environment(
+    s3_env: S3Server, tmp_path: Path
+) -> None:
+    """Spark's `archives` unpack the tar.gz with plain tar and nothing of modelci: the
+    SparkApplication's `spark.pyspark.python` (./environment/bin/python) must then be there and
+    run the environment's packages, on an image with the builder's Python at the same path."""
+    s3 = s3_env
+    archives, requirements = archive_case(
+        s3, tmp_path, "for-spark", "mlflow-skinny==3.17.2\nsix==1.16.0\n"
+    )
+    built = ensure_environment(PYTHON, requirements, tmp_path / "builder", archives)
+    archive = tmp_path / "environment.tar.gz"
+    archive.write_bytes(S3Store(s3.endpoint_url, s3.region).get_bytes(built.archive_uri))
+    workdir = tmp_path / "executor"
+    (workdir / "environment").mkdir(parents=True)
+    subprocess.run(["tar", "-xzf", str(archive), "-C", str(workdir / "environment")], check=True)
+
+    result = subprocess.run(
+        ["./environment/bin/python", "-c", "import six, sys; print(six.__version__, sys.prefix)"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1.16.0", str(workdir / "environment")]

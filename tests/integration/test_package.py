@@ -407,8 +407,12 @@ def test_every_subcommand_from_the_clean_install(
         api = {"CI_SERVER_URL": gitlab.url, "MODELCI_GITLAB_TOKEN": gitlab.token}
         scheduled = Modelci(modelci.venv, modelci.cwd, {**main.env, **api}, modelci.ran)
         planned = scheduled("cleanup", "--dry-run")
+        # The fleet page of the scheduled pipeline: a static site, nothing to run beside it.
+        scheduled("fleet", "--config", "mlops.yaml", "--project", PROJECT, "--out", "public")
     # The session's S3 may hold other tests' environments of this project; ours is live.
     assert "environment(s) found" in planned and names.environment not in planned
+    site = (modelci.cwd / "public" / "index.html").read_text(encoding="utf-8")
+    assert "<script" not in site and PROJECT in site
 
     assert set(modelci.ran) == {"--help", *SUBCOMMANDS}
 

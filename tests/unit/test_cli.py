@@ -41,6 +41,7 @@ DOCUMENTED_COMMANDS = (
     "monitor",
     "pod-run",
     "serve",
+    "fleet",
 )
 NAME_KEYS = {
     "project",

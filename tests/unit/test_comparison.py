@@ -1,4 +1,5 @@
-"""The merge request comparison: deltas, marks, missing data, escaping and the Mermaid chart."""
+"""The merge request note's comparison with the stands: deltas, marks, missing data, escaping.
+The review against production (contract, behaviour, cost, changes, charts): test_review_*.py."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from modelci.review.note import (
     md_code,
     md_url,
     mermaid_label,
-    render_chart,
     render_log,
     render_note,
 )
@@ -287,15 +287,7 @@ def test_hostile_names_cannot_break_the_table_the_note_or_the_chart():
     outside_code = re.sub(r"(`+).*?\1", "", note)
     assert "<" not in outside_code.replace("<!--", "") and "<!--" not in outside_code
     assert "@all" not in outside_code and "javascript" not in outside_code
-    (block,) = mermaid_blocks(note)
-    title, x_axis, y_axis, bars = block.splitlines()[1:]
-    for line in (title, x_axis):
-        assert not set("`|'<>\n%") & set(line), line
-        assert line.count('"') % 2 == 0
-    labels = re.findall(r'"([^"]*)"', x_axis)
-    assert len(labels) == 4 and len(set(labels)) == 4  # the source stays in a cut label
-    assert labels[0].endswith(".. candidate") and labels[1].endswith(".. production")
-    assert y_axis.startswith('    y-axis "value" 0 --> ') and bars.startswith("    bar [")
+    assert mermaid_blocks(note) == []  # no review: no chart
     # Each user string stayed on one line of the note.
     assert not any(line.startswith("| x | y |") for line in note.splitlines())
 
@@ -310,34 +302,6 @@ def test_urls_are_only_http_and_cannot_end_the_link():
     assert md_url("https://h/a b)c|d") == "https://h/a%20b%29c%7Cd"
     assert md_url("javascript:alert(1)") is None
     assert md_url("s3://bucket/key") is None
-
-
-# --- the chart ------------------------------------------------------------------------------
-
-
-def test_chart_has_a_bar_per_metric_and_source_with_quoted_labels():
-    chart = render_chart(
-        comparison(
-            cand=candidate(accuracy=0.9, rmse=1.25),
-            stands=(
-                stand("staging", None),
-                stand("production", "2", accuracy=0.8),  # rmse not logged: no bar
-            ),
-        )
-    )
-    lines = chart.splitlines()
-    assert lines[0] == "```mermaid" and lines[1] == "xychart-beta" and lines[-1] == "```"
-    assert lines[2] == '    title "churn: candidate vs stands"'
-    assert lines[3] == (
-        '    x-axis ["accuracy candidate", "accuracy production", "rmse candidate"]'
-    )
-    assert lines[4].startswith('    y-axis "value" 0 --> 1.37')
-    assert lines[5] == "    bar [0.9, 0.8, 1.25]"
-
-
-def test_chart_skips_nan_and_draws_nothing_without_values():
-    assert render_chart(comparison(cand=candidate(accuracy=math.nan))) == ""
-    assert render_chart(comparison(thresholds=())) == ""
 
 
 def test_log_lists_every_metric_with_delta_and_verdict():

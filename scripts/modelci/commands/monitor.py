@@ -31,6 +31,7 @@ from ..lifecycle.retraining import (
     TAG_EVENT,
     TAG_KIND,
     TAG_MONITOR,
+    TAG_MONITOR_DAY,
     TAG_MONITOR_FAILURES,
     TAG_MONITORS_RUN,
     TAG_OUTCOME,
@@ -110,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
         TAG_MONITOR: _verdict(result),
         TAG_REASON: decision.reason,
     }
+    day = values_from_env(env)["ds"]
+    if day:
+        tags[TAG_MONITOR_DAY] = day
     if result is None or not result.passed:
         failures = [problem] if result is None else [c.message for c in result.failures]
         tags[TAG_MONITOR_FAILURES] = "; ".join(failures)[:4000]

@@ -1,7 +1,7 @@
 """`modelci render`: a dry run. Prints every file a pipeline would write (DAG code, Helm values,
 the Argo CD generator file) with its path, touching no remote. Run facts that only a real
 pipeline knows (run id, model location) are shown as placeholders unless given, and so is the
-environment archive a Spark training DAG's SparkApplication runs in.
+environment archive a Spark DAG's SparkApplication runs in (training or scoring).
 
 Outside GitLab CI it works on a laptop as it is: the project, branch and commit come from the
 git checkout (or `--project` / `--branch`), and platform settings not set locally are shown as
@@ -17,7 +17,7 @@ from pathlib import Path
 from ..config.mlops import Model, load_config
 from ..config.settings import Pipeline, Settings
 from ..lifecycle.workspace import Job, ResolvedModel, add_config_arguments
-from ..render.spark import spark_training_dag
+from ..render.spark import runs_on_spark
 
 PLACEHOLDER_RUN = "<run id chosen by resolve>"
 PLACEHOLDER_STORAGE = "s3://placeholder-bucket/resolved-by-the-pipeline"
@@ -78,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def shown_choice(model: Model, chosen: ResolvedModel) -> ResolvedModel:
-    """What the dry run shows as resolved for `model`: a Spark training DAG cannot be written
+    """What the dry run shows as resolved for `model`: a Spark DAG cannot be written
     without the environment archive of the run, which only resolve knows, so it shows a
     placeholder in its place (a real deploy without one is refused)."""
-    if spark_training_dag(model) is None or chosen.environment_uri:
+    if not runs_on_spark(model) or chosen.environment_uri:
         return chosen
     return replace(chosen, environment_uri=PLACEHOLDER_ENVIRONMENT)

@@ -494,6 +494,35 @@ def as_local_master(value: Any) -> str:
     return value
 
 
+_S3_TABLE = re.compile(r"s3a?://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._\-/=]*)?")
+_SPARK_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def as_s3_table_uri(value: Any) -> str:
+    """The directory of a table Spark reads: an s3:// (or s3a://) URI, no run values."""
+    text = as_text(value, "s3://features/customers")
+    if not _S3_TABLE.fullmatch(text) or "//" in text.split("://", 1)[1]:
+        raise wrong(
+            value,
+            'the s3:// URI of the table\'s directory, e.g. "s3://features/customers"',
+            "Name the bucket and the table's prefix (letters, digits and ._-/= only); each "
+            "run reads its date's partition below it, so leave the date out.",
+        )
+    return text.rstrip("/")
+
+
+def as_spark_column(value: Any) -> str:
+    """A column Spark writes or partitions by: letters, digits and _, not first a digit."""
+    text = as_text(value, "ds")
+    if not _SPARK_COLUMN.fullmatch(text):
+        raise wrong(
+            value,
+            'a plain column name (letters, digits and _, not starting with a digit), e.g. "ds"',
+            "Rename the column in the table, or choose such a name.",
+        )
+    return text
+
+
 def as_relative_path(value: Any) -> str:
     """A path under a prefix the product owns (S3 data, run artifacts): relative, no `..`;
     `${...}` placeholders must be allowlisted macros."""
@@ -752,14 +781,14 @@ as_spark_instances = as_spark_count(
 )
 
 
-def spark_executors_problem(instances: int, cores: int, memory: str) -> str:
-    """Why one training's executors together ask for more than a shared cluster gives one job,
+def spark_executors_problem(instances: int, cores: int, memory: str, job: str = "training") -> str:
+    """Why one `job`'s executors together ask for more than a shared cluster gives one job,
     or "". `memory` is one executor's, as as_spark_memory returns it."""
     total_cores = instances * cores
     if total_cores > MAX_SPARK_EXECUTOR_CORES:
         return (
             f"found {instances} executors of {cores} cores, {total_cores} cores in all; expected "
-            f"at most {MAX_SPARK_EXECUTOR_CORES} cores for the executors of one training (more "
+            f"at most {MAX_SPARK_EXECUTOR_CORES} cores for the executors of one {job} (more "
             "would hold a shared cluster or wait for it forever). Ask for fewer, e.g. instances: "
             f"{MAX_SPARK_EXECUTOR_CORES // cores}."
         )
@@ -767,7 +796,7 @@ def spark_executors_problem(instances: int, cores: int, memory: str) -> str:
     if instances * each > _MAX_SPARK_EXECUTOR_BYTES:
         return (
             f"found {instances} executors of {memory}, {_spark_size(instances * each)} in all; "
-            f"expected at most {MAX_SPARK_EXECUTOR_MEMORY} for the executors of one training "
+            f"expected at most {MAX_SPARK_EXECUTOR_MEMORY} for the executors of one {job} "
             "(more would hold a shared cluster or wait for it forever). Ask for fewer, e.g. "
             f"instances: {_MAX_SPARK_EXECUTOR_BYTES // each}."
         )

@@ -51,6 +51,8 @@ class Field:
     required: bool = False
     # Required unless the sibling key holds the value: ("kind", "training").
     required_unless: tuple[str, Any] | None = None
+    # Further sibling values that also make it optional: (("engine", "spark"),).
+    also_optional_when: tuple[tuple[str, Any], ...] = ()
     default: Any = MISSING  # the value an omitted key takes
     default_note: str = ""  # or, when it depends on other keys, what it takes
     allowed: tuple[Any, ...] = ()
@@ -169,6 +171,71 @@ SPARK = Field(
     ),
 )
 
+SPARK_FORMATS = ("parquet",)
+
+SCORING_SPARK = Field(
+    "spark",
+    "object",
+    "The Spark application of an inference DAG with engine: spark.",
+    fields=(
+        Field("version", "string", "The Spark of the runtime image.", default_note="4.0.1"),
+        Field(
+            "driver",
+            "object",
+            "The driver's share.",
+            fields=(
+                Field("cores", "integer", "Driver cores.", default_note="1"),
+                Field("memory", "string", _SPARK_MEMORY, default_note="2g", also=("number",)),
+            ),
+        ),
+        Field(
+            "executor",
+            "object",
+            "The executors' share.",
+            fields=(
+                Field("instances", "integer", "Number of executors.", default_note="2"),
+                Field("cores", "integer", "Cores per executor.", default_note="1"),
+                Field("memory", "string", _SPARK_MEMORY, default_note="2g", also=("number",)),
+            ),
+        ),
+        Field(
+            "input",
+            "string",
+            "The feature table: an s3:// directory of `<partition>=<date>` partitions.",
+            required=True,
+            example="s3://features/customers",
+        ),
+        Field(
+            "format",
+            "string",
+            "The input's file format.",
+            default_note="parquet",
+            allowed=SPARK_FORMATS,
+        ),
+        Field(
+            "partition",
+            "string",
+            "The input's date partition column; a run reads the partition of its date.",
+            required=True,
+            example="ds",
+        ),
+        Field(
+            "output",
+            "string",
+            "Where predictions go, under the data prefix, partitioned by date.",
+            required=True,
+            example="scores",
+        ),
+        Field(
+            "prediction",
+            "string",
+            "The output column of the predictions.",
+            required=True,
+            example="churn_predicted",
+        ),
+    ),
+)
+
 TRAIN = Field(
     "train",
     "object",
@@ -244,8 +311,9 @@ BATCH = Field(
                     "entrypoint",
                     "string",
                     "The script, relative to the repository root; a training DAG "
-                    "defaults to train's.",
+                    "defaults to train's; a Spark inference DAG has none.",
                     required_unless=("kind", "training"),
+                    also_optional_when=(("engine", "spark"),),
                     example="score.py",
                 ),
                 _args("the script", default_note="train.args for a training DAG, else `[]`"),
@@ -257,6 +325,14 @@ BATCH = Field(
                 ),
                 Field("retries", "integer", "Retries of a failed run.", default=1),
                 _resources("the DAG's pod", inherited="batch.resources"),
+                Field(
+                    "engine",
+                    "string",
+                    "What scores: the DAG's pod, or Spark (inference DAGs only).",
+                    default_note="python",
+                    allowed=ENGINES,
+                ),
+                SCORING_SPARK,
             ),
         ),
     ),
@@ -372,6 +448,21 @@ MONITORING = Field(
     ),
 )
 
+REVIEW = Field(
+    "review",
+    "object",
+    "The merge request's review against production (docs/data-scientists/merge-request-note.md).",
+    fields=(
+        Field(
+            "sample",
+            "string",
+            "CSV file in the repository, its columns named as the model's inputs: rows both "
+            "models predict on besides the candidate's input example (the first 1000 rows).",
+            example="review/sample.csv",
+        ),
+    ),
+)
+
 MODEL = Field(
     "models",
     "array",
@@ -400,6 +491,7 @@ MODEL = Field(
         BATCH,
         ONLINE,
         MONITORING,
+        REVIEW,
     ),
 )
 
@@ -507,8 +599,11 @@ def _object_schema(field: Field) -> dict[str, Any]:
         schema["required"] = list(field.required_keys())
     for child in field.fields:
         if child.required_unless is not None:
-            key, value = child.required_unless
-            schema["if"] = {"properties": {key: {"const": value}}, "required": [key]}
+            conditions = [
+                {"properties": {key: {"const": value}}, "required": [key]}
+                for key, value in (child.required_unless, *child.also_optional_when)
+            ]
+            schema["if"] = conditions[0] if len(conditions) == 1 else {"anyOf": conditions}
             schema["else"] = {"required": [child.name]}
     return schema
 
@@ -581,8 +676,8 @@ def _table(fields: Sequence[Field]) -> list[str]:
 
 def _required_text(field: Field) -> str:
     if field.required_unless is not None:
-        key, value = field.required_unless
-        return f"yes, unless {key} is {_value_text(value)}"
+        unless = (field.required_unless, *field.also_optional_when)
+        return "yes, unless " + " or ".join(f"{k} is {_value_text(v)}" for k, v in unless)
     return "yes" if field.required else "no"
 
 

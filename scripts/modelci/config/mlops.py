@@ -45,7 +45,9 @@ from .checks import (
     as_optional_number,
     as_python,
     as_relative_path,
+    as_s3_table_uri,
     as_schedule,
+    as_spark_column,
     as_spark_cores,
     as_spark_instances,
     as_spark_memory,
@@ -59,7 +61,7 @@ from .checks import (
     word_list,
     wrong,
 )
-from .fields import DAG_KINDS, ENGINES, MONITOR_METRICS, examples, section
+from .fields import DAG_KINDS, ENGINES, MONITOR_METRICS, SPARK_FORMATS, examples, section
 from .yamlio import node_position, problem_at, read_yaml, value_position
 
 CONFIG_FILE_NAME = "mlops.yaml"
@@ -108,6 +110,29 @@ class Spark:
 
 
 @dataclass(frozen=True)
+class SparkScoring:
+    """The SparkApplication of an inference DAG with `engine: spark`: it scores the partition
+    `<input>/<partition>=<date>` and writes `<data prefix>/<output>/<partition>=<date>/`."""
+
+    input: str  # s3:// directory of the feature table
+    partition: str  # its date partition column
+    output: str  # relative to the environment's data prefix
+    prediction: str  # the column the predictions are written to
+    format: str = "parquet"  # one of SPARK_FORMATS
+    version: str = "4.0.1"
+    driver: SparkPart = SparkPart(cores=1, memory="2g")
+    executor: SparkPart = SparkPart(cores=1, memory="2g", instances=2)
+
+    def day_file(self, day: str) -> str:
+        """The day's predictions, relative to the data prefix (one Parquet file)."""
+        return f"{self.output}/{self.partition}={day}/{SPARK_DAY_FILE}"
+
+
+SPARK_DAY_FILE = "scores.parquet"  # jobs/spark_score.py's DAY_FILE
+SPARK_SCORING_PROGRAM = "modelci's Spark scoring"  # what a Spark inference DAG runs
+
+
+@dataclass(frozen=True)
 class Train:
     entrypoint: str  # path relative to the repository root
     args: tuple[str, ...] = ()
@@ -125,6 +150,8 @@ class Dag:
     retries: int = 1
     resources: Resources = Resources(cpu="1", memory="2Gi")
     builtin: bool = False  # the product's own command (`modelci monitor`), not an entrypoint
+    engine: str = "python"  # one of ENGINES: "spark" scores with a SparkApplication
+    spark: SparkScoring | None = None  # set when engine is "spark"
 
 
 @dataclass(frozen=True)
@@ -156,6 +183,13 @@ class Retrain:
 
 
 @dataclass(frozen=True)
+class Review:
+    """What the merge request's review of the model uses besides MLflow (`review:`)."""
+
+    sample: str | None = None  # CSV in the repository: rows both models predict on
+
+
+@dataclass(frozen=True)
 class Monitoring:
     data: str  # CSV under the environment's data prefix the scoring DAG writes ("${ds}" allowed)
     reference: str  # CSV artifact of the served run: the data the model was trained on
@@ -180,6 +214,7 @@ class Model:
     batch: Batch = Batch()
     online: Online = Online()
     monitoring: Monitoring | None = None
+    review: Review = Review()
 
 
 @dataclass(frozen=True)
@@ -236,8 +271,12 @@ _GATE_KEYS = section("models.gate").keys()
 _METRIC_KEYS = section("models.gate.metrics").keys()
 _BATCH_KEYS = section("models.batch").keys()
 _DAG_KEYS = section("models.batch.dags").keys()
+_SCORING_SPARK_KEYS = section("models.batch.dags.spark").keys()
+_SCORING_DRIVER_KEYS = section("models.batch.dags.spark.driver").keys()
+_SCORING_EXECUTOR_KEYS = section("models.batch.dags.spark.executor").keys()
 _ONLINE_KEYS = section("models.online").keys()
 _MONITORING_KEYS = section("models.monitoring").keys()
+_REVIEW_KEYS = section("models.review").keys()
 _GROUND_TRUTH_KEYS = section("models.monitoring.ground_truth").keys()
 _RETRAIN_KEYS = section("models.monitoring.retrain").keys()
 _RESOURCE_KEYS = section("models.train.resources").keys()
@@ -254,6 +293,7 @@ T = TypeVar("T")
 _as_dag_kind = as_one_of(DAG_KINDS)
 _as_monitor_metric = as_one_of(MONITOR_METRICS)
 _as_engine = as_one_of(ENGINES)
+_as_spark_format = as_one_of(SPARK_FORMATS)
 
 
 def load_config(path: Path, repo_root: Path | None = None) -> Config:
@@ -532,6 +572,7 @@ class _Loader:
             monitoring = self.monitoring(model, path)
             if monitoring is not None:
                 batch = self.with_monitoring_dag(model, path, batch, monitoring)
+                self.monitoring_reads_spark_output(model, path, batch, monitoring)
             models.append(
                 Model(
                     name=name,
@@ -541,6 +582,7 @@ class _Loader:
                     batch=batch,
                     online=self.online(model, path),
                     monitoring=monitoring,
+                    review=self.review(model, path),
                 )
             )
             self.spark_model_not_served(model, path, models[-1])
@@ -604,14 +646,16 @@ class _Loader:
             ci_args=self.strings(ci, "args", _join(path, "ci")),
         )
 
-    def spark_executors(self, executor: CommentedMap | None, path: str, part: SparkPart) -> None:
+    def spark_executors(
+        self, executor: CommentedMap | None, path: str, part: SparkPart, job: str = "training"
+    ) -> None:
         """The executors of one training together within what a cluster gives one job, reported
         at `instances`. The default 2 executors stay within it at any valid cores and memory."""
         if executor is None or "instances" not in executor:
             return
         if None in (part.instances, part.cores, part.memory):
             return  # an invalid field: reported already
-        problem = spark_executors_problem(part.instances, part.cores, part.memory)
+        problem = spark_executors_problem(part.instances, part.cores, part.memory, job)
         if problem:
             self.report(executor, "instances", _join(path, "instances"), problem)
 
@@ -714,6 +758,10 @@ class _Loader:
 
     def dag(self, dag: CommentedMap, path: str, train: Train, resources: Resources) -> Dag:
         kind = self.value(dag, "kind", path, _as_dag_kind, None, required=True)
+        engine = self.value(dag, "engine", path, _as_engine, "python")
+        if engine == "spark":
+            return self.spark_scoring_dag(dag, path, kind)
+        self.spark_without_engine(dag, path)
         entrypoint: str | None = None
         args: tuple[str, ...] = self.strings(dag, "args", path)
         if "entrypoint" in dag:
@@ -752,6 +800,98 @@ class _Loader:
             resources=self.resources(dag, path, resources),
         )
 
+    def spark_without_engine(self, dag: CommentedMap, path: str) -> None:
+        if "spark" in dag:
+            self.report(
+                dag,
+                "spark",
+                _join(path, "spark"),
+                "is set but the DAG's engine is not spark; add engine: spark (an inference DAG "
+                "scored by a SparkApplication), or remove it.",
+                at_key=True,
+            )
+
+    def spark_scoring_dag(self, dag: CommentedMap, path: str, kind: str | None) -> Dag:
+        """An inference DAG scored by a SparkApplication running modelci's scoring program
+        (jobs/spark_score.py): it has no entrypoint, args or pod resources of its own."""
+        if kind is not None and kind != "inference":
+            self.report(
+                dag,
+                "engine",
+                _join(path, "engine"),
+                f"engine: spark is for inference DAGs only; this one is of kind {kind}. A "
+                "training on Spark is train.engine: spark; remove engine here.",
+            )
+        for key, why in (
+            ("entrypoint", "runs modelci's scoring program, not a script of the repository"),
+            ("args", "takes its settings from spark: (input, partition, output, prediction)"),
+            ("resources", "is sized by spark.driver and spark.executor"),
+        ):
+            if key in dag:
+                self.report(
+                    dag,
+                    key,
+                    _join(path, key),
+                    f"a Spark inference DAG {why}, so {key} would change nothing. Remove it.",
+                    at_key=True,
+                )
+        return Dag(
+            kind=kind,
+            entrypoint=SPARK_SCORING_PROGRAM,
+            schedule=self.value(dag, "schedule", path, as_schedule, None),
+            retries=self.value(dag, "retries", path, as_int_between(0, MAX_RETRIES), 1),
+            engine="spark",
+            spark=self.spark_scoring(dag, _join(path, "spark")),
+        )
+
+    def spark_scoring(self, dag: CommentedMap, path: str) -> SparkScoring | None:
+        required = _required("models.batch.dags.spark")
+        spark = self.mapping(dag, "spark", path, _SCORING_SPARK_KEYS, required)
+        if spark is None:
+            if "spark" not in dag:
+                self.report_at_node(
+                    dag,
+                    path,
+                    'required key "spark" is missing (a Spark inference DAG reads its input and '
+                    "writes its predictions as it says); add it, e.g. spark: {input: "
+                    "s3://features/customers, partition: ds, output: scores, prediction: score}",
+                )
+            return None
+        default = SparkScoring(input="", partition="", output="", prediction="")
+        driver = self.mapping(spark, "driver", _join(path, "driver"), _SCORING_DRIVER_KEYS)
+        executor = self.mapping(spark, "executor", _join(path, "executor"), _SCORING_EXECUTOR_KEYS)
+        executors = self.spark_part(executor, _join(path, "executor"), default.executor)
+        self.spark_executors(executor, _join(path, "executor"), executors, "scoring")
+        values = {
+            "input": self.value(spark, "input", path, as_s3_table_uri, None, required=True),
+            "partition": self.value(spark, "partition", path, as_spark_column, None, required=True),
+            "output": self.value(spark, "output", path, self.spark_output, None, required=True),
+            "prediction": self.value(
+                spark, "prediction", path, as_spark_column, None, required=True
+            ),
+            "format": self.value(spark, "format", path, _as_spark_format, default.format),
+            "version": self.value(spark, "version", path, as_spark_version, default.version),
+        }
+        if None in values.values() or None in (executors.cores, executors.memory):
+            return None  # reported already
+        return SparkScoring(
+            **values,
+            driver=self.spark_part(driver, _join(path, "driver"), default.driver),
+            executor=executors,
+        )
+
+    @staticmethod
+    def spark_output(value: Any) -> str:
+        text = as_relative_path(value)
+        if "${" in text.replace("$${", "") or "=" in text:
+            raise wrong(
+                value,
+                'a relative path such as "scores"',
+                "Each run writes the partition <partition>=<date> below it itself: leave run "
+                "values and = out.",
+            )
+        return text.rstrip("/")
+
     def online(self, model: CommentedMap, path: str) -> Online:
         path = _join(path, "online")
         online = self.mapping(model, "online", path, _ONLINE_KEYS)
@@ -773,6 +913,11 @@ class _Loader:
             max_replicas=high,
             resources=self.resources(online, path, DEFAULT_RESOURCES),
         )
+
+    def review(self, model: CommentedMap, path: str) -> Review:
+        path = _join(path, "review")
+        review = self.mapping(model, "review", path, _REVIEW_KEYS)
+        return Review(sample=self.value(review, "sample", path, self.entrypoint, None))
 
     def monitoring(self, model: CommentedMap, path: str) -> Monitoring | None:
         path = _join(path, "monitoring")
@@ -921,6 +1066,25 @@ class _Loader:
             ),
             timeout_hours=self.value(retrain, "timeout_hours", path, as_non_negative_number, 6.0),
         )
+
+    def monitoring_reads_spark_output(
+        self, model: CommentedMap, path: str, batch: Batch, monitoring: Monitoring
+    ) -> None:
+        """A Spark inference DAG writes each day as one Parquet file: monitoring.data must be
+        that file, or the monitoring DAG would check data nothing writes."""
+        scoring = next((d.spark for d in batch.dags if d.spark is not None), None)
+        if scoring is None or monitoring.data is None:
+            return
+        expected = scoring.day_file("${ds}")
+        if monitoring.data != expected:
+            section = model["monitoring"]
+            self.report(
+                section,
+                "data",
+                _join(path, "monitoring.data"),
+                f'found "{monitoring.data}", which the Spark inference DAG does not write: it '
+                f"writes each day to {expected} under the data prefix. Set data: {expected}",
+            )
 
     def with_monitoring_dag(
         self, model: CommentedMap, path: str, batch: Batch, monitoring: Monitoring

@@ -30,7 +30,12 @@ def put_code_archive(job: Job, store, uri: str, commit: str) -> str | None:
         Path(config.path).resolve().parent,
         commit,
         exclude=config.code.exclude,
-        needed=[d.entrypoint for m in config.models for d in m.batch.dags if not d.builtin],
+        needed=[
+            d.entrypoint
+            for m in config.models
+            for d in m.batch.dags
+            if not d.builtin and d.spark is None  # modelci's own program, not the repo's
+        ],
     )
 
 
@@ -106,10 +111,22 @@ def write_dags(
 
 def put_spark_main_files(store, models: Sequence[Model], code: Mapping[str, str]) -> None:
     """A Spark training DAG's main file: the DAG's entrypoint, taken out of the code archive in
-    `code` and put beside it (the SparkApplication names it as `mainApplicationFile`)."""
-    from ..render.spark import main_file_uri, spark_training_dag
+    `code` and put beside it (the SparkApplication names it as `mainApplicationFile`); a Spark
+    inference DAG's: modelci's scoring program, put beside it too."""
+    from ..render.spark import (
+        SCORING_PROGRAM,
+        main_file_uri,
+        scoring_main_file_uri,
+        spark_scoring_dag,
+        spark_training_dag,
+    )
 
     for model in models:
+        if spark_scoring_dag(model) is not None:
+            target = scoring_main_file_uri(code[model.name])
+            if not store.exists(target):
+                store.put_bytes(target, SCORING_PROGRAM.read_bytes())
+                print(f"Spark scoring program of {model.name}: {target}", flush=True)
         dag = spark_training_dag(model)
         if dag is None:
             continue

@@ -15,9 +15,11 @@ building, and batch pods (`modelci pod-run --env`) and every stand use those sam
 A build or an unpack happens in a private directory that is renamed into place when complete,
 so two jobs making the same key at once both succeed and one environment remains, and nothing
 ever runs in a half-unpacked one. uv is used for speed (a cached install takes seconds) and
-because it makes relocatable virtualenvs: the archive holds the virtualenv without its Python
-interpreter links, which are made again where it is unpacked, to that machine's Python of the
-same version (the job and runtime images carry it; uv never downloads a Python here). The
+because it makes relocatable virtualenvs: where modelci unpacks the archive it links the
+virtualenv again to that machine's Python of the same version (the job and runtime images carry
+it; uv never downloads a Python here); where Spark unpacks it (plain tar, its `archives`) the
+interpreter links in the archive are used as they are, so the image needs the Python at the
+path the environment was built with. The
 archive is packed deterministically (sorted entries, no times or owners), so the same lock and
 wheels give the same bytes.
 """
@@ -341,7 +343,10 @@ def _write_whole(path: Path, data: bytes) -> None:
 
 def pack_environment(path: Path) -> bytes:
     """The environment at `path` as tar.gz, the same bytes for the same files: sorted entries,
-    no times or owners, and without the links to the Python interpreter (machine-specific)."""
+    no times or owners. The links to the Python interpreter stay: where the archive is unpacked
+    by plain tar (Spark's `archives`) they are the environment's Python, so the image there needs
+    the interpreter at the path the environment was built with (the platform's job image);
+    `unpack_environment` makes them again, to that machine's Python."""
     buffer = io.BytesIO()
     with (
         gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=COMPRESS_LEVEL) as zipped,
@@ -349,7 +354,7 @@ def pack_environment(path: Path) -> bytes:
     ):
         for item in sorted(path.rglob("*")):
             relative = item.relative_to(path).as_posix()
-            if relative == COMPLETE_MARKER or _is_interpreter_link(item, path):
+            if relative == COMPLETE_MARKER:
                 continue
             info = tar.gettarinfo(str(item), arcname=relative)
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
@@ -361,12 +366,17 @@ def pack_environment(path: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _is_interpreter_link(item: Path, root: Path) -> bool:
-    return (
-        item.parent == root / "bin"
-        and item.is_symlink()
-        and (item.name in _INTERPRETER_LINKS or item.name.startswith("python3."))
-    )
+def _is_interpreter_name(name: str) -> bool:
+    return name in _INTERPRETER_LINKS or name.startswith("python3.")
+
+
+def _without_interpreter_links(member: tarfile.TarInfo, destination: str) -> tarfile.TarInfo | None:
+    """tarfile's `data` filter, leaving out bin/python*: they point at the building machine's
+    Python (an absolute path, which the filter refuses) and are linked again after unpacking."""
+    folder, _, name = member.name.rpartition("/")
+    if member.issym() and folder == "bin" and _is_interpreter_name(name):
+        return None
+    return tarfile.data_filter(member, destination)
 
 
 def unpack_environment(archive: bytes, final: Path, *, key: str, source: str) -> None:
@@ -377,7 +387,7 @@ def unpack_environment(archive: bytes, final: Path, *, key: str, source: str) ->
     try:
         try:
             with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-                tar.extractall(staging, filter="data")
+                tar.extractall(staging, filter=_without_interpreter_links)
             manifest = json.loads((staging / MANIFEST).read_text(encoding="utf-8"))
         except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as error:
             raise ModelciError(

@@ -40,6 +40,7 @@ EVENT_VARIABLE = "MODELCI_RETRAIN_EVENT"  # the drift event it answers: read bac
 TAG_KIND = "modelci.kind"
 TAG_MONITORS_RUN = "modelci.monitors_run"  # the served run a monitoring run checked
 TAG_MONITOR = "modelci.monitor"  # passed, failed or no-data
+TAG_MONITOR_DAY = "modelci.monitor.day"  # the data's day (the DAG run's ds), YYYY-MM-DD
 TAG_MONITOR_FAILURES = "modelci.monitor.failures"
 # triggering, then triggered, trigger-failed or trigger-unknown; or skip, none
 TAG_DECISION = "modelci.retrain.decision"

@@ -38,6 +38,7 @@ from ..config.macros import env_name
 from ..config.mlops import DAG_KINDS, Dag, Model, Resources
 from ..config.naming import Names
 from ..config.settings import Pipeline
+from .spark import RUN_DATE_ARGUMENTS, spark_scoring_application
 from .spark import spark_application as spark_application_for
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -221,7 +222,7 @@ def render_dag(
     if model.name != names.model:
         raise ValueError(f"names are for model {names.model!r}, not {model.name!r}")
     requests, limits = container_resources(dag.resources)
-    command = ["python", dag.entrypoint, *dag.args]
+    command = ["python", dag.entrypoint, *dag.args]  # (a Spark DAG's is its application)
     extra_env: dict[str, str] = {}
     trigger_secret = ""
     if dag.builtin:
@@ -250,7 +251,22 @@ def render_dag(
         f"{LABEL_PREFIX}dag-kind": dag.kind,
     }
     spark_application = None
-    if dag.kind == "training" and model.train.engine == "spark":
+    if dag.spark is not None:
+        spark_application = spark_scoring_application(
+            name=names.k8s_name,
+            namespace=names.namespace,
+            model=model,
+            image=image,
+            code_uri=code_uri,
+            environment_uri=environment_uri,
+            model_uri=model_uri,
+            data_uri=data_uri,
+            env_vars=env_vars,
+            s3_secret=s3_secret,
+            s3_endpoint=s3_endpoint,
+            labels=labels,
+        )
+    elif dag.kind == "training" and model.train.engine == "spark":
         spark_application = spark_application_for(
             name=names.k8s_name,
             namespace=names.namespace,
@@ -265,6 +281,7 @@ def render_dag(
         )
     return _TEMPLATE.render(
         spark_application=spark_application,
+        run_date_arguments=list(RUN_DATE_ARGUMENTS) if dag.spark is not None else None,
         names=names,
         dag=dag,
         pipeline=pipeline,

@@ -19,19 +19,29 @@ How the application finds its code and Python:
 - the entrypoint itself is the main application file, an object beside the code archive
   (`main_file_uri`), and `./code` is on PYTHONPATH for what it imports.
 
+Spark scoring (an inference DAG with `engine: spark`) submits a SparkApplication the same way:
+the environment archive the served run was trained in is its Python, and its main file is
+modelci's own scoring program (`jobs/spark_score.py`, self-contained: modelci is not installed
+in the model's environment), staged beside the code archive under a name that carries its
+digest. Its arguments come from the DAG's `spark:` section; the day scored is the one value
+Airflow renders when the task runs (RUN_DATE_ARGUMENTS, written by modelci into the DAG file).
+
 A Spark ML model (what `mlflow.spark.log_model` logs) is another matter: its python_function
 loads it into a SparkSession, so it needs pyspark and Java where it is loaded. MLServer's mlflow
-runtime (online serving) and the pod of an inference DAG have neither, and modelci has no Spark
-batch scoring: such a model may be trained (its training DAG), never served or scored.
+runtime (online serving) and the pod of an inference DAG have neither: such a model may be
+trained (its training DAG) and scored on Spark (an inference DAG with `engine: spark`), never
+served or scored in a pod.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config.macros import expand
-from ..config.mlops import Dag, Model, Spark
+from ..config.mlops import Dag, Model, Spark, SparkPart, SparkScoring
 from ..errors import ModelciError
 
 if TYPE_CHECKING:
@@ -43,6 +53,11 @@ CODE_DIR = "code"
 SPARK_FLAVOR = "spark"  # the MLmodel flavor of mlflow.spark.log_model, and mlops.yaml's name
 SPARK_LOADER = "mlflow.spark"  # the loader_module of its python_function flavor
 MLMODEL_FILE = "MLmodel"
+SCORING_PROGRAM = Path(__file__).resolve().parents[1] / "jobs" / "spark_score.py"
+# The day a scoring run scores: its logical date, rendered by Airflow when the task runs (the
+# only rendered value of a scoring DAG's application; empty for a run without a logical date,
+# which the scoring program then refuses).
+RUN_DATE_ARGUMENTS = ("--date", "{{ ds | default('') }}")
 
 
 def spark_training_dag(model: Model) -> Dag | None:
@@ -53,13 +68,24 @@ def spark_training_dag(model: Model) -> Dag | None:
     return next((dag for dag in model.batch.dags if dag.kind == "training"), None)
 
 
+def spark_scoring_dag(model: Model) -> Dag | None:
+    """The inference DAG scored by a SparkApplication (`engine: spark`), if any."""
+    return next((dag for dag in model.batch.dags if dag.spark is not None), None)
+
+
+def runs_on_spark(model: Model) -> bool:
+    """Whether a DAG of `model` submits a SparkApplication (training or scoring)."""
+    return spark_training_dag(model) is not None or spark_scoring_dag(model) is not None
+
+
 def require_environment(model: Model, environment_uri: str | None) -> None:
-    """A Spark training DAG's Python is the environment archive the run trained in: without
-    one there is no application to write (ModelciError naming the fix)."""
-    if environment_uri or spark_training_dag(model) is None:
+    """A Spark DAG's Python is the environment archive the run trained in: without one there
+    is no application to write (ModelciError naming the fix)."""
+    if environment_uri or not runs_on_spark(model):
         return
+    which = "training" if spark_training_dag(model) is not None else "inference"
     raise ModelciError(
-        f"{model.name}: its training DAG runs as a SparkApplication whose Python is the "
+        f"{model.name}: its {which} DAG runs as a SparkApplication whose Python is the "
         "environment archive the served run was trained in, and the run records none (no "
         "modelci.env_archive tag: its train job ran without MODELCI_SCRATCH_URI, or it was not "
         "trained by modelci). Nothing was deployed. Set MODELCI_SCRATCH_URI in the group's CI/CD "
@@ -71,6 +97,13 @@ def require_environment(model: Model, environment_uri: str | None) -> None:
 def main_file_uri(code_uri: str, entrypoint: str) -> str:
     """Where the entrypoint of the code archive `code_uri` is kept as a file of its own."""
     return f"{code_uri.removesuffix('.tar.gz')}/{entrypoint}"
+
+
+def scoring_main_file_uri(code_uri: str) -> str:
+    """Where the scoring program is kept beside the code archive `code_uri`: its name carries
+    its digest, so another modelci's program is another file."""
+    digest = hashlib.sha256(SCORING_PROGRAM.read_bytes()).hexdigest()[:16]
+    return main_file_uri(code_uri, f"modelci-spark-score-{digest}.py")
 
 
 def s3a(uri: str) -> str:
@@ -99,15 +132,11 @@ def spark_application(
     require_environment(model, environment_uri)
     env = [{"name": key, "value": value} for key, value in env_vars.items()]
     env.append({"name": "PYTHONPATH", "value": CODE_DIR})
-    secrets = [{"secretRef": {"name": s3_secret}}]
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "SparkApplication",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
-        "spec": {
-            "type": "Python",
-            "pythonVersion": "3",
-            "mode": "cluster",
+    return _application(
+        name=name,
+        namespace=namespace,
+        labels=labels,
+        spec={
             "image": image,
             "sparkVersion": spark.version,
             "mainApplicationFile": s3a(main_file_uri(code_uri, dag.entrypoint)),
@@ -120,18 +149,101 @@ def spark_application(
                 ]
             },
             "sparkConf": _spark_conf(s3_endpoint),
+        },
+        parts=(spark.driver, spark.executor),
+        env=env,
+        s3_secret=s3_secret,
+    )
+
+
+def spark_scoring_application(
+    *,
+    name: str,
+    namespace: str,
+    model: Model,
+    image: str,
+    code_uri: str,
+    environment_uri: str,
+    model_uri: str,
+    data_uri: str,
+    env_vars: Mapping[str, str],
+    s3_secret: str,
+    s3_endpoint: str,
+    labels: Mapping[str, str],
+) -> dict[str, Any]:
+    """The SparkApplication of `model`'s Spark inference DAG: modelci's scoring program, in
+    the environment archive `environment_uri`, scoring `model_uri` over the DAG's input and
+    writing under `data_uri` (the environment's data prefix). The day is not in it: the DAG
+    adds RUN_DATE_ARGUMENTS when the task runs."""
+    dag = spark_scoring_dag(model)
+    if dag is None or dag.spark is None:
+        raise ValueError(f"model {model.name!r} has no inference DAG on Spark")
+    require_environment(model, environment_uri)
+    scoring = dag.spark
+    return _application(
+        name=name,
+        namespace=namespace,
+        labels=labels,
+        spec={
+            "image": image,
+            "sparkVersion": scoring.version,
+            "mainApplicationFile": s3a(scoring_main_file_uri(code_uri)),
+            "arguments": scoring_arguments(scoring, model_uri, data_uri),
+            "deps": {"archives": [f"{s3a(environment_uri)}#{ENVIRONMENT_DIR}"]},
+            "sparkConf": _spark_conf(s3_endpoint),
+        },
+        parts=(scoring.driver, scoring.executor),
+        env=[{"name": key, "value": value} for key, value in env_vars.items()],
+        s3_secret=s3_secret,
+    )
+
+
+def scoring_arguments(scoring: SparkScoring, model_uri: str, data_uri: str) -> list[str]:
+    """The scoring program's arguments but the day (jobs/spark_score.py)."""
+    output = f"{data_uri.rstrip('/')}/{scoring.output}"
+    return [
+        "--model-uri", model_uri,
+        "--input", s3a(scoring.input),
+        "--format", scoring.format,
+        "--partition", scoring.partition,
+        "--output", s3a(output),
+        "--prediction", scoring.prediction,
+    ]  # fmt: skip
+
+
+def _application(
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    spec: dict[str, Any],
+    parts: tuple[SparkPart, SparkPart],
+    env: list[dict[str, str]],
+    s3_secret: str,
+) -> dict[str, Any]:
+    driver, executor = parts
+    secrets = [{"secretRef": {"name": s3_secret}}]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "SparkApplication",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "spec": {
+            "type": "Python",
+            "pythonVersion": "3",
+            "mode": "cluster",
+            **spec,
             "restartPolicy": {"type": "Never"},
             "driver": {
-                "cores": spark.driver.cores,
-                "memory": spark.driver.memory,
+                "cores": driver.cores,
+                "memory": driver.memory,
                 "labels": dict(labels),
                 "env": env,
                 "envFrom": secrets,
             },
             "executor": {
-                "instances": spark.executor.instances,
-                "cores": spark.executor.cores,
-                "memory": spark.executor.memory,
+                "instances": executor.instances,
+                "cores": executor.cores,
+                "memory": executor.memory,
                 "labels": dict(labels),
                 "env": env,
                 "envFrom": secrets,
@@ -170,7 +282,7 @@ def pod_loaders(model: Model) -> list[str]:
     loaders += [
         f"the pod of its inference DAG (batch.dags[{index}])"
         for index, dag in enumerate(model.batch.dags)
-        if dag.kind == "inference"
+        if dag.kind == "inference" and dag.spark is None  # on Spark it loads into Spark
     ]
     return loaders
 
@@ -187,8 +299,8 @@ def spark_model_problem(model: Model, found: str) -> str:
         "it without them: every prediction request would answer 500 and every scoring run "
         "would fail. Log a model that loads without Spark (e.g. train it with scikit-learn, "
         "log it with mlflow.sklearn.log_model and set flavor: sklearn), or turn online serving "
-        "off and remove the inference DAG: modelci has no Spark batch scoring, so a Spark ML "
-        "model can only be trained (by its training DAG)"
+        "off and remove the inference DAG, or score on Spark instead (engine: spark on the "
+        "inference DAG): a Spark ML model is trained and scored on Spark only"
     )
 
 

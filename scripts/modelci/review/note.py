@@ -1,33 +1,49 @@
-"""The merge request's comparison: this branch's candidate model against what each stand
-serves, as the markdown of one merge request note and as plain lines for the job log.
+"""The merge request's review: this branch's candidate model against what each stand serves,
+as the markdown of one merge request note and as plain lines for the job log.
 
-Pure: dataclasses in, text out; no I/O. `modelci compare` gathers the data.
+Pure: dataclasses in, text out; no I/O. `modelci compare` gathers the data. Each part of the
+review (input contract, behaviour, cost, what changed, charts) renders itself in its own
+module; a part that could not be computed is shown with its reason; the job log says how long
+each part took. The note stays under `MAX_NOTE_CHARS`.
 
-Every string that comes from a user (model, metric, branch and stand names, gate reasons)
-goes through `md_code` (a code span: no markdown, no HTML, no GitLab references, no way out
-of a table cell) or `mermaid_label` (a short whitelisted label); URLs through `md_url`.
+Escaping: see `markdown.py`; every user string goes through it.
 """
 
 from __future__ import annotations
 
-import math
-import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..config.mlops import MetricThreshold
 from ..lifecycle.gate import higher_is_better
 from ..systems.tracking import GATE_FAILED, GATE_PASSED  # tag values only: mlflow is not imported
+from .behaviour import Behaviour, render_behaviour
+from .changes import RunFacts, render_changes
+from .charts import MetricHistory, render_metric_chart
+from .contract import Acknowledgement, ContractDiff, render_contract
+from .cost import ServingCost, render_cost
+from .markdown import (
+    cut,
+    md_code,
+    md_link,
+    md_url,
+    mermaid_label,
+    seconds,
+    shown,
+    signed,
+    text_code,
+    visible,
+)
+from .parts import Part
 
 NOTE_MARKER = "<!-- modelci:compare -->"
+MAX_NOTE_CHARS = 60_000  # GitLab takes a million; a reviewer reads far less
 
 BETTER, WORSE, SAME, UNKNOWN = "better", "worse", "same", "n/a"
 _MARKS = {BETTER: "✅ better", WORSE: "❌ worse", SAME: "= same", UNKNOWN: "n/a"}
-_MAX_REASONS = 600
-_MAX_LABEL = 40
-_MAX_METRIC_LABEL = 16  # then the stand's name (at most 20 characters) or "candidate"
-_MERMAID_SAFE = re.compile(r"[^A-Za-z0-9 _.:/()+-]")
+
+__all__ = ["md_code", "md_url", "mermaid_label"]  # re-exported: the escaping's tests use them
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,34 @@ class ModelComparison:
     promotion: Promotion | None  # None: nothing to promote (no candidate, no stand)
     no_candidate_reason: str = ""
     links: Sequence[Link] = ()  # DAGs, model API, ...
+    review: ModelReview | None = None  # None: not reviewed (no candidate)
+
+    def contract_failure(self) -> list[str]:
+        """Why the merge request's check fails on this model's input contract ([] when it
+        does not): a breaking change of an online model, not acknowledged."""
+        review = self.review
+        if review is None or not review.online or review.ack.how or review.contract.value is None:
+            return []
+        return review.contract.value.breaking()
+
+
+@dataclass(frozen=True)
+class ModelReview:
+    """The candidate against `production` (the last stand), part by part."""
+
+    production: str
+    production_version: str | None  # None: the stand serves nothing
+    online: bool  # served by a model API: a breaking input change fails the check
+    flavor: str
+    ack: Acknowledgement
+    contract: Part[ContractDiff]
+    behaviour: Part[Behaviour]
+    cost: Part[tuple[ServingCost, ServingCost]]  # (candidate, production)
+    changes: Part[tuple[RunFacts, RunFacts]]  # (candidate, production)
+    charts: Part[tuple[MetricHistory, ...]]
+
+    def parts(self) -> list[Part[Any]]:
+        return [self.contract, self.behaviour, self.cost, self.changes, self.charts]
 
 
 @dataclass(frozen=True)
@@ -100,7 +144,7 @@ class MetricDelta:
 
 
 def _usable(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
+    return value is not None and value == value and abs(value) != float("inf")
 
 
 def compare_metric(
@@ -128,73 +172,13 @@ def deltas(comparison: ModelComparison, stand: StandModel) -> list[MetricDelta]:
     ]
 
 
-# --- escaping -------------------------------------------------------------------------------
+# --- formatting ---------------------------------------------------------------------------
 
-
-def _visible(text: str) -> str:
-    """`text` on one line: line breaks and other control or invisible characters as escapes."""
-    out = []
-    for char in str(text):
-        if char != " " and unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Zs", "Cs"):
-            out.append(char.encode("unicode_escape", "backslashreplace").decode("ascii"))
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-def md_code(text: str, *, table: bool = True) -> str:
-    """`text` as an inline code span: one line, fenced with more backticks than it holds, so
-    no markdown, HTML or GitLab reference inside it is interpreted. With `table`, pipes are
-    escaped so the span cannot end a table cell (GitLab's tables unescape them)."""
-    line = _visible(text)
-    if table:
-        line = line.replace("|", "\\|")
-    if not line:
-        return "*(empty)*"
-    longest = max((len(run) for run in re.findall(r"`+", line)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if line.startswith("`") or line.endswith("`") or line.strip() == "" else ""
-    return f"{fence}{pad}{line}{pad}{fence}"
-
-
-_URL_UNSAFE = {c: f"%{ord(c):02X}" for c in " ()<>[]|`\"'\\"}
-
-
-def md_url(url: str) -> str | None:
-    """A URL usable as a markdown link target, or None when it is not http(s)."""
-    url = _visible(url)
-    if not re.match(r"^https?://", url, re.IGNORECASE):
-        return None
-    return "".join(_URL_UNSAFE.get(char, char) for char in url)
-
-
-def md_link(label: str, url: str) -> str:
-    """A link whose label is `label` in a code span; just the label when the URL is unusable."""
-    target = md_url(url)
-    return f"[{md_code(label, table=False)}]({target})" if target else md_code(label, table=False)
-
-
-def mermaid_label(text: str, limit: int = _MAX_LABEL) -> str:
-    """A double-quoted Mermaid string: only letters, digits and ` _.:/()+-`, cut short."""
-    return f'"{_mermaid_text(text, limit)}"'
-
-
-def _mermaid_text(text: str, limit: int) -> str:
-    cleaned = _MERMAID_SAFE.sub("_", _visible(text))
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 2] + ".."
-
-
-def _number(value: float | None) -> str:
-    return f"{value:.4g}" if _usable(value) else "—"
-
-
-def _signed(value: float | None) -> str:
-    return f"{value:+.4g}" if _usable(value) else "—"
-
-
-def _mermaid_number(value: float) -> str:
-    text = f"{value:.6f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
+_number = shown
+_signed = signed
+_visible = visible
+_cut = cut
+_text_code = text_code
 
 
 def _goal(threshold: MetricThreshold) -> str:
@@ -215,7 +199,18 @@ def _stand_title(stand: StandModel) -> str:
 
 
 def render_note(context: NoteContext, comparisons: Sequence[ModelComparison]) -> str:
-    """The note's markdown (without the marker, which the GitLab adapter puts first)."""
+    """The note's markdown (without the marker, which the GitLab adapter puts first), at most
+    `MAX_NOTE_CHARS` long: the detailed tables go first when it would be longer."""
+    note = _note(context, comparisons, detailed=True)
+    if len(note) <= MAX_NOTE_CHARS:
+        return note
+    note = _note(context, comparisons, detailed=False)
+    if len(note) <= MAX_NOTE_CHARS:
+        return note
+    return _hard_cut(note)
+
+
+def _note(context: NoteContext, comparisons: Sequence[ModelComparison], detailed: bool) -> str:
     text = _text_code
     commit = f", commit {text(context.commit[:12])}" if context.commit else ""
     pipeline = md_url(context.pipeline_url)
@@ -227,12 +222,35 @@ def render_note(context: NoteContext, comparisons: Sequence[ModelComparison]) ->
         f"{commit}{pipeline}. This note is updated by every pipeline of the merge request.",
         "",
     ]
+    if not detailed:
+        lines += [
+            f"*The detailed tables are left out to keep this note under {MAX_NOTE_CHARS} "
+            "characters; the compare job's log has them.*",
+            "",
+        ]
     for comparison in comparisons:
-        lines.extend(_model_section(comparison, context))
+        lines.extend(_model_section(comparison, context, detailed))
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _model_section(comparison: ModelComparison, context: NoteContext) -> list[str]:
+def _hard_cut(note: str) -> str:
+    """The note's first lines within the bound, never ending inside a code block."""
+    tail = "\n*(cut: the note would be longer than the bound; the job log has it all)*\n"
+    kept: list[str] = []
+    length, fenced, last_safe = 0, False, 0
+    for line in note.splitlines():
+        length += len(line) + 1
+        if length > MAX_NOTE_CHARS - len(tail):
+            break
+        kept.append(line)
+        if line.startswith("```"):
+            fenced = not fenced
+        if not fenced:
+            last_safe = len(kept)
+    return "\n".join(kept[:last_safe]) + "\n" + tail
+
+
+def _model_section(comparison: ModelComparison, context: NoteContext, detailed: bool):
     lines = [f"#### Model {_text_code(comparison.model)}", ""]
     candidate = comparison.candidate
     if candidate is None:
@@ -247,13 +265,72 @@ def _model_section(comparison: ModelComparison, context: NoteContext) -> list[st
         ]
     lines += [f"**On merge**: {_promotion_text(comparison)}", ""]
     lines += _metrics_table(comparison)
-    lines += _chart(comparison)
+    if comparison.review is not None:
+        lines += _review(comparison.review, comparison.thresholds, detailed)
     lines += _links(comparison, context)
     return lines
 
 
-def _text_code(text: str) -> str:
-    return md_code(text, table=False)
+def _review(
+    review: ModelReview, thresholds: Sequence[MetricThreshold], detailed: bool
+) -> list[str]:
+    version = review.production_version
+    against = f"{review.production} v{version}" if version else f"{review.production} (nothing)"
+    contract, behaviour, cost = review.contract, review.behaviour, review.cost
+    changes, charts = review.changes, review.charts
+    lines = _part(
+        f"Input contract against {text_code(against)}",
+        contract,
+        lambda diff: render_contract(
+            diff,
+            production=against,
+            online=review.online,
+            flavor=review.flavor,
+            ack=review.ack,
+        ),
+    )
+    lines += _part(
+        f"Behaviour against {text_code(against)} on the same rows",
+        behaviour,
+        lambda value: render_behaviour(_shortened(value, detailed), against),
+    )
+    lines += _part("Cost of serving", cost, lambda pair: render_cost(pair[0], pair[1], against))
+    lines += _part(
+        f"Gated metrics across {text_code(review.production)}'s versions",
+        charts,
+        lambda histories: (
+            [
+                line
+                for history in histories
+                for line in render_metric_chart(history, review.production)
+            ]
+            or ["No gated metric has a value to draw.", ""]
+        ),
+    )
+    if detailed:
+        lines += _part(
+            f"What changed against {text_code(against)}",
+            changes,
+            lambda pair: render_changes(pair[0], pair[1], [t.name for t in thresholds], against),
+        )
+    # How long each part took is in the job log only: a note that changed at every pipeline
+    # would be edited (and notified) each time for nothing.
+    return lines
+
+
+def _shortened(behaviour: Behaviour, detailed: bool) -> Behaviour:
+    if detailed:
+        return behaviour
+    from dataclasses import replace
+
+    return replace(behaviour, differing=())
+
+
+def _part(title: str, part: Part[Any], render) -> list[str]:
+    lines = [f"##### {title}", ""]
+    if part.value is None:
+        return [*lines, f"Not available: {text_code(_cut(part.reason or 'unknown'))}", ""]
+    return lines + render(part.value)
 
 
 def already_served(comparison: ModelComparison) -> bool:
@@ -267,10 +344,6 @@ def already_served(comparison: ModelComparison) -> bool:
         and first.version == promotion.version
         and first.run_id == candidate.run_id
     )
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= _MAX_REASONS else text[: _MAX_REASONS - 3] + "..."
 
 
 def _gate_verdict(candidate: Candidate) -> str:
@@ -332,53 +405,6 @@ def _metrics_table(comparison: ModelComparison) -> list[str]:
     return ["| " + " | ".join(row) + " |" for row in rows] + [""]
 
 
-def chart_points(comparison: ModelComparison) -> list[tuple[str, float]]:
-    """(label, value) bars: each gated metric for the candidate and each stand, where known."""
-    points = []
-    metrics = comparison.candidate.metrics if comparison.candidate else {}
-    for threshold in comparison.thresholds:
-        sources = [("candidate", metrics)] + [
-            (stand.stand, stand.metrics) for stand in comparison.stands if stand.version
-        ]
-        for who, values in sources:
-            value = values.get(threshold.name)
-            if _usable(value):
-                label = f"{_mermaid_text(threshold.name, _MAX_METRIC_LABEL)} {who}"
-                points.append((label, float(value)))
-    return points
-
-
-def render_chart(comparison: ModelComparison) -> str:
-    """A Mermaid `xychart-beta` bar chart (GitLab renders it), "" when there is nothing to
-    draw. One bar per (metric, candidate or stand): Mermaid draws several bar series on top
-    of each other, so the pairs sit side by side instead."""
-    points = chart_points(comparison)
-    if not points:
-        return ""
-    labels = ", ".join(mermaid_label(label) for label, _ in points)
-    values = ", ".join(_mermaid_number(value) for _, value in points)
-    low = min(0.0, *(value for _, value in points))
-    high = max(value for _, value in points)
-    high = high * 1.1 if high > 0 else 1.0
-    title = mermaid_label(f"{comparison.model}: candidate vs stands")
-    return "\n".join(
-        [
-            "```mermaid",
-            "xychart-beta",
-            f"    title {title}",
-            f"    x-axis [{labels}]",
-            f'    y-axis "value" {_mermaid_number(low)} --> {_mermaid_number(high)}',
-            f"    bar [{values}]",
-            "```",
-        ]
-    )
-
-
-def _chart(comparison: ModelComparison) -> list[str]:
-    chart = render_chart(comparison)
-    return [chart, ""] if chart else []
-
-
 def _links(comparison: ModelComparison, context: NoteContext) -> list[str]:
     links = []
     if comparison.candidate is not None:
@@ -422,9 +448,52 @@ def render_log(context: NoteContext, comparisons: Sequence[ModelComparison]) -> 
                     f"  {stand.stand} {_number(delta.stand):>10}"
                     f"  delta {_signed(delta.delta):>10}  {delta.verdict}"
                 )
+        if comparison.review is not None:
+            out.extend(_log_review(comparison))
         for link in _log_links(comparison, context):
             out.append(f"  {link.label}: {_visible(link.url)}")
     return "\n".join(out)
+
+
+def _log_review(comparison: ModelComparison) -> list[str]:
+    review = comparison.review
+    took = {part.title: part.seconds for part in review.parts()}  # one entry per run
+    timings = ", ".join(f"{title} {seconds(spent)}" for title, spent in took.items())
+    version = review.production_version
+    against = f"{review.production} v{version}" if version else f"{review.production} (nothing)"
+    out = [f"  review against {against} (time taken: {timings}):"]
+    for part in review.parts():
+        state = _log_part(part) if part.value is not None else f"not available: {part.reason}"
+        out.append(f"    {part.title} ({seconds(part.seconds)}): {_visible(_cut(state, 300))}")
+    failure = comparison.contract_failure()
+    if failure:
+        out.append("    BREAKING CHANGE, not acknowledged: " + _visible("; ".join(failure)))
+    elif review.ack.how and review.contract.value and review.contract.value.breaking():
+        out.append(f"    breaking change acknowledged by the {_visible(review.ack.how)}")
+    return out
+
+
+def _log_part(part: Part[Any]) -> str:
+    value = part.value
+    if isinstance(value, ContractDiff):
+        if value.candidate is None:
+            return "the candidate has no signature"
+        return "; ".join(value.breaking()) or ("changed" if value.changed else "same")
+    if isinstance(value, Behaviour):
+        if value.agreement is not None:
+            return f"agreement {value.agreement * 100:.1f} % on {value.rows} rows"
+        stats = ", ".join(f"{k} {shown(v)}" for k, v in value.differences.items())
+        return f"differences on {value.rows} rows: {stats}"
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], ServingCost):
+        from .cost import percentile
+
+        ours, theirs = value
+        return (
+            f"p50 1 row {shown(percentile(ours.single_ms, 0.5))} ms against "
+            f"{shown(percentile(theirs.single_ms, 0.5))} ms; load {shown(ours.load_seconds)} s "
+            f"against {shown(theirs.load_seconds)} s"
+        )
+    return "done"
 
 
 def _log_promotion(comparison: ModelComparison) -> str:

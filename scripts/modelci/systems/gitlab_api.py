@@ -217,6 +217,50 @@ def project_branches(server_url: str, token: str, project: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class BranchTip:
+    name: str
+    committed: str  # ISO 8601: when its newest commit was made ("" when GitLab gives none)
+
+
+@dataclass(frozen=True)
+class EnvironmentInfo:
+    """A GitLab environment as the environments API lists it."""
+
+    name: str  # <prefix>/<branch> for a branch's
+    state: str  # available, stopping, stopped
+    created_at: str
+    auto_stop_at: str  # "" when it never stops by itself
+    url: str  # its external URL ("" when none)
+
+
+def project_branch_tips(server_url: str, token: str, project: str) -> list[BranchTip]:
+    """Every branch of the project with the time of its newest commit (all pages, or an
+    error): what a list of many environments needs in a page per hundred branches."""
+    api = _Api(server_url, token, project, advice=_READER_ADVICE)
+    items = api.iterate("repository/branches", {}, complete=True)
+    return [
+        BranchTip(str(item["name"]), str((item.get("commit") or {}).get("committed_date") or ""))
+        for item in items
+    ]
+
+
+def project_environments(server_url: str, token: str, project: str) -> list[EnvironmentInfo]:
+    """The project's available environments (all pages, or an error)."""
+    api = _Api(server_url, token, project, advice=_READER_ADVICE)
+    items = api.iterate("environments", {"states": "available"}, complete=True)
+    return [
+        EnvironmentInfo(
+            name=str(item.get("name", "")),
+            state=str(item.get("state", "")),
+            created_at=str(item.get("created_at") or ""),
+            auto_stop_at=str(item.get("auto_stop_at") or ""),
+            url=str(item.get("external_url") or ""),
+        )
+        for item in items
+    ]
+
+
+@dataclass(frozen=True)
 class TriggeredPipeline:
     id: str
     web_url: str

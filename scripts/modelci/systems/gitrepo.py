@@ -158,6 +158,15 @@ class RemoteRepo:
             tip = session.fetch_tip(_depth(path) + 1)
             return session.list_dir(tip.commit, path) if tip else []
 
+    def list_files(self, top: str) -> list[str]:
+        """Every file path under the directory `top` at the branch tip, from one fetch of all
+        its trees and no blob: one read of the repo's tree, whatever the number of files.
+        [] when `top` or the branch is absent."""
+        top = validate_path(top, directory=True)
+        with self._session() as session:
+            tip = session.fetch_tip(tree_depth=0, all_trees=True)
+            return session.list_files(tip.commit, top) if tip else []
+
     def apply(
         self,
         scope: Sequence[str],
@@ -385,13 +394,14 @@ class _Session:
         script.chmod(stat.S_IRWXU)
         return script
 
-    def fetch_tip(self, tree_depth: int) -> _Tip | None:
+    def fetch_tip(self, tree_depth: int, *, all_trees: bool = False) -> _Tip | None:
         """Fetch the branch tip: one commit and its trees less than `tree_depth` deep (the root
-        is 0), no blobs below; None if the branch is absent."""
+        is 0), or with `all_trees` every tree, no blobs below; None if the branch is absent."""
         ref = f"refs/heads/{self._remote.branch}"
         local = f"refs/remotes/origin/{self._remote.branch}"
+        wanted = "blob:none" if all_trees else f"tree:{max(tree_depth, 1)}"
         status, _, stderr = self._execute(
-            "fetch", "-q", "--no-tags", "--depth=1", f"--filter=tree:{max(tree_depth, 1)}",
+            "fetch", "-q", "--no-tags", "--depth=1", f"--filter={wanted}",
             "origin", f"+{ref}:{local}",
             network=True,
         )  # fmt: skip
@@ -430,6 +440,11 @@ class _Session:
             tree = f"{tip}^{{tree}}"
         names = self._run("ls-tree", "-z", "--name-only", tree).split("\0")
         return sorted(name for name in names if name)
+
+    def list_files(self, tip: str, top: str) -> list[str]:
+        """The file paths under `top`, from trees fetched already (ls-tree reads no blob)."""
+        listed = self._run("ls-tree", "-r", "-z", "--name-only", tip, "--", top).split("\0")
+        return sorted(path for path in listed if path)
 
     def commit(
         self, tip: _Tip | None, removes: list[str], writes: dict[str, bytes], message: str

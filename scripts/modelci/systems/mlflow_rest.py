@@ -213,6 +213,11 @@ class RestClient:
     def get_run(self, run_id: str) -> Run:
         return _run(self._get("runs/get", run_id=run_id)["run"])
 
+    def get_run_inputs(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's dataset inputs as MLflow returns them (`inputs.dataset_inputs`)."""
+        run = self._get("runs/get", run_id=run_id)["run"]
+        return list((run.get("inputs") or {}).get("dataset_inputs") or ())
+
     def search_runs(
         self,
         experiment_ids: Sequence[str],

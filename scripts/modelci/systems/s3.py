@@ -417,6 +417,21 @@ class S3Store:
             reason = f"{type(exc).__name__}; check the endpoint URL and the network"
         return ModelciError(f"{head}: {reason}")
 
+    def list_sizes(self, uri: str) -> tuple[dict[str, tuple[int, datetime]], int]:
+        """Every object under the directory `uri`: its s3:// URI -> (size in bytes, when it
+        was last written), and how many list requests that took (a thousand objects each)."""
+        target = self._target(uri)
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=target.bucket, Prefix=_directory_prefix(target.key))
+        found, requests = {}, 0
+        with self._errors(target, "list"):
+            for page in pages:
+                requests += 1
+                for item in page.get("Contents", []):
+                    at = item["LastModified"]
+                    found[f"s3://{target.bucket}/{item['Key']}"] = (int(item["Size"]), at)
+        return found, requests
+
 
 def _code(exc: Any) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))

@@ -740,6 +740,65 @@ class Tracker:
             aliases=tuple(entity.aliases or ()),
         )
 
+    # -- the merge request review: reads only --------------------------------------------------
+
+    def model_document(self, model_uri: str) -> dict[str, Any]:
+        """The model's MLmodel file, parsed as plain YAML ({} when it is not a mapping): its
+        signature, flavors, saved input example."""
+        from ruamel.yaml import YAML
+
+        location = self._artifact_location(parse_model_uri(model_uri), depth=0)
+        text = self._read_artifact(
+            f"{location.rstrip('/')}/{MLMODEL_FILE}", f"read the MLmodel file of {model_uri}"
+        )
+        document = YAML(typ="safe").load(text.decode("utf-8"))
+        return document if isinstance(document, dict) else {}
+
+    def run_datasets(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's dataset inputs (`mlflow.log_input`): name, digest, source type, profile
+        and context (the `mlflow.data.context` input tag) of each."""
+        found = self._call(
+            f"read the dataset inputs of run {run_id}", self._client.get_run_inputs, run_id
+        )
+        datasets = []
+        for item in found:
+            dataset = item.get("dataset") or {}
+            tags = {tag.get("key"): tag.get("value", "") for tag in item.get("tags") or ()}
+            datasets.append(
+                {
+                    "name": str(dataset.get("name", "")),
+                    "digest": str(dataset.get("digest", "")),
+                    "source_type": str(dataset.get("source_type", "")),
+                    "profile": str(dataset.get("profile", "") or ""),
+                    "context": str(tags.get("mlflow.data.context", "")),
+                }
+            )
+        return datasets
+
+    def stand_versions(
+        self, registered_model: str, stand: str, limit: int = 20
+    ) -> list[ModelVersionInfo]:
+        """The versions `stand` has served, newest first, at most `limit`: those whose audit
+        tags (`modelci.stand.<stand>.*`) say a stand job moved its alias there, and the one
+        the alias names now."""
+        if not self._registered_model_exists(registered_model):
+            return []
+        found = self._call(
+            f"search the versions of '{registered_model}'",
+            self._client.search_model_versions,
+            f"name = {_filter_value(registered_model)}",
+            max_results=1000,
+            order_by=["version_number DESC"],
+        )
+        prefix = f"modelci.stand.{stand}."
+        served = [
+            version
+            for version in found
+            if stand in (version.aliases or ()) or any(k.startswith(prefix) for k in version.tags)
+        ]
+        served.sort(key=lambda version: int(version.version), reverse=True)
+        return [self._version_info(version) for version in served[:limit]]
+
     # -- plumbing -----------------------------------------------------------------------------
 
     def _call(
