@@ -8,8 +8,8 @@ bash "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-# Three workers on 2 cores, each test file on one of them (module fixtures such as an Airflow
-# home stay single): most of the suite waits on subprocesses (training, uv, Airflow,
-# gitlab-ci-local), and a third worker fills what two leave idle (677 s against 789 s measured
-# on 2026-12-06, the same 1,147 tests).
-exec .venv/bin/pytest -n 3 --dist loadfile --durations=20 "$@"
+# Four workers on 2 cores, each test file on one of them (module fixtures such as an Airflow
+# home stay single): most of the suite waits on subprocesses (training, uv, Airflow, MLServer,
+# gitlab-ci-local, Chromium), and more workers fill what two leave idle (three: 677 s against
+# 789 s measured on 2026-12-06, the same 1,147 tests).
+exec .venv/bin/pytest -n 4 --dist loadfile --durations=30 "$@"
