@@ -331,3 +331,17 @@ def test_a_year_of_daily_checks_stays_small_and_bad_days_stand_alone() -> None:
     assert 'data-points="365"' in truth  # the line through every day, dots where it matters
     assert truth.count("<circle") == 12 + 1  # the bad days, and the last
     assert len(page) < 200_000
+
+
+def test_a_model_shows_its_own_projects_stands_not_another_projects() -> None:
+    fleet = replace(a_fleet(), stands=("staging", "production", "b-feature-x", "prod"))
+    (page,) = render_site(fleet).values()
+    assert 'data-stand="prod"' not in page and 'data-stand="b-feature-x"' not in page
+    assert 'data-stand="staging" data-version="3"' in page
+
+    own = replace(a_model(), stands=("dev", "staging", "production"))
+    (page,) = render_site(
+        replace(fleet, projects=(replace(fleet.projects[0], models=(own,)),))
+    ).values()
+    rows = re.findall(r'<tr data-stand="([^"]*)"', page.split('class="audit"')[0])
+    assert rows[:3] == ["dev", "staging", "production"]  # its own order, dev serving nothing

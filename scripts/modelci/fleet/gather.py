@@ -296,6 +296,7 @@ def _models(
             ModelView(
                 name=model,
                 registered_model=name,
+                stands=config.stands if config else (),
                 serving=_serving(name, model, path, versions, mlflow, places),
                 audit=_audit(versions),
                 versions=tuple(

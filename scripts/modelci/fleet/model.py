@@ -123,6 +123,7 @@ class ModelView:
     thresholds: tuple[Threshold, ...] = ()
     monitoring: tuple[Monitoring, ...] = ()
     links: tuple[Link, ...] = ()
+    stands: tuple[str, ...] = ()  # its project's stands in order; () when its config is unknown
 
 
 @dataclass(frozen=True)

@@ -177,10 +177,17 @@ def _links(links: Iterable[Link]) -> str:
     return f'<p class="links">{" &#183; ".join(items)}</p>' if items else ""
 
 
+def _ordered_aliases(order: Iterable[str], served: Iterable[str]) -> list[str]:
+    """The aliases a model without a known config carries, in the fleet's stand order."""
+    return [stand for stand in order if stand in set(served)]
+
+
 def _serving(fleet: Fleet, model: ModelView) -> str:
     served = {s.stand: s for s in model.serving}
-    stands = list(fleet.stands) + sorted(set(served) - set(fleet.stands))
-    rows = []
+    # The model's own project's stands: another project's stand names are not its stands.
+    known = model.stands or _ordered_aliases(fleet.stands, served)
+    stands = list(known) + sorted(set(served) - set(known))
+    rows = [] if stands else ['<tr><td colspan="7">serves nothing on any stand</td></tr>']
     for stand in stands:
         s = served.get(stand)
         if s is None:
