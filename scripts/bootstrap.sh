@@ -65,7 +65,7 @@ fi
 if [ -n "$DEBIAN_PACKAGES" ]; then
   log "installing ${DEBIAN_PACKAGES# } from Debian"
   # shellcheck disable=SC2086
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq $DEBIAN_PACKAGES >/dev/null
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $DEBIAN_PACKAGES >/dev/null
 fi
 
 # Only the dependencies and the package layout in pyproject.toml decide whether .venv needs pip again.
