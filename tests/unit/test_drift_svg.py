@@ -18,7 +18,15 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 def texts(root: ET.Element) -> list[str]:
-    return ["".join(node.itertext()) for node in root.iter(f"{SVG}text")]
+    """What each text element draws (its hover title left out)."""
+    return [
+        (node.text or "") + "".join(child.tail or "" for child in node)
+        for node in root.iter(f"{SVG}text")
+    ]
+
+
+def titles(root: ET.Element) -> list[str]:
+    return ["".join(node.itertext()) for node in root.iter(f"{SVG}title")]
 
 
 def written(tmp_path: Path, name: str, lines: list[str]) -> Path:
@@ -52,7 +60,9 @@ def test_the_picture_of_a_check_names_each_column_and_the_threshold(tmp_path: Pa
     for column in ("tenure months", "region"):
         assert column in shown  # its PSI bar's label
         assert any(line.startswith(f"{column} (") for line in shown)  # its panel
-    assert hostile.replace("\x07", "") in shown  # a bucket label, as text
+    label = hostile.replace("\x07", "")
+    assert label[:19] + "…" in shown  # a bucket label, as text, cut to fit under its bars
+    assert any(title.startswith(f"{label}: reference") for title in titles(root))  # on hover
     assert "\x07" not in picture and "<script" not in picture
     assert not [node for node in root.iter() if node.tag in (f"{SVG}script", f"{SVG}foreignObject")]
     assert "href" not in picture and "http" not in picture.replace(SVG[1:-1], "")

@@ -25,6 +25,9 @@ _LEFT = 230  # where the PSI bars start, after the column names
 _ROW = 22
 _PANEL_BARS = 110
 _PANEL_LABELS = 80
+# A bucket's label is drawn at -35 degrees under its bars: at 10 px, 20 characters reach about
+# 65 px down, what _PANEL_LABELS leaves above the note. A longer one is cut; hovering shows it.
+_MAX_BUCKET_LABEL = 20
 _MAX_TEXT = 60
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -126,7 +129,10 @@ def _panel(y: int, distribution: Distribution, max_psi: float) -> tuple[list[str
         for offset, share, colour in ((-bar, before, REFERENCE_COLOUR), (0, now, TODAY_COLOUR)):
             height = _PANEL_BARS * share / highest
             parts.append(_rect(x + offset, base - height, bar, height, colour, tip))
-        parts.append(_text(x, base + 12, label, anchor="end", size=10, rotate=(-35, x, base + 12)))
+        shown = label if len(label) <= _MAX_BUCKET_LABEL else label[: _MAX_BUCKET_LABEL - 1] + "…"
+        parts.append(
+            _text(x, base + 12, shown, anchor="end", size=10, rotate=(-35, x, base + 12), tip=tip)
+        )
     parts.append(
         f'<line x1="56" y1="{base}" x2="{WIDTH - 16}" y2="{base}" stroke="{MUTED_COLOUR}"/>'
     )
@@ -154,11 +160,13 @@ def _text(
     anchor: str = "start",
     colour: str = "#222222",
     rotate: tuple[float, float, float] | None = None,
+    tip: str = "",
 ) -> str:
     turn = f' transform="rotate({rotate[0]} {rotate[1]:.1f} {rotate[2]:.1f})"' if rotate else ""
+    title = f"<title>{_escape(tip)}</title>" if tip else ""
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" font-weight="{weight}" '
-        f'text-anchor="{anchor}" fill="{colour}"{turn}>{_escape(_shorten(content))}</text>'
+        f'text-anchor="{anchor}" fill="{colour}"{turn}>{title}{_escape(_shorten(content))}</text>'
     )
 
 
