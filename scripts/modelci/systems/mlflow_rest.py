@@ -121,6 +121,11 @@ class FileInfo:
     is_dir: bool
 
 
+def _registered_model(found: Mapping[str, Any], name: str = "") -> RegisteredModel:
+    aliases = {item["alias"]: str(item["version"]) for item in found.get("aliases", [])}
+    return RegisteredModel(found.get("name", name), aliases)
+
+
 def _pairs(items: Sequence[Mapping[str, Any]] | None) -> dict[str, Any]:
     return {item["key"]: item.get("value", "") for item in items or ()}
 
@@ -288,8 +293,7 @@ class RestClient:
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         found = self._get("registered-models/get", name=name)["registered_model"]
-        aliases = {item["alias"]: str(item["version"]) for item in found.get("aliases", [])}
-        return RegisteredModel(found.get("name", name), aliases)
+        return _registered_model(found, name)
 
     def create_registered_model(self, name: str) -> None:
         self._post("registered-models/create", name=name)

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ModelciError, redact_url
-from .mlflow_rest import RestClient, RestError, Run, _run, _version
+from .mlflow_rest import (
+    RegisteredModel,
+    RestClient,
+    RestError,
+    Run,
+    _registered_model,
+    _run,
+    _version,
+)
 
 RUNS_PAGE = 1000  # MLflow's runs/search accepts up to 50,000; a page stays small in memory
 VERSIONS_PAGE = 1000
@@ -35,12 +43,6 @@ class RegisteredVersion:
     tags: dict[str, str]
     aliases: tuple[str, ...]  # MLflow's version search leaves them out: see registered_models
     created_ms: int
-
-
-@dataclass(frozen=True)
-class RegisteredModelAliases:
-    name: str
-    aliases: dict[str, str]  # alias -> version
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class MlflowSearch:
         )
         return [ExperimentInfo(str(item["experiment_id"]), item.get("name", "")) for item in found]
 
-    def registered_models(self) -> list[RegisteredModelAliases]:
+    def registered_models(self) -> list[RegisteredModel]:
         """Every registered model and its aliases."""
         found = self._pages(
             "search registered models",
@@ -106,13 +108,7 @@ class MlflowSearch:
             ),
             "registered_models",
         )
-        return [
-            RegisteredModelAliases(
-                item.get("name", ""),
-                {alias["alias"]: str(alias["version"]) for alias in item.get("aliases", [])},
-            )
-            for item in found
-        ]
+        return [_registered_model(item) for item in found]
 
     def model_versions(self, filter_string: str = "") -> list[RegisteredVersion]:
         """Every version matching `filter_string` (every version of every model when empty)."""
