@@ -31,7 +31,7 @@ MB = 1 << 20
 DRIVER = """
 import sys
 from pathlib import Path
-import modelci.lifecycle.deploy, modelci.systems.gitrepo, s3transfer.manager
+import modelci.lifecycle.deploy, modelci.systems.gitarchive, s3transfer.manager
 from modelci.systems.s3 import S3Store
 endpoint, uri, repo, commit = sys.argv[1:5]
 store = S3Store(endpoint, "us-east-1")

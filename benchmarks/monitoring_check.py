@@ -37,7 +37,7 @@ FORMATS = {"csv": "CSV", "parquet": "Parquet"}
 DRIVER = """
 import sys
 from pathlib import Path
-from modelci.config.mlops import GroundTruth, Monitoring
+from modelci.config.types import GroundTruth, Monitoring
 from modelci.monitoring.tables import batches, open_table
 mode, reference, today, *features = sys.argv[1:]
 tables = [open_table(Path(reference), "reference"), open_table(Path(today), "today")]

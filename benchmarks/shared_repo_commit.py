@@ -35,9 +35,10 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from modelci.config.mlops import Config, Dag, Model, load_config
+from modelci.config.mlops import load_config
 from modelci.config.naming import Names, environment_dirs, names_for
 from modelci.config.settings import Pipeline, Settings
+from modelci.config.types import Config, Dag, Model
 from modelci.render.dags import render_dag
 from modelci.render.values import app_config_text, build_values, update_values_text, values_header
 from modelci.systems.gitrepo import Changes, CommitResult, ObjectCounts, Reader, RemoteRepo

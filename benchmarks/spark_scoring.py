@@ -76,7 +76,7 @@ print(f"scored {len(frame)} rows in one process")
 
 def pod_memory_mb() -> float:
     """What an inference DAG's pod requests (and is limited to) by default, in MB."""
-    from modelci.config.mlops import DEFAULT_RESOURCES
+    from modelci.config.types import DEFAULT_RESOURCES
 
     quantity = DEFAULT_RESOURCES.memory  # "2Gi"
     powers = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4}

@@ -19,10 +19,12 @@ from typing import Any
 import git
 import pytest
 
+from modelci.config.fields import DAG_KINDS
 from modelci.config.macros import env_name
-from modelci.config.mlops import DAG_KINDS, Batch, Dag, Model, Resources, load_config
+from modelci.config.mlops import load_config
 from modelci.config.naming import Names, names_for
 from modelci.config.settings import Pipeline
+from modelci.config.types import Batch, Dag, Model, Resources
 from modelci.render.dags import MonitorTarget, render_dag
 from tests.harness.airflow import (
     BRANCHES_BUNDLE,

@@ -431,7 +431,7 @@ def test_a_commit_of_the_checkout_is_archived_as_the_tar_gz_pods_unpack(tmp_path
     import io
     import tarfile
 
-    from modelci.systems.gitrepo import archive_commit
+    from modelci.systems.gitarchive import archive_commit
 
     checkout = git.Repo.init(tmp_path / "model")
     (tmp_path / "model" / "train.py").write_text("print('trained')\n")

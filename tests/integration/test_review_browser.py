@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelci.config.mlops import MetricThreshold
+from modelci.config.types import MetricThreshold
 from modelci.review.charts import metric_history
 from modelci.review.note import render_note
 from modelci.review.parts import Part

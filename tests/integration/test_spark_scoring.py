@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 import sklearn
 
-from modelci.config.mlops import SPARK_DAY_FILE, Monitoring
+from modelci.config.types import SPARK_DAY_FILE, Monitoring
 from modelci.lifecycle.modelenv import (
     COMPLETE_MARKER,
     MANIFEST,

@@ -3,7 +3,7 @@ tests of the note and by the browser test that renders it."""
 
 from __future__ import annotations
 
-from modelci.config.mlops import MetricThreshold
+from modelci.config.types import MetricThreshold
 from modelci.review.behaviour import Row, compare_predictions
 from modelci.review.changes import Dataset, RunFacts
 from modelci.review.charts import metric_history

@@ -17,9 +17,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from modelci.config.mlops import Gate, Model, Online, Resources, Train
 from modelci.config.naming import Names, names_for
 from modelci.config.settings import Pipeline, Settings
+from modelci.config.types import Gate, Model, Online, Resources, Train
 from modelci.errors import ConfigError
 from modelci.render.values import build_values, chart_dir, model_api_url, validate_values
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from modelci.config.mlops import Code, load_config
+from modelci.config.mlops import load_config
+from modelci.config.types import Code
 from modelci.errors import ConfigError
 
 MINIMAL = """\

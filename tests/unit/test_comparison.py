@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from modelci.config.mlops import MetricThreshold
+from modelci.config.types import MetricThreshold
 from modelci.review.note import (
     BETTER,
     SAME,

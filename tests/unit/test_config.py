@@ -8,16 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from modelci.config.mlops import (
+from modelci.config.mlops import DEFAULT_STANDS, load_config
+from modelci.config.types import (
     DEFAULT_RESOURCES,
-    DEFAULT_STANDS,
     Dag,
     GroundTruth,
     Monitoring,
     Resources,
     Retrain,
     Stand,
-    load_config,
 )
 from modelci.config.yamlio import MAX_BYTES, key_position, parse_yaml, value_position
 from modelci.errors import ConfigError, Problem

@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modelci.config.fields import DAG_KINDS
 from modelci.config.macros import MACROS, env_name
-from modelci.config.mlops import DAG_KINDS, Dag, Gate, Model, Resources, Train
 from modelci.config.naming import Names, names_for
 from modelci.config.settings import Pipeline
+from modelci.config.types import Dag, Gate, Model, Resources, Train
 from modelci.render.dags import RUN_VALUES, MonitorTarget, comment_text, pyliteral, render_dag
 
 PROJECT = "ml/churn"

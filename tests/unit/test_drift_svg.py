@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelci.config.mlops import Monitoring
+from modelci.config.types import Monitoring
 from modelci.monitoring.checks import evaluate
 from modelci.monitoring.drift import Distribution
 from modelci.monitoring.drift_svg import drift_svg

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelci.config.mlops import Monitoring, Retrain
+from modelci.config.types import Monitoring, Retrain
 from modelci.monitoring.checks import NONE, TRIGGER, decide_retraining, evaluate
 from modelci.monitoring.drift import _values_at
 from modelci.monitoring.tables import open_table

@@ -3,7 +3,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from modelci.config.mlops import Gate, MetricThreshold
+from modelci.config.types import Gate, MetricThreshold
 from modelci.lifecycle.gate import Check, GateResult, Served, evaluate_gate, gate_junit_xml, summary
 
 ACCURACY = MetricThreshold(name="accuracy", min=0.8)

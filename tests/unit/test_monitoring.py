@@ -14,7 +14,7 @@ from statistics import NormalDist
 
 import pytest
 
-from modelci.config.mlops import GroundTruth, Monitoring, Retrain
+from modelci.config.types import GroundTruth, Monitoring, Retrain
 from modelci.monitoring.checks import (
     DATA,
     DRIFT,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from modelci.config.mlops import GroundTruth, load_config
+from modelci.config.mlops import load_config
+from modelci.config.types import GroundTruth
 from modelci.errors import ConfigError
 
 CONFIG = """\

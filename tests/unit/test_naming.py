@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelci.config.mlops import DAG_KINDS
+from modelci.config.fields import DAG_KINDS
 from modelci.config.naming import (
     GITLAB_BRANCH_MAX,
     MAX_NAME_LENGTH,

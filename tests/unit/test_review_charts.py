@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 
-from modelci.config.mlops import MetricThreshold
+from modelci.config.types import MetricThreshold
 from modelci.review.charts import MAX_HISTORY, metric_history, render_metric_chart
 from modelci.review.markdown import shown
 

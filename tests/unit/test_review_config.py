@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from modelci.config.mlops import Review, load_config
+from modelci.config.mlops import load_config
+from modelci.config.types import Review
 from modelci.errors import ConfigError
 
 CONFIG = """\

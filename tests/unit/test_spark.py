@@ -10,9 +10,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from modelci.config.mlops import Spark, SparkPart, load_config
+from modelci.config.mlops import load_config
 from modelci.config.naming import names_for
 from modelci.config.settings import Pipeline
+from modelci.config.types import Spark, SparkPart
 from modelci.errors import ConfigError
 from modelci.render.dags import MonitorTarget, render_dag
 from modelci.render.spark import local_submit_args, main_file_uri, spark_application

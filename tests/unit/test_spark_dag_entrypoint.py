@@ -15,9 +15,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from modelci.config.mlops import Model, load_config
+from modelci.config.mlops import load_config
 from modelci.config.naming import names_for
 from modelci.config.settings import Pipeline
+from modelci.config.types import Model
 from modelci.errors import ConfigError, ModelciError
 from modelci.render.dags import MonitorTarget, render_dag
 

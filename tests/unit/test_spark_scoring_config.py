@@ -15,7 +15,8 @@ from ruamel.yaml import YAML
 
 from modelci.cli import main
 from modelci.config.fields import json_schema
-from modelci.config.mlops import SparkPart, SparkScoring, load_config
+from modelci.config.mlops import load_config
+from modelci.config.types import SparkPart, SparkScoring
 from modelci.errors import ConfigError
 
 CONFIG = """\

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from modelci.config.mlops import SPARK_DAY_FILE
+from modelci.config.types import SPARK_DAY_FILE
 from modelci.jobs import spark_score
 from modelci.render.spark import SCORING_PROGRAM
 

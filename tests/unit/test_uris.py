@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from modelci.config.mlops import Gate, MetricThreshold
 from modelci.config.settings import Pipeline
+from modelci.config.types import Gate, MetricThreshold
 from modelci.errors import ModelciError, redact_url
 from modelci.lifecycle.gate import evaluate_gate
 from modelci.systems.s3 import parse_s3_uri

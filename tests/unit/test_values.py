@@ -16,9 +16,9 @@ import pytest
 import yaml as pyyaml
 from ruamel.yaml import YAML
 
-from modelci.config.mlops import Gate, Model, Online, Resources, Train
 from modelci.config.naming import Names, names_for
 from modelci.config.settings import Pipeline, Settings
+from modelci.config.types import Gate, Model, Online, Resources, Train
 from modelci.errors import ConfigError, ModelciError
 from modelci.render.values import (
     HEADER_PREFIX,

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config.macros import expand, values_from_env
-from ..config.mlops import Config, Model, Monitoring, load_config
+from ..config.mlops import load_config
+from ..config.types import Config, Model, Monitoring
 from ..errors import ModelciError
 from ..lifecycle.retraining import (
     MODEL_VARIABLE,

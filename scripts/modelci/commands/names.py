@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from ..config.mlops import DAG_KINDS
+from ..config.fields import DAG_KINDS
 from ..config.naming import names_for
 from ..errors import ModelciError
 

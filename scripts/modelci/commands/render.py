@@ -14,8 +14,9 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from ..config.mlops import Model, load_config
+from ..config.mlops import load_config
 from ..config.settings import Pipeline, Settings
+from ..config.types import Model
 from ..lifecycle.workspace import Job, ResolvedModel, add_config_arguments
 from ..render.spark import runs_on_spark
 

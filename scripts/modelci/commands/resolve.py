@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ..lifecycle.workspace import Job, ResolvedModel, add_config_arguments, load_job, write_state
 
 if TYPE_CHECKING:  # imported when used: a job imports only what it runs
-    from ..config.mlops import Model
+    from ..config.types import Model
     from ..systems.s3 import S3Store
     from ..systems.tracking import Tracker
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..config.macros import expand
-from ..config.mlops import Model
+from ..config.types import Model
 from ..errors import ModelciError
 from ..lifecycle.modelenv import (
     SERVING_RUNTIME,

@@ -12,7 +12,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..config.mlops import CONFIG_FILE_NAME, Config, load_config
+from ..config.mlops import CONFIG_FILE_NAME, load_config
+from ..config.types import Config
 from ..errors import ModelciError
 
 

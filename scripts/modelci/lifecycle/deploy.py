@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config.mlops import Model
 from ..config.settings import Settings
+from ..config.types import Model
 from ..errors import ModelciError
 from ..render.plan import checked_values, dag_files, gitops_files, owned_dag_paths
 from ..systems.gitrepo import Changes, CommitResult
@@ -55,7 +55,7 @@ def upload_code_archive(
     `needed` (what the batch DAGs run) must be in it."""
     import tempfile
 
-    from ..systems.gitrepo import archive_commit
+    from ..systems.gitarchive import archive_commit
 
     _require_kept(repo_dir, commit, needed, exclude)
     with tempfile.TemporaryDirectory(prefix="modelci-code-") as scratch:
@@ -70,7 +70,7 @@ def _require_kept(
     repo_dir: Path, commit: str, needed: Sequence[str], exclude: Sequence[str]
 ) -> None:
     """A ModelciError when `exclude` would leave a file of `needed` out of the archive."""
-    from ..systems.gitrepo import kept_paths
+    from ..systems.gitarchive import kept_paths
 
     if not exclude or not needed:
         return

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..config.mlops import Gate, MetricThreshold
+from ..config.types import Gate, MetricThreshold
 
 # Characters XML 1.0 cannot carry at all, even escaped.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..config.mlops import Stand
+from ..config.types import Stand
 from ..errors import ModelciError
 
 AUDIT_PREFIX = "modelci.stand"

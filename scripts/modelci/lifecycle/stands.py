@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..config.mlops import Model
 from ..config.settings import require_stand_credentials
+from ..config.types import Model
 from ..errors import ModelciError
 from ..systems.tracking import (
     TAG_COMMIT,
@@ -382,7 +382,7 @@ class _StandCopies:
         code: a squash merge leaves the branch's commit out of the default branch, and the
         code is never taken from the branch's prefix. The merged tree is what was reviewed."""
         from ..render.plan import code_uri
-        from ..systems.gitrepo import has_commit
+        from ..systems.gitarchive import has_commit
         from .standcopies import CODE_COMMIT
 
         if self.recorded.get(CODE_COMMIT) or commit == self.job.pipeline.commit:

@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..config.mlops import CONFIG_FILE_NAME, Config, Model, load_config
+from ..config.mlops import CONFIG_FILE_NAME, load_config
 from ..config.naming import EnvironmentDirs, Names, environment_dirs, names_for
 from ..config.settings import Pipeline, Settings
+from ..config.types import Config, Model
 from ..errors import ModelciError
 
 STATE_DIR = Path(".modelci")

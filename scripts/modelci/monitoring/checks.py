@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..config.mlops import Monitoring, Retrain
+from ..config.types import Monitoring, Retrain
 from ..lifecycle.gate import Check
 from .drift import (
     CATEGORICAL,

@@ -34,10 +34,11 @@ from typing import Any
 
 import jinja2
 
+from ..config.fields import DAG_KINDS
 from ..config.macros import env_name
-from ..config.mlops import DAG_KINDS, Dag, Model, Resources
 from ..config.naming import Names
 from ..config.settings import Pipeline
+from ..config.types import Dag, Model, Resources
 from .spark import RUN_DATE_ARGUMENTS, spark_scoring_application
 from .spark import spark_application as spark_application_for
 

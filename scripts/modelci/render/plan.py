@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config.mlops import DAG_KINDS, Model
+from ..config.fields import DAG_KINDS
+from ..config.types import Model
 from ..errors import ModelciError, strip_userinfo
 from ..lifecycle.workspace import Job, ResolvedModel
 

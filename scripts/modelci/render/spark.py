@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config.macros import expand
-from ..config.mlops import Dag, Model, Spark, SparkPart, SparkScoring
+from ..config.types import Dag, Model, Spark, SparkPart, SparkScoring
 from ..errors import ModelciError
 
 if TYPE_CHECKING:

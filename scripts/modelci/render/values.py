@@ -29,9 +29,9 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ..errors import ConfigError, ModelciError, Problem
 
 if TYPE_CHECKING:
-    from ..config.mlops import Model
     from ..config.naming import Names
     from ..config.settings import Pipeline, Settings
+    from ..config.types import Model
 
 CHART_NAME = "kserve-model"
 VALUES_FILE_NAME = "values.yaml"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..config.mlops import MetricThreshold
+from ..config.types import MetricThreshold
 from .markdown import md_code, mermaid_label, shown, table, usable
 
 MAX_HISTORY = 8  # the stand's newest versions drawn; older ones are left out

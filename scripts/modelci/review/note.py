@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config.mlops import MetricThreshold
+from ..config.types import MetricThreshold
 from ..lifecycle.gate import higher_is_better
 from ..systems.tracking import GATE_FAILED, GATE_PASSED  # tag values only: mlflow is not imported
 from .behaviour import Behaviour, render_behaviour

@@ -9,36 +9,33 @@ fetch did not bring.
 
 Nothing is checked out and no index is built: each operation makes a shallow partial clone in
 a temporary directory that holds only the trees above the paths it may touch (a `tree:<depth>`
-filter), makes new trees only along the changed paths (read with one `cat-file --batch`,
-written with one `hash-object`) and fetches a deeper tree or a blob only when it is read: no
-other environment's files or directories are downloaded. A commit among 20,000 environments
-costs a few times one among 10, not a hundred times (benchmarks/README.md). Credentials
-never reach argv, a URL git stores, or a message: they are handed to git through GIT_ASKPASS.
+filter), makes new trees only along the changed paths (gittrees: read with one `cat-file
+--batch`, written with one `hash-object`) and fetches a deeper tree or a blob only when it is
+read: no other environment's files or directories are downloaded. A commit among 20,000
+environments costs a few times one among 10, not a hundred times (benchmarks/README.md).
+Credentials never reach argv, a URL git stores, or a message: they are handed to git through
+GIT_ASKPASS.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
-import re
 import stat
-import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from modelci.errors import ModelciError, redact, redact_url
+from modelci.systems.gittrees import TreeEditor
 
 Reader = Callable[[str], bytes | None]
 
-FILE_MODE = "100644"
-TREE_MODE = "40000"  # as a raw tree object writes it
 NETWORK_TIMEOUT_SECONDS = 300
 DEFAULT_PUSH_BUDGET_SECONDS = 600.0
 BACKOFF_BASE_SECONDS = 0.05
@@ -247,13 +244,6 @@ class _Tip:
     tree: str
 
 
-@dataclass(frozen=True)
-class _Entry:
-    mode: str
-    kind: str  # "blob", "tree" or "commit"
-    oid: str
-
-
 def _depth(path: str) -> int:
     """Path components: 0 for the root."""
     return len(path.split("/")) if path else 0
@@ -265,41 +255,6 @@ def _config_env(*settings: tuple[str, str]) -> dict[str, str]:
     for number, (key, value) in enumerate(settings):
         env.update({f"GIT_CONFIG_KEY_{number}": key, f"GIT_CONFIG_VALUE_{number}": value})
     return env
-
-
-def _tree_entries(body: bytes, oid_bytes: int = 20) -> dict[str, _Entry]:
-    """The entries of a raw tree object: `<mode> <name>\\0<binary id>` each."""
-    entries = {}
-    offset = 0
-    while offset < len(body):
-        space = body.index(b" ", offset)
-        nul = body.index(b"\0", space)
-        mode = body[offset:space].decode()
-        oid = body[nul + 1 : nul + 1 + oid_bytes].hex()
-        kind = "tree" if mode == TREE_MODE else "commit" if mode == "160000" else "blob"
-        entries[body[space + 1 : nul].decode("utf-8", "surrogateescape")] = _Entry(mode, kind, oid)
-        offset = nul + 1 + oid_bytes
-    return entries
-
-
-def _tree_object(entries: Mapping[str, _Entry]) -> bytes:
-    """A raw tree object, its entries in git's order (a directory sorts as if named `name/`)."""
-
-    def order(name: str) -> bytes:
-        return name.encode("utf-8", "surrogateescape") + (
-            b"/" if entries[name].kind == "tree" else b""
-        )
-
-    return b"".join(
-        f"{entries[name].mode} ".encode() + name.encode("utf-8", "surrogateescape") + b"\0"
-        + bytes.fromhex(entries[name].oid)
-        for name in sorted(entries, key=order)
-    )  # fmt: skip
-
-
-def _beneath(name: str, paths: Iterable[str]) -> list[str]:
-    """The paths below the entry `name`, relative to it."""
-    return [path[len(name) + 1 :] for path in paths if path.startswith(name + "/")]
 
 
 def _is_valid_branch(branch: str) -> bool:
@@ -344,13 +299,15 @@ def _checked_changes(changes: Changes, scope: Sequence[str]) -> tuple[list[str],
     return removes, writes
 
 
-class _Session:
-    """A temporary partial clone (no working tree files) of one branch."""
+class _GitProcess:
+    """git in a temporary partial clone (no working tree files) of one branch: the connection.
+
+    The clone's environment carries the remote's URL, the author and, through GIT_ASKPASS,
+    the credentials; a failure becomes a ModelciError without the password or token."""
 
     def __init__(self, remote: RemoteRepo, workdir: Path) -> None:
         self._remote = remote
         self._workdir = workdir
-        self._blobs: dict[bytes, str] = {}
         worktree = workdir / "checkout"  # stays empty: nothing is ever checked out
         self._git_dir = worktree / ".git"
         name, email = remote.author
@@ -386,7 +343,7 @@ class _Session:
 
         self._git = git.Git(str(worktree))
         self._git.update_environment(**env)
-        self._run("init", "-q", str(worktree))
+        self.run("init", "-q", str(worktree))
 
     def _write_askpass(self) -> Path:
         script = self._workdir / "askpass.sh"
@@ -394,225 +351,29 @@ class _Session:
         script.chmod(stat.S_IRWXU)
         return script
 
-    def fetch_tip(self, tree_depth: int, *, all_trees: bool = False) -> _Tip | None:
-        """Fetch the branch tip: one commit and its trees less than `tree_depth` deep (the root
-        is 0), or with `all_trees` every tree, no blobs below; None if the branch is absent."""
-        ref = f"refs/heads/{self._remote.branch}"
-        local = f"refs/remotes/origin/{self._remote.branch}"
-        wanted = "blob:none" if all_trees else f"tree:{max(tree_depth, 1)}"
-        status, _, stderr = self._execute(
-            "fetch", "-q", "--no-tags", "--depth=1", f"--filter={wanted}",
-            "origin", f"+{ref}:{local}",
-            network=True,
-        )  # fmt: skip
-        if status != 0:
-            if _MISSING_REF in stderr:
-                return None
-            raise self._error("fetch", stderr)
-        commit, tree = self._run("rev-parse", local, f"{local}^{{tree}}").split()
-        return _Tip(commit, tree)
-
-    def _entry(self, tip: str, path: str) -> tuple[str, str] | None:
-        """(type, object id) of `path` in `tip`, without fetching its content."""
-        for record in self._run("ls-tree", "-z", tip, "--", path).split("\0"):
-            info, _, name = record.partition("\t")
-            if name == path:
-                _mode, kind, oid = info.split(" ")
-                return kind, oid
-        return None
-
-    def read(self, tip: str | None, path: str) -> bytes | None:
-        entry = self._entry(tip, path) if tip else None
-        if entry is None:
-            return None
-        kind, oid = entry
-        if kind != "blob":
-            raise ValueError(f"{path!r} is a {kind}, not a file, in {self._remote.display_url}")
-        return self._run_binary("cat-file", "blob", oid)  # fetches just this blob
-
-    def list_dir(self, tip: str, path: str) -> list[str]:
-        if path:
-            entry = self._entry(tip, path)
-            if entry is None or entry[0] != "tree":
-                return []
-            tree = entry[1]
-        else:
-            tree = f"{tip}^{{tree}}"
-        names = self._run("ls-tree", "-z", "--name-only", tree).split("\0")
-        return sorted(name for name in names if name)
-
-    def list_files(self, tip: str, top: str) -> list[str]:
-        """The file paths under `top`, from trees fetched already (ls-tree reads no blob)."""
-        listed = self._run("ls-tree", "-r", "-z", "--name-only", tip, "--", top).split("\0")
-        return sorted(path for path in listed if path)
-
-    def commit(
-        self, tip: _Tip | None, removes: list[str], writes: dict[str, bytes], message: str
-    ) -> str | None:
-        """A commit on `tip` with the changes, or None if the tree would not change."""
-        if not tip and not writes:
-            return None
-        blobs = self._store_blobs(writes.values())
-        blob_of = {path: blobs[data] for path, data in writes.items()}
-        dirs = sorted(
-            {
-                "/".join(p.split("/")[:i])
-                for p in [*removes, *writes]
-                for i in range(p.count("/") + 1)
-            }
-        )
-        listings = self._list_trees(tip.tree, dirs) if tip else {}
-        new_trees: dict[str, bytes] = {}
-        tree = self._edited_tree(listings, "", removes, blob_of, new_trees)
-        tree = tree or self._tree_id(b"", new_trees)
-        if tip and tree == tip.tree:
-            return None
-        self._store_trees(new_trees)
-        message_file = self._workdir / "message"
-        message_file.write_text(message if message.endswith("\n") else message + "\n")
-        parents = ["-p", tip.commit] if tip else []
-        return self._run("commit-tree", tree, *parents, "-F", str(message_file)).strip()
-
-    def _edited_tree(
-        self,
-        listings: Mapping[str, dict[str, _Entry] | None],
-        path: str,
-        removes: list[str],
-        writes: dict[str, str],
-        new_trees: dict[str, bytes],
-    ) -> str | None:
-        """The id of directory `path` after removing `removes` and writing the blobs `writes`
-        (paths relative to it), None if it ends up empty; the trees made go to `new_trees`.
-        Only the directories along the changed paths are read and made again."""
-        entries = dict(listings.get(path) or {})
-        for name in sorted({item.split("/", 1)[0] for item in [*removes, *writes]}):
-            full = f"{path}/{name}" if path else name
-            if name in removes:
-                entries.pop(name, None)
-            below_writes = {item: writes[f"{name}/{item}"] for item in _beneath(name, writes)}
-            current = entries.get(name)
-            if name in writes:
-                if below_writes or (current and current.kind == "tree"):
-                    raise self._clash(full)
-                entries[name] = _Entry(FILE_MODE, "blob", writes[name])
-                continue
-            below_removes = _beneath(name, removes)
-            if current and current.kind != "tree":
-                if below_writes:
-                    raise self._clash(full)
-                continue  # nothing lies beneath a file to remove
-            if below_writes or below_removes:
-                # beneath a removed entry nothing of the old tree is kept
-                kept = {} if name in removes else listings
-                subtree = self._edited_tree(kept, full, below_removes, below_writes, new_trees)
-                if subtree:
-                    entries[name] = _Entry(TREE_MODE, "tree", subtree)
-                else:
-                    entries.pop(name, None)
-        return self._tree_id(_tree_object(entries), new_trees) if entries else None
-
-    def _list_trees(self, root: str, dirs: Sequence[str]) -> dict[str, dict[str, _Entry] | None]:
-        """The entries directly in each directory of `dirs` ("" is the root) under the tree
-        `root`, None where it is absent or not a directory; in one git process, which fetches
-        the trees this partial clone lacks."""
-        names = "".join(f"{root}:{d}\n" if d else f"{root}\n" for d in dirs)
-        request = self._workdir / "tree-names"
-        request.write_text(names)
-        out = self._run_binary("cat-file", "--batch", stdin=request)
-        listings: dict[str, dict[str, _Entry] | None] = {}
-        offset = 0
-        for directory in dirs:
-            header_end = out.index(b"\n", offset)
-            header = out[offset:header_end].split(b" ")
-            offset = header_end + 1
-            if header[-1] == b"missing":
-                listings[directory] = None
-                continue
-            size = int(header[2])
-            body = out[offset : offset + size]
-            offset += size + 1
-            listings[directory] = _tree_entries(body) if header[1] == b"tree" else None
-        return listings
-
-    def _tree_id(self, body: bytes, new_trees: dict[str, bytes]) -> str:
-        # sha1: the object format `git init` gives this clone (git cannot fetch sha256 into it)
-        oid = hashlib.sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).hexdigest()
-        new_trees[oid] = body
-        return oid
-
-    def _store_trees(self, trees: Mapping[str, bytes]) -> None:
-        """Write the trees made in Python, in one git process, and check git agrees on ids."""
-        ids = self._hash_objects("tree", list(trees.values()))
-        if ids != list(trees):
-            raise RuntimeError(f"git disagrees with the tree ids computed: {ids} != {list(trees)}")
-
-    def _clash(self, path: str) -> ModelciError:
-        return ModelciError(
-            f"cannot write {path!r} in {self._remote.display_url} (branch "
-            f"{self._remote.branch}): a file and a directory would share a path; "
-            "remove the old one in the same change"
-        )
-
-    def _store_blobs(self, contents: Iterable[bytes]) -> dict[bytes, str]:
-        """{content: blob id}, written to the object database in one git process; contents
-        already written by an earlier attempt of this session are not written again."""
-        new = [data for data in dict.fromkeys(contents) if data not in self._blobs]
-        if new:
-            self._blobs.update(zip(new, self._hash_objects("blob", new), strict=True))
-        return self._blobs
-
-    def _hash_objects(self, kind: str, contents: Sequence[bytes]) -> list[str]:
-        """Write `contents` as objects of `kind` in one git process; their ids, in order."""
-        folder = Path(tempfile.mkdtemp(prefix=f"{kind}s-", dir=self._workdir))
-        listing = folder / "paths"
-        paths = []
-        for number, data in enumerate(contents):
-            path = folder / str(number)
-            path.write_bytes(data)
-            paths.append(f"{path}\n")
-        listing.write_text("".join(paths))
-        hashed = self._run(
-            "hash-object", "-t", kind, "-w", "--no-filters", "--stdin-paths", stdin=listing
-        )
-        return hashed.split()
-
-    def push(self, commit: str) -> bool:
-        """True if the branch now points at `commit`; False if another writer pushed first."""
-        status, stdout, stderr = self._execute(
-            "push", "--porcelain", "--no-thin", "origin",
-            f"{commit}:refs/heads/{self._remote.branch}",
-            network=True,
-        )  # fmt: skip
-        if status == 0:
-            return True
-        rejected = [line for line in stdout.splitlines() if line.startswith("!")]
-        if rejected and all(any(r in line for r in _RACE_REASONS) for line in rejected):
-            return False
-        raise self._error("push", stderr + stdout)
-
     def object_counts(self) -> ObjectCounts | None:
         if not (self._git_dir / "objects").exists():
             return None
-        status, out, _ = self._execute(
+        status, out, _ = self.execute(
             "cat-file", "--batch-all-objects", "--batch-check=%(objecttype)"
         )
         kinds = out.split() if status == 0 else []
         return ObjectCounts(kinds.count("commit"), kinds.count("tree"), kinds.count("blob"))
 
-    def _run(self, *args: str, network: bool = False, stdin: Path | None = None) -> str:
-        status, stdout, stderr = self._execute(*args, network=network, stdin=stdin)
+    def run(self, *args: str, network: bool = False, stdin: Path | None = None) -> str:
+        status, stdout, stderr = self.execute(*args, network=network, stdin=stdin)
         if status != 0:
-            raise self._error(args[0], stderr)
+            raise self.error(args[0], stderr)
         return stdout
 
-    def _run_binary(self, *args: str, stdin: Path | None = None) -> bytes:
+    def run_binary(self, *args: str, stdin: Path | None = None) -> bytes:
         """Raw stdout; may fetch a missing object from the remote (partial clone)."""
-        status, stdout, stderr = self._execute(*args, binary=True, network=True, stdin=stdin)
+        status, stdout, stderr = self.execute(*args, binary=True, network=True, stdin=stdin)
         if status != 0:
-            raise self._error(args[0], stderr)
+            raise self.error(args[0], stderr)
         return stdout
 
-    def _execute(
+    def execute(
         self, *args: str, binary: bool = False, network: bool = False, stdin: Path | None = None
     ) -> tuple[int, Any, str]:
         with stdin.open("rb") if stdin else nullcontext() as stream:
@@ -629,7 +390,7 @@ class _Session:
             stderr = stderr.decode("utf-8", "replace")
         return status, stdout, stderr
 
-    def _error(self, command: str, output: str) -> ModelciError:
+    def error(self, command: str, output: str) -> ModelciError:
         detail = self._remote._redact(output.strip()) or "no output"
         advice = (
             "The branch is protected and this token's user may not push it (stands are "
@@ -645,144 +406,91 @@ class _Session:
         )
 
 
-@dataclass(frozen=True)
-class Archived:
-    """What `archive_commit` wrote: the tar.gz's sha256 and size, taken as it streamed by."""
+class _Session(_GitProcess):
+    """What RemoteRepo does on its branch: fetch the tip, read it, commit on it, push. The
+    trees of a commit are made by a TreeEditor (gittrees) that runs its git here."""
 
-    sha256: str
-    size: int
+    def __init__(self, remote: RemoteRepo, workdir: Path) -> None:
+        super().__init__(remote, workdir)
+        self._trees = TreeEditor(self, workdir, f"{remote.display_url} (branch {remote.branch})")
 
-
-ARCHIVE_CHUNK_BYTES = 1 << 20
-# git reads a blob larger than core.bigFileThreshold as a stream rather than whole, and maps
-# at most core.packedGitLimit of pack files at a time (by default windows of 1 GiB, up to
-# 8 GiB): so a repository's largest file costs git no more memory than these few megabytes
-# (about 20 MB in all, against 70 MB with windows of 8 MB, for no time measured either way).
-# A loose object (a fetch of fewer than 100 objects leaves them loose) is mapped whole: clean
-# file pages the kernel takes back under pressure, though counted as resident.
-_ARCHIVE_SETTINGS = (
-    ("core.bigFileThreshold", "8m"),
-    ("core.packedGitWindowSize", "1m"),
-    ("core.packedGitLimit", "16m"),
-)
-# Each of these would change what the exclusions' pathspec magic means, or turn it off.
-_PATHSPEC_VARIABLES = (
-    "GIT_LITERAL_PATHSPECS",
-    "GIT_GLOB_PATHSPECS",
-    "GIT_NOGLOB_PATHSPECS",
-    "GIT_ICASE_PATHSPECS",
-)
-
-
-def archive_commit(
-    repo_dir: Path, commit: str, out: BinaryIO, *, exclude: Sequence[str] = ()
-) -> Archived:
-    """Write the files of `commit` in a local clone to `out` as the tar.gz that batch pods
-    unpack, without the paths `exclude` matches (globs relative to `repo_dir`, as git's
-    `:(exclude,glob)` pathspecs read them: `data`, `data/**`, `**/*.parquet`). The archive
-    streams through in pieces of ARCHIVE_CHUNK_BYTES, hashed on the way: memory stays flat
-    whatever the size of the repository.
-
-    One local command, run without GitPython: resolve, which stages the code, would import it
-    (a twentieth of a second) for this alone."""
-    _check_commit_id(repo_dir, commit)
-    argv = ["git", "archive", "--format=tar.gz", commit, *exclusion_pathspecs(exclude)]
-    with _git_output(repo_dir, commit, argv) as stream:
-        return _copy_hashing(stream, out)
-
-
-def kept_paths(
-    repo_dir: Path, commit: str, paths: Iterable[str], *, exclude: Sequence[str] = ()
-) -> set[str]:
-    """Which of the files `paths` (relative to `repo_dir`) the archive of `commit` that
-    `archive_commit` writes with `exclude` holds; each must be a file of `commit`. One git
-    process, whose archive holds these files only."""
-    import tarfile
-
-    _check_commit_id(repo_dir, commit)
-    wanted = [f":(literal){path}" for path in dict.fromkeys(paths)]
-    if not wanted:
-        return set()
-    argv = ["git", "archive", "--format=tar", commit, "--", *wanted, *_excluded(exclude)]
-    with (
-        _git_output(repo_dir, commit, argv) as stream,
-        tarfile.open(fileobj=stream, mode="r|") as tar,
-    ):
-        return {member.name for member in tar if member.isfile()}
-
-
-def exclusion_pathspecs(exclude: Sequence[str]) -> list[str]:
-    """The pathspecs of `git archive` for everything but `exclude`; none without exclusions."""
-    return ["--", ".", *_excluded(exclude)] if exclude else []
-
-
-def _excluded(exclude: Sequence[str]) -> list[str]:
-    return [f":(exclude,glob){pattern}" for pattern in exclude]
-
-
-@contextmanager
-def _git_output(repo_dir: Path, commit: str, argv: list[str]) -> Iterator[BinaryIO]:
-    """The stdout of a local git command, read as it comes; an archive error when it fails.
-    Its stderr goes to a file, so that neither pipe can fill up and stall git."""
-    settings = [arg for key, value in _ARCHIVE_SETTINGS for arg in ("-c", f"{key}={value}")]
-    env = {k: v for k, v in os.environ.items() if k not in _PATHSPEC_VARIABLES}
-    with tempfile.TemporaryFile() as stderr:
-        try:
-            process = subprocess.Popen(
-                [argv[0], *settings, *argv[1:]],
-                cwd=repo_dir, env=env, stdout=subprocess.PIPE, stderr=stderr,
-            )  # fmt: skip
-        except OSError as error:  # no such directory
-            raise _archive_error(repo_dir, commit, str(error)) from None
-        with process:
-            stdout = cast(BinaryIO, process.stdout)  # stdout=PIPE
-            yield stdout
-            for _ in iter(lambda: stdout.read(ARCHIVE_CHUNK_BYTES), b""):
-                pass  # what the reader left (a tar's end padding): git ends once it is read
-            status = process.wait()
+    def fetch_tip(self, tree_depth: int, *, all_trees: bool = False) -> _Tip | None:
+        """Fetch the branch tip: one commit and its trees less than `tree_depth` deep (the root
+        is 0), or with `all_trees` every tree, no blobs below; None if the branch is absent."""
+        ref = f"refs/heads/{self._remote.branch}"
+        local = f"refs/remotes/origin/{self._remote.branch}"
+        wanted = "blob:none" if all_trees else f"tree:{max(tree_depth, 1)}"
+        status, _, stderr = self.execute(
+            "fetch", "-q", "--no-tags", "--depth=1", f"--filter={wanted}",
+            "origin", f"+{ref}:{local}",
+            network=True,
+        )  # fmt: skip
         if status != 0:
-            stderr.seek(0)
-            detail = stderr.read(8192).decode("utf-8", "replace").strip()
-            raise _archive_error(repo_dir, commit, detail or f"exit status {status}")
+            if _MISSING_REF in stderr:
+                return None
+            raise self.error("fetch", stderr)
+        commit, tree = self.run("rev-parse", local, f"{local}^{{tree}}").split()
+        return _Tip(commit, tree)
 
+    def _entry(self, tip: str, path: str) -> tuple[str, str] | None:
+        """(type, object id) of `path` in `tip`, without fetching its content."""
+        for record in self.run("ls-tree", "-z", tip, "--", path).split("\0"):
+            info, _, name = record.partition("\t")
+            if name == path:
+                _mode, kind, oid = info.split(" ")
+                return kind, oid
+        return None
 
-def _copy_hashing(stream: BinaryIO, out: BinaryIO) -> Archived:
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in iter(lambda: stream.read(ARCHIVE_CHUNK_BYTES), b""):
-        digest.update(chunk)
-        out.write(chunk)
-        size += len(chunk)
-    return Archived(digest.hexdigest(), size)
+    def read(self, tip: str | None, path: str) -> bytes | None:
+        entry = self._entry(tip, path) if tip else None
+        if entry is None:
+            return None
+        kind, oid = entry
+        if kind != "blob":
+            raise ValueError(f"{path!r} is a {kind}, not a file, in {self._remote.display_url}")
+        return self.run_binary("cat-file", "blob", oid)  # fetches just this blob
 
+    def list_dir(self, tip: str, path: str) -> list[str]:
+        if path:
+            entry = self._entry(tip, path)
+            if entry is None or entry[0] != "tree":
+                return []
+            tree = entry[1]
+        else:
+            tree = f"{tip}^{{tree}}"
+        names = self.run("ls-tree", "-z", "--name-only", tree).split("\0")
+        return sorted(name for name in names if name)
 
-def _check_commit_id(repo_dir: Path, commit: str) -> None:
-    if not _COMMIT_ID.fullmatch(commit):
-        raise ModelciError(
-            f"cannot archive commit {commit!r} of the repository at {repo_dir}: not a commit id "
-            "(CI_COMMIT_SHA holds 40 hex digits in a GitLab job)"
-        )
+    def list_files(self, tip: str, top: str) -> list[str]:
+        """The file paths under `top`, from trees fetched already (ls-tree reads no blob)."""
+        listed = self.run("ls-tree", "-r", "-z", "--name-only", tip, "--", top).split("\0")
+        return sorted(path for path in listed if path)
 
+    def commit(
+        self, tip: _Tip | None, removes: list[str], writes: dict[str, bytes], message: str
+    ) -> str | None:
+        """A commit on `tip` with the changes, or None if the tree would not change."""
+        if not tip and not writes:
+            return None
+        edited = self._trees.edit(tip.tree if tip else None, removes, writes)
+        if tip and edited.oid == tip.tree:
+            return None
+        self._trees.store(edited)
+        message_file = self._workdir / "message"
+        message_file.write_text(message if message.endswith("\n") else message + "\n")
+        parents = ["-p", tip.commit] if tip else []
+        return self.run("commit-tree", edited.oid, *parents, "-F", str(message_file)).strip()
 
-def has_commit(repo_dir: Path, commit: str) -> bool:
-    """True when the local clone at `repo_dir` holds `commit` (a shallow or squashed history
-    may not)."""
-    if not _COMMIT_ID.fullmatch(commit):
-        return False
-    try:
-        done = subprocess.run(
-            ["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=repo_dir, capture_output=True
-        )
-    except OSError:
-        return False
-    return done.returncode == 0
-
-
-def _archive_error(repo_dir: Path, commit: str, detail: str) -> ModelciError:
-    return ModelciError(
-        f"cannot archive commit {commit} of the repository at {repo_dir}: {detail}. "
-        "The job needs a checkout of the model repository (GIT_STRATEGY fetch or clone)."
-    )
-
-
-_COMMIT_ID = re.compile(r"[0-9a-f]{7,64}")
+    def push(self, commit: str) -> bool:
+        """True if the branch now points at `commit`; False if another writer pushed first."""
+        status, stdout, stderr = self.execute(
+            "push", "--porcelain", "--no-thin", "origin",
+            f"{commit}:refs/heads/{self._remote.branch}",
+            network=True,
+        )  # fmt: skip
+        if status == 0:
+            return True
+        rejected = [line for line in stdout.splitlines() if line.startswith("!")]
+        if rejected and all(any(r in line for r in _RACE_REASONS) for line in rejected):
+            return False
+        raise self.error("push", stderr + stdout)
