@@ -12,5 +12,6 @@ cd "$ROOT"
 # home stay single): most of the suite waits on subprocesses (training, uv, Airflow, MLServer,
 # gitlab-ci-local, Chromium), and more workers fill what two leave idle (measured on
 # 2026-12-06: three workers 677 s against two's 789 s for 1,147 tests; four 860 s against
-# three's 896 s for 1,319 tests).
-exec .venv/bin/pytest -n 4 --dist loadfile --durations=30 "$@"
+# three's 896 s for 1,319 tests). Files go to the workers in the order tests/conftest.py sets,
+# the long flows first (--no-loadscope-reorder; xdist would start with the files of most tests).
+exec .venv/bin/pytest -n 4 --dist loadfile --no-loadscope-reorder --durations=30 "$@"

@@ -32,10 +32,33 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+# The order files are handed to test workers (scripts/test.sh passes --no-loadscope-reorder,
+# which keeps it): the long end-to-end flows first, the many quick unit tests last, where they
+# fill the workers that finish early instead of leaving one long flow running alone at the end.
+# The files that ran longest (`--durations`, 2026-12-06) lead; a stale entry costs nothing.
+LONGEST_FILES = tuple(
+    TESTS_DIR / name
+    for name in (
+        "e2e/test_promotion.py",
+        "integration/test_spark_scoring.py",
+        "e2e/test_spark_training.py",
+        "e2e/test_model_environment.py",
+        "integration/test_benchmarks.py",
+        "e2e/test_new_teams.py",
+    )
+)
+RUN_ORDER = (*LONGEST_FILES, TESTS_DIR / "e2e", TESTS_DIR / "integration", UNIT_DIR)
+
+
+def _run_order(item: pytest.Item) -> int:
+    return next((n for n, d in enumerate(RUN_ORDER) if item.path.is_relative_to(d)), len(RUN_ORDER))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if not item.path.is_relative_to(UNIT_DIR):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=_run_order)  # stable: each file's tests stay together, in their order
 
 
 @pytest.hookimpl(wrapper=True)
