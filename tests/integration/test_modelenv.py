@@ -89,7 +89,7 @@ def test_an_unchanged_lock_reuses_the_environment(tmp_path: Path) -> None:
     assert ensure_environment(PYTHON, requirements, tmp_path / "cache").built
 
 
-def test_two_jobs_building_the_same_environment_at_once_both_succeed(tmp_path: Path) -> None:
+def test_two_jobs_needing_the_same_environment_at_once_build_it_once(tmp_path: Path) -> None:
     requirements = write(tmp_path / "requirements.txt", "mlflow-skinny==3.17.2\n")
     cache = tmp_path / "cache"
 
@@ -97,7 +97,9 @@ def test_two_jobs_building_the_same_environment_at_once_both_succeed(tmp_path: P
         results = list(pool.map(lambda _: ensure_environment(PYTHON, requirements, cache), [1, 2]))
 
     assert results[0].path == results[1].path
-    assert sorted(p.name for p in cache.iterdir()) == [results[0].key]  # no leftovers
+    assert sorted(r.how for r in results) == ["built", "reused"]  # the other job waited
+    key = results[0].key
+    assert sorted(p.name for p in cache.iterdir()) == [f".{key}.lock", key]  # no leftovers
     assert installed(results[0].python, "mlflow-skinny") == "mlflow-skinny==3.17.2"
 
 
@@ -279,7 +281,7 @@ def test_a_corrupt_archive_is_refused_and_nothing_is_left(s3_env: S3Server, tmp_
 
     with pytest.raises(ModelciError, match=r"environment archive .* is corrupt.*nothing was run"):
         ensure_environment(PYTHON, requirements, tmp_path / "runner", archives)
-    assert list((tmp_path / "runner").iterdir()) == []
+    assert [p.name for p in (tmp_path / "runner").iterdir()] == [f".{key}.lock"]  # and empty
 
 
 @pytest.fixture

@@ -12,20 +12,22 @@ lock. It is kept under a cache directory and, with an archive store (S3 under
 `<key>/requirements.lock`: a later job anywhere finds the archive and unpacks it instead of
 building, and batch pods (`modelci pod-run --env`) and every stand use those same bytes.
 
-A build or an unpack happens in a private directory that is renamed into place when complete,
-so two jobs making the same key at once both succeed and one environment remains, and nothing
-ever runs in a half-unpacked one. uv is used for speed (a cached install takes seconds) and
-because it makes relocatable virtualenvs: where modelci unpacks the archive it links the
-virtualenv again to that machine's Python of the same version (the job and runtime images carry
-it; uv never downloads a Python here); where Spark unpacks it (plain tar, its `archives`) the
-interpreter links in the archive are used as they are, so the image needs the Python at the
-path the environment was built with. The
-archive is packed deterministically (sorted entries, no times or owners), so the same lock and
-wheels give the same bytes.
+Jobs on one runner that need the same key at once take turns (a lock file per key beside it):
+one builds or unpacks it, the others then find it. A build or an unpack happens in a private
+directory that is renamed into place when complete, so nothing ever runs in a half-made one,
+and two runners sharing a cache directory without working locks still end with one.
+uv is used for speed (a cached install takes seconds) and because it makes relocatable
+virtualenvs: where modelci unpacks the archive it links the virtualenv again to that machine's
+Python of the same version (the job and runtime images carry it; uv never downloads a Python
+here); where Spark unpacks it (plain tar, its `archives`) the interpreter links in the archive
+are used as they are, so the image needs the Python at the path the environment was built with.
+The archive is packed deterministically (sorted entries, no times or owners), so the same lock
+and wheels give the same bytes.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import io
@@ -39,7 +41,8 @@ import sys
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -252,6 +255,29 @@ def ensure_environment(
         )
     lock = lock_requirements(python_version, requirements_path, extra)
     key = environment_key(python_version, lock)
+    with _one_maker(cache_dir, key):
+        return _found_or_made(python_version, requirements_path, lock, key, cache_dir, archives)
+
+
+@contextmanager
+def _one_maker(cache_dir: Path, key: str) -> Iterator[None]:
+    """Jobs on one runner that need the same environment at once: one builds (or unpacks, or
+    packs) it while the others wait, then find it made, instead of each spending a build and a
+    pack of hundreds of megabytes. The kernel drops the lock of a job that dies."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / f".{key}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _found_or_made(
+    python_version: str,
+    requirements_path: Path,
+    lock: bytes,
+    key: str,
+    cache_dir: Path,
+    archives: Archives | None,
+) -> ModelEnvironment:
     final = cache_dir / key
     uri = archives.archive_uri(key) if archives else ""
     tag = archives.store.etag(uri) if archives else None  # None: not in the project's cache
