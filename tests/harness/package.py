@@ -10,6 +10,7 @@ unchanged package skips the install; an older cached virtualenv is removed.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -91,8 +92,17 @@ def product_venv(wheel: Path, dockerfile: Path = DOCKERFILE) -> Path:
         f"{wheel_digest(wheel)} uv=={uv_version} {sys.version}".encode()
     ).hexdigest()[:16]
     venv = CACHE_DIR / key
-    if (venv / COMPLETE_MARKER).exists():
-        return venv
+    CACHE_DIR.parent.mkdir(parents=True, exist_ok=True)
+    # Test workers that need it at once: one installs, the others wait and then find it
+    # (instead of removing each other's half-made venv below).
+    with open(CACHE_DIR.parent / f".{CACHE_DIR.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / COMPLETE_MARKER).exists():
+            _install_product(venv, wheel, uv_version)
+    return venv
+
+
+def _install_product(venv: Path, wheel: Path, uv_version: str) -> None:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     for old in CACHE_DIR.iterdir():
         shutil.rmtree(old, ignore_errors=True)  # earlier packages, or a broken install
@@ -103,7 +113,6 @@ def product_venv(wheel: Path, dockerfile: Path = DOCKERFILE) -> Path:
     _run([*pip, f"uv=={uv_version}"], env=clean_env(venv))
     _run([*pip, str(wheel)], env=clean_env(venv))
     (venv / COMPLETE_MARKER).write_text(wheel.name + "\n", encoding="utf-8")
-    return venv
 
 
 def installed_distributions(venv: Path) -> dict[str, str]:
