@@ -55,7 +55,6 @@ make_venv() {  # make_venv DIR STAMP_CONTENT PIP_ARGS...
   if fresh "$dir/.stamp" "$want"; then
     log "installing into $dir (a few minutes the first time)"
     [ -x "$dir/bin/python" ] || "$PY" -m venv "$dir"
-    [ -x .venv/bin/python ] || "$PY" -m venv .venv
     [ -x .venv/bin/uv ] || .venv/bin/pip install --quiet "$UV_SPEC" 2> >(grep -v "is ignored: it is neither" >&2)
     if ! .venv/bin/uv pip install --quiet --compile-bytecode --python "$dir/bin/python" "$@"; then
       log "uv could not install into $dir (it does not read pip's configuration); trying pip"

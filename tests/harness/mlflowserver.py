@@ -170,7 +170,7 @@ def start_mlflow(
             if users:
                 _create_users(tracking_uri, users)
             if users is not None:
-                _rehash_passwords(attempt_dir / "auth.db", {**dict([AUTH_ADMIN]), **users})
+                _rehash_passwords(attempt_dir / "auth.db", {AUTH_ADMIN[0]: AUTH_ADMIN[1], **users})
         except BaseException:
             process.stop()
             raise

@@ -10,7 +10,6 @@ unchanged package skips the install; an older cached virtualenv is removed.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -22,6 +21,7 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from modelci.lifecycle.modelenv import one_maker
 from tests.harness.tools import ROOT, VENV_PYTHON
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -92,11 +92,9 @@ def product_venv(wheel: Path, dockerfile: Path = DOCKERFILE) -> Path:
         f"{wheel_digest(wheel)} uv=={uv_version} {sys.version}".encode()
     ).hexdigest()[:16]
     venv = CACHE_DIR / key
-    CACHE_DIR.parent.mkdir(parents=True, exist_ok=True)
     # Test workers that need it at once: one installs, the others wait and then find it
     # (instead of removing each other's half-made venv below).
-    with open(CACHE_DIR.parent / f".{CACHE_DIR.name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with one_maker(CACHE_DIR.parent, CACHE_DIR.name):
         if not (venv / COMPLETE_MARKER).exists():
             _install_product(venv, wheel, uv_version)
     return venv

@@ -27,6 +27,7 @@ from ..lifecycle.modelenv import (
     environment_from_archive,
     variables_for,
 )
+from ..systems.mlflow_uris import MLMODEL_FILE
 
 MLFLOW_RUNTIME = "mlserver_mlflow.MLflowRuntime"
 
@@ -45,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..systems.s3 import S3Store
 
-    if not (args.model_dir / "MLmodel").is_file():
+    if not (args.model_dir / MLMODEL_FILE).is_file():
         raise ModelciError(
             f"{args.model_dir} holds no MLmodel file: the InferenceService's storageUri must be "
             "the MLflow model directory, which KServe's storage initializer copies there"

@@ -255,15 +255,16 @@ def ensure_environment(
         )
     lock = lock_requirements(python_version, requirements_path, extra)
     key = environment_key(python_version, lock)
-    with _one_maker(cache_dir, key):
+    with one_maker(cache_dir, key):
         return _found_or_made(python_version, requirements_path, lock, key, cache_dir, archives)
 
 
 @contextmanager
-def _one_maker(cache_dir: Path, key: str) -> Iterator[None]:
-    """Jobs on one runner that need the same environment at once: one builds (or unpacks, or
-    packs) it while the others wait, then find it made, instead of each spending a build and a
-    pack of hundreds of megabytes. The kernel drops the lock of a job that dies."""
+def one_maker(cache_dir: Path, key: str) -> Iterator[None]:
+    """Held by one process at a time per `key` of a cache directory shared on one machine:
+    jobs that need the same environment at once take turns, one builds (or unpacks, or packs)
+    it and the others then find it made, instead of each spending a build and a pack of
+    hundreds of megabytes. The kernel drops the lock of a process that dies."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     with open(cache_dir / f".{key}.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from ..config.macros import expand
 from ..config.types import Dag, Model, Spark, SparkPart, SparkScoring
 from ..errors import ModelciError
+from ..systems.mlflow_uris import MLMODEL_FILE
 
 if TYPE_CHECKING:
     from ..lifecycle.modelenv import ObjectStore
@@ -52,7 +53,6 @@ ENVIRONMENT_DIR = "environment"
 CODE_DIR = "code"
 SPARK_FLAVOR = "spark"  # the MLmodel flavor of mlflow.spark.log_model, and mlops.yaml's name
 SPARK_LOADER = "mlflow.spark"  # the loader_module of its python_function flavor
-MLMODEL_FILE = "MLmodel"
 SCORING_PROGRAM = Path(__file__).resolve().parents[1] / "jobs" / "spark_score.py"
 # The day a scoring run scores: its logical date, rendered by Airflow when the task runs (the
 # only rendered value of a scoring DAG's application; empty for a run without a logical date,

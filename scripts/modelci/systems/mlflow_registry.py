@@ -154,13 +154,7 @@ class RegistryMixin(MlflowBase):
         the alias names now."""
         if not self._registered_model_exists(registered_model):
             return []
-        found = self._call(
-            f"search the versions of '{registered_model}'",
-            self._client.search_model_versions,
-            f"name = {filter_literal(registered_model)}",
-            max_results=1000,
-            order_by=["version_number DESC"],
-        )
+        found = self._newest_versions(registered_model, 1000)
         prefix = f"modelci.stand.{stand}."
         served = [
             version
@@ -192,14 +186,17 @@ class RegistryMixin(MlflowBase):
 
     def latest_version_number(self, registered_model: str) -> int | None:
         """The highest version number of `registered_model`; None when it has none."""
-        found = self._call(
+        found = self._newest_versions(registered_model, 1)
+        return max((int(version.version) for version in found), default=None)
+
+    def _newest_versions(self, registered_model: str, max_results: int) -> Any:
+        return self._call(
             f"search the versions of '{registered_model}'",
             self._client.search_model_versions,
             f"name = {filter_literal(registered_model)}",
-            max_results=1,
+            max_results=max_results,
             order_by=["version_number DESC"],
         )
-        return max((int(version.version) for version in found), default=None)
 
     def _registered_model_exists(self, registered_model: str) -> bool:
         found = self._call(
